@@ -1,0 +1,174 @@
+/** Failures a client can cause, each knowing its HTTP status and machine-readable code. */
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Every problem found, for envelopes that list them; defaults to the one message. */
+    readonly errors: string[] = [message],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message)
+  }
+}
+
+/** The request body is not valid JSON (or not valid UTF-8). */
+export class InvalidJson extends ApiError {
+  constructor(detail: string) {
+    super(400, 'invalid_json', `Invalid JSON: ${detail}`)
+  }
+}
+
+/** The body parsed, but is not the shape the endpoint takes. */
+export class InvalidBody extends ApiError {
+  constructor(message: string, errors?: string[]) {
+    super(400, 'invalid_body', message, errors)
+  }
+}
+
+/** A table or column name that rowpost will not create or write. */
+export class InvalidName extends ApiError {
+  constructor(message: string) {
+    super(400, 'invalid_name', message)
+  }
+}
+
+/** A value that SQLite cannot store exactly, such as an integer beyond 64 bits. */
+export class InvalidValue extends ApiError {
+  constructor(message: string) {
+    super(400, 'invalid_value', message)
+  }
+}
+
+/** The legacy upsert route was called without `?pk=`. */
+export class UpsertRequiresPk extends ApiError {
+  constructor() {
+    super(400, 'upsert_requires_pk', 'Upsert requires ?pk=')
+  }
+}
+
+/** The table is missing and the caller may not create it. */
+export class MissingTable extends ApiError {
+  constructor(table: string) {
+    super(400, 'missing_table', `Table ${table} does not exist`)
+  }
+}
+
+/** A row names a column the table lacks and `alter` was not asked for. */
+export class UnknownKeys extends ApiError {
+  constructor(table: string, key: string) {
+    super(400, 'unknown_keys', `table ${table} has no column named ${key}`)
+  }
+}
+
+/** A row that must carry its primary key does not. */
+export class MissingPk extends ApiError {
+  constructor(index: number, pks: string[]) {
+    super(400, 'missing_pk', `Row ${index} is missing primary key column(s): ${pks.map((pk) => JSON.stringify(pk)).join(', ')}`)
+  }
+}
+
+/** The requested primary key does not match the existing table's. */
+export class PkMismatch extends ApiError {
+  constructor(table: string, tablePks: string[], requested: string[]) {
+    const describe = (pks: string[]) => (pks.length ? pks.map((pk) => JSON.stringify(pk)).join(', ') : 'rowid')
+    super(400, 'pk_mismatch', `Table ${table} has primary key ${describe(tablePks)}, not ${describe(requested)}`)
+  }
+}
+
+/** SQLite refused a row: NOT NULL, UNIQUE, CHECK, foreign key or datatype mismatch. */
+export class ConstraintFailed extends ApiError {
+  constructor(message: string) {
+    super(400, 'constraint', message)
+  }
+}
+
+/** The actor lacks the permission for this action. */
+export class PermissionDenied extends ApiError {
+  constructor(message = 'Permission denied') {
+    super(403, 'permission_denied', message)
+  }
+}
+
+/** A bearer token matched no configured token. */
+export class InvalidToken extends ApiError {
+  constructor(message = 'Invalid token') {
+    super(401, 'invalid_token', message, [message], { 'www-authenticate': 'Bearer error="invalid_token"' })
+  }
+}
+
+/** The database was opened read-only with `-i`. */
+export class ImmutableDatabase extends ApiError {
+  constructor() {
+    super(403, 'immutable', 'Database is immutable')
+  }
+}
+
+/** No database of that name is attached. */
+export class DatabaseNotFound extends ApiError {
+  constructor(name: string) {
+    super(404, 'database_not_found', `Database not found: ${name}`)
+  }
+}
+
+/** No table of that name exists (read API). */
+export class TableNotFound extends ApiError {
+  constructor(name: string) {
+    super(404, 'table_not_found', `Table not found: ${name}`)
+  }
+}
+
+/** No row has that primary key. */
+export class RowNotFound extends ApiError {
+  constructor() {
+    super(404, 'row_not_found', 'Row not found')
+  }
+}
+
+/** No route matches the path. */
+export class NotFound extends ApiError {
+  constructor(message = 'Not found') {
+    super(404, 'not_found', message)
+  }
+}
+
+/** The route exists but not for this method. */
+export class MethodNotAllowed extends ApiError {
+  constructor(method: string) {
+    super(405, 'method_not_allowed', `Method not allowed: ${method}`)
+  }
+}
+
+/** The body is larger than `max_post_body_bytes`. */
+export class PayloadTooLarge extends ApiError {
+  constructor(limit: number) {
+    super(413, 'too_large', `Request body exceeded maximum size of ${limit} bytes`)
+  }
+}
+
+/** SQLite reported the disk or the database full. */
+export class StorageFull extends ApiError {
+  constructor() {
+    super(507, 'storage_full', 'Insufficient storage: the database or disk is full; nothing from this request was written')
+  }
+}
+
+/** Another connection held the write lock past the busy timeout. */
+export class DatabaseBusy extends ApiError {
+  constructor() {
+    super(503, 'database_busy', 'Database is locked by another writer; retry shortly', undefined, { 'retry-after': '1' })
+  }
+}
+
+/** The error a SQLite failure becomes when a client's data caused it; undefined for failures that are the server's. */
+export function apiErrorFromSqlite(error: { code?: string; message: string }): ApiError | undefined {
+  const code = error.code ?? ''
+  if (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH') return new ConstraintFailed(error.message)
+  if (code === 'SQLITE_FULL') return new StorageFull()
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return new DatabaseBusy()
+  if (code === 'SQLITE_TOOBIG') return new InvalidValue(`Value too large for SQLite: ${error.message}`)
+  if (code === 'SQLITE_ERROR' && /too many columns|too many SQL variables/.test(error.message)) return new InvalidBody(error.message)
+  if (code.startsWith('SQLITE_READONLY')) return new ImmutableDatabase()
+  return undefined
+}

@@ -1,0 +1,73 @@
+/** What every route needs: the attached databases, the permission policy, the authenticator and the settings. */
+import { createAuthenticator, type Authenticator } from '../auth'
+import { EMPTY_CONFIG, type LoadedConfig } from '../config'
+import type { RowpostDatabase } from '../database'
+import { DatabaseNotFound, PermissionDenied } from '../errors'
+import { allowed, type Action, type Actor, type Policy, type Resource } from '../permissions'
+import { DEFAULT_SETTINGS, type Settings } from '../settings'
+
+export interface AppOptions {
+  databases: RowpostDatabase[]
+  /** Tokens and permissions from `-m metadata.json`; none by default. */
+  config?: LoadedConfig
+  settings?: Partial<Settings>
+  /** `--unsafe`: every action allowed for everyone. */
+  unsafe?: boolean
+  /** `--default-deny`: reads need a grant too. */
+  defaultDeny?: boolean
+  /** `--cors`: add CORS headers to every response. */
+  cors?: boolean
+  version?: string
+}
+
+export class AppContext {
+  readonly databases: Map<string, RowpostDatabase>
+  readonly policy: Policy
+  readonly settings: Settings
+  readonly cors: boolean
+  readonly version: string
+  private readonly authenticate: Authenticator
+  private readonly actors = new WeakMap<Request, Actor>()
+
+  constructor(options: AppOptions) {
+    const config = options.config ?? EMPTY_CONFIG
+    this.databases = new Map(options.databases.map((database) => [database.name, database]))
+    this.policy = { ...config.policy, unsafe: options.unsafe ?? false, defaultDeny: options.defaultDeny ?? false }
+    this.settings = { ...DEFAULT_SETTINGS, ...options.settings }
+    this.cors = options.cors ?? false
+    this.version = options.version ?? '0.0.0'
+    this.authenticate = createAuthenticator(config.tokens)
+  }
+
+  /** The request's actor, resolved once from its Authorization header (throws InvalidToken for an unknown token). */
+  actorOf(request: Request): Actor {
+    if (this.actors.has(request)) return this.actors.get(request)!
+    const actor = this.authenticate(request.headers.get('authorization'))
+    this.actors.set(request, actor)
+    return actor
+  }
+
+  /** How logs name the request's actor: its id, else the whole actor (configured actors hold no secrets); null when anonymous. */
+  actorIdOf(request: Request): string | null {
+    const actor = this.actors.get(request)
+    if (!actor) return null
+    return actor.id !== undefined ? String(actor.id) : JSON.stringify(actor)
+  }
+
+  database(name: string): RowpostDatabase {
+    const database = this.databases.get(name)
+    if (!database) throw new DatabaseNotFound(name)
+    return database
+  }
+
+  allowed(request: Request, action: Action, resource?: Resource): boolean {
+    return allowed(this.policy, this.actorOf(request), action, resource)
+  }
+
+  /** Throws PermissionDenied naming the first of `actions` the actor lacks. */
+  require(request: Request, actions: Action[], resource: Resource, message?: (action: Action) => string): void {
+    for (const action of actions) {
+      if (!this.allowed(request, action, resource)) throw new PermissionDenied(message ? message(action) : 'Permission denied')
+    }
+  }
+}

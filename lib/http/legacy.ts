@@ -1,0 +1,52 @@
+/** The datasette-insert plugin's routes: POST /-/insert/<db>/<table> and /-/upsert/<db>/<table>. */
+import { Elysia, t } from 'elysia'
+import { ImmutableDatabase, UpsertRequiresPk } from '../errors'
+import { legacyRows } from '../rows'
+import { writeRows } from '../writer'
+import { readJsonBody } from './body'
+import type { AppContext } from './context'
+import { jsonResponse } from './respond'
+
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
+
+/** `?alter=` as the plugin's users write it: 1/true/yes/on are true, anything else false. */
+export function queryFlag(value: string | null): boolean {
+  return value !== null && TRUE_WORDS.has(value.trim().toLowerCase())
+}
+
+export function legacyRoutes(context: AppContext) {
+  async function insertOrUpsert(request: Request, verb: 'insert' | 'upsert', databaseName: string, tableName: string) {
+    const database = context.database(databaseName)
+    const query = new URL(request.url).searchParams
+    const pks = query.getAll('pk').filter((pk) => pk !== '')
+    if (verb === 'upsert' && pks.length === 0) throw new UpsertRequiresPk()
+    const alter = queryFlag(query.get('alter'))
+    const resource = { database: database.name, table: tableName }
+    context.require(request, ['insert-row', 'update-row'], resource)
+    if (alter) context.require(request, ['alter-table'], resource, () => 'Alter permission denied')
+    if (database.immutable) throw new ImmutableDatabase()
+    const rows = legacyRows(await readJsonBody(request, context.settings.max_post_body_bytes))
+    const mayCreate = context.allowed(request, 'create-table', { database: database.name })
+    const tableCount = database.writeTransaction(() => {
+      const { table } = writeRows(database, { table: tableName, rows, pks, mode: verb === 'upsert' ? 'upsert' : 'replace', alter, mayCreate })
+      return database.countRows(table.name)
+    })
+    return jsonResponse({ table_count: tableCount })
+  }
+
+  const params = t.Object({ database: t.String(), table: t.String() })
+  const query = t.Object({ pk: t.Optional(t.Union([t.String(), t.Array(t.String())])), alter: t.Optional(t.String()) })
+  return new Elysia({ name: 'rowpost-legacy' })
+    .post('/-/insert/:database/:table', ({ request, params }) => insertOrUpsert(request, 'insert', params.database, params.table), {
+      parse: 'none',
+      params,
+      query,
+      detail: { summary: 'Insert or replace rows, creating the table if needed (datasette-insert)' },
+    })
+    .post('/-/upsert/:database/:table', ({ request, params }) => insertOrUpsert(request, 'upsert', params.database, params.table), {
+      parse: 'none',
+      params,
+      query,
+      detail: { summary: 'Insert rows or update the given columns of existing ones (datasette-insert)' },
+    })
+}

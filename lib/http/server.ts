@@ -1,0 +1,28 @@
+/** Serves the app on a socket, logging one line per request (never a token) and shutting down gracefully. */
+import type { RowpostApp } from './app'
+import { pathOf } from './app'
+
+export interface ServeOptions {
+  port: number
+  host: string
+  /** Where request lines go; stdout by default. */
+  log?: (line: string) => void
+}
+
+export function serve(app: RowpostApp, options: ServeOptions) {
+  const log = options.log ?? ((line: string) => console.log(line))
+  return Bun.serve({
+    port: options.port,
+    hostname: options.host,
+    // rowpost enforces max_post_body_bytes itself, with a JSON 413; Bun's own cap would answer first in text.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    async fetch(request) {
+      const started = performance.now()
+      const response = await app.handle(request)
+      const elapsed = (performance.now() - started).toFixed(1)
+      const actor = app.context.actorIdOf(request) ?? '-'
+      log(`${new Date().toISOString()} ${request.method} ${pathOf(request.url)} ${response.status} ${elapsed}ms actor=${actor}`)
+      return response
+    },
+  })
+}

@@ -1,0 +1,50 @@
+/** Table and column names: the one place they are quoted for SQL, validated, and tilde-coded for URLs. */
+import { InvalidName } from './errors'
+
+/** Quotes a table or column name for SQL: double quotes, inner quotes doubled. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+/** SQLite compares identifiers ignoring ASCII case only, so this is the key that decides "same column". */
+export function identifierKey(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => letter.toLowerCase())
+}
+
+/** Refuses table names rowpost must never create or write to. */
+export function assertWritableTableName(name: string): void {
+  if (name === '') throw new InvalidName('Table name must not be empty')
+  if (name.includes('\0')) throw new InvalidName('Table name must not contain a NUL character')
+  if (identifierKey(name).startsWith('sqlite_')) {
+    throw new InvalidName(`Table name ${JSON.stringify(name)} is reserved: names starting with sqlite_ belong to SQLite`)
+  }
+}
+
+/** Refuses column names SQLite cannot hold. */
+export function assertColumnName(name: string): void {
+  if (name === '') throw new InvalidName('Column name must not be empty')
+  if (name.includes('\0')) throw new InvalidName(`Column name ${JSON.stringify(name)} must not contain a NUL character`)
+}
+
+const TILDE_SAFE = /[A-Za-z0-9_-]/
+const utf8 = new TextEncoder()
+
+/** Datasette's tilde encoding for names and key values in URL paths. */
+export function tildeEncode(value: string): string {
+  let encoded = ''
+  for (const char of value) {
+    if (TILDE_SAFE.test(char)) encoded += char
+    else if (char === ' ') encoded += '+'
+    else for (const byte of utf8.encode(char)) encoded += `~${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return encoded
+}
+
+/** Reverses tildeEncode; a malformed escape is kept literally, as Datasette does. */
+export function tildeDecode(value: string): string {
+  return value
+    .replaceAll('+', ' ')
+    .replace(/(?:~[0-9A-Fa-f]{2})+/g, (run) =>
+      new TextDecoder().decode(Uint8Array.from(run.slice(1).split('~'), (hex) => parseInt(hex, 16))),
+    )
+}

@@ -1,0 +1,147 @@
+/** JSON in and out without losing precision: exact 64-bit integers, `1.0` kept apart from `1`, errors with line and column. */
+import { InvalidJson } from './errors'
+
+/** A number written as a float (`1.0`, `2e3`) whose value happens to be integral; plain non-integral floats stay numbers. */
+export class FloatLiteral {
+  constructor(readonly value: number) {}
+}
+
+export type JsonValue = null | boolean | number | bigint | string | FloatLiteral | JsonValue[] | { [key: string]: JsonValue }
+
+function reviveNumber(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== 'number' || context?.source === undefined) return value
+  const source = context.source
+  if (/[.eE]/.test(source)) return Number.isInteger(value) ? new FloatLiteral(value) : value
+  return Number.isSafeInteger(value) ? value : BigInt(source)
+}
+
+/** Parses JSON text, keeping integers beyond 2^53 as bigint and integral float literals as FloatLiteral. */
+export function parseJson(text: string): JsonValue {
+  if (text.trim() === '') throw new InvalidJson('the body is empty')
+  try {
+    return JSON.parse(text, reviveNumber as never) as JsonValue
+  } catch (error) {
+    const located = locateJsonError(text)
+    if (located) throw new InvalidJson(`${located.message} at line ${located.line} column ${located.column}`)
+    if (error instanceof RangeError) throw new InvalidJson('nesting is too deep')
+    throw new InvalidJson(error instanceof Error ? error.message : String(error))
+  }
+}
+
+function stringifyExact(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return JSON.rawJSON(value.toString())
+  if (value instanceof FloatLiteral) return JSON.rawJSON(formatFloat(value.value))
+  return value
+}
+
+/** Writes a float so that it reads back as a float: `1` becomes `1.0`. */
+export function formatFloat(value: number): string {
+  const text = String(value)
+  return /[.eEn]/.test(text) ? text : `${text}.0`
+}
+
+/** JSON.stringify that writes bigints as exact integers and FloatLiterals as floats. */
+export function stringifyJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, stringifyExact, indent)
+}
+
+export interface JsonErrorLocation {
+  message: string
+  offset: number
+  line: number
+  column: number
+}
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
+const LITERAL = /true|false|null/y
+const WHITESPACE = /[ \t\n\r]*/y
+
+/** Finds where JSON text first goes wrong; null when it is well-formed. Runs only after JSON.parse has failed. */
+export function locateJsonError(text: string): JsonErrorLocation | null {
+  let i = 0
+  const stack: string[] = []
+  let expect: 'value' | 'after' | 'key' | 'colon' = 'value'
+  const at = (message: string): JsonErrorLocation => {
+    const before = text.slice(0, i)
+    const line = before.split('\n').length
+    return { message, offset: i, line, column: i - before.lastIndexOf('\n') }
+  }
+  const skipWhitespace = () => {
+    WHITESPACE.lastIndex = i
+    WHITESPACE.test(text)
+    i = WHITESPACE.lastIndex
+  }
+  const unexpected = () => at(`Unexpected character ${JSON.stringify(text[i])}`)
+  const scanString = (): JsonErrorLocation | null => {
+    let j = i + 1
+    while (j < text.length) {
+      const char = text[j]!
+      if (char === '"') {
+        i = j + 1
+        return null
+      }
+      if (char === '\\') {
+        const escape = text[j + 1]
+        if (escape === 'u' && /^[0-9A-Fa-f]{4}$/.test(text.slice(j + 2, j + 6))) j += 6
+        else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) j += 2
+        else {
+          i = j
+          return at('Invalid escape in string')
+        }
+      } else if (char < ' ') {
+        i = j
+        return at('Unescaped control character in string')
+      } else j++
+    }
+    i = j
+    return at('Unterminated string')
+  }
+  for (;;) {
+    skipWhitespace()
+    if (i >= text.length) return expect === 'after' && stack.length === 0 ? null : at('Unexpected end of input')
+    const char = text[i]!
+    if (expect === 'value') {
+      if (char === '{' || char === '[') {
+        stack.push(char)
+        i++
+        skipWhitespace()
+        if (text[i] === (char === '{' ? '}' : ']')) {
+          stack.pop()
+          i++
+          expect = 'after'
+        } else expect = char === '{' ? 'key' : 'value'
+        continue
+      }
+      if (char === '"') {
+        const problem = scanString()
+        if (problem) return problem
+      } else {
+        NUMBER.lastIndex = i
+        LITERAL.lastIndex = i
+        if (NUMBER.test(text)) i = NUMBER.lastIndex
+        else if (LITERAL.test(text)) i = LITERAL.lastIndex
+        else return unexpected()
+      }
+      expect = 'after'
+    } else if (expect === 'after') {
+      const open = stack.at(-1)
+      if (open === undefined) return at('Unexpected data after the JSON value')
+      if (char === ',') {
+        i++
+        expect = open === '{' ? 'key' : 'value'
+      } else if (char === (open === '{' ? '}' : ']')) {
+        stack.pop()
+        i++
+      } else return at(`Expected ',' or '${open === '{' ? '}' : ']'}'`)
+    } else if (expect === 'key') {
+      if (char !== '"') return at('Expected a double-quoted property name')
+      const problem = scanString()
+      if (problem) return problem
+      expect = 'colon'
+    } else {
+      if (char !== ':') return at("Expected ':' after property name")
+      i++
+      expect = 'value'
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/** Who may do what: Datasette's allow-block matching and the permission lookup, as pure functions. */
+
+export type Actor = Record<string, unknown> | null
+
+export const WRITE_ACTIONS = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table'] as const
+export const READ_ACTIONS = ['view-instance', 'view-database', 'view-table'] as const
+export type Action = (typeof WRITE_ACTIONS)[number] | (typeof READ_ACTIONS)[number]
+
+/** Datasette's `allow` block: true, false, or keys whose values (one or a list) an actor must share. */
+export type AllowBlock = boolean | Record<string, unknown>
+
+/** The permission-bearing parts of one level of configuration (root, database or table). */
+export interface PermissionLevel {
+  /** Restricts the view action of this level, like Datasette's `allow`. */
+  allow?: AllowBlock
+  /** Datasette 1.0 `permissions`: action name to allow block. */
+  permissions?: Partial<Record<Action, AllowBlock>>
+}
+
+export interface Policy {
+  root: PermissionLevel
+  databases: Record<string, PermissionLevel & { tables: Record<string, PermissionLevel> }>
+  /** `plugins.datasette-insert.allow`: grants every write action everywhere to matching actors. */
+  legacyInsertAllow?: AllowBlock
+  /** `--unsafe`: everything allowed for everyone. */
+  unsafe: boolean
+  /** `--default-deny`: reads need an explicit grant too. */
+  defaultDeny: boolean
+}
+
+export interface Resource {
+  database?: string
+  table?: string
+}
+
+const isScalar = (value: unknown) => typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+
+/** Datasette's actor_matches_allow, except that a nested value never matches (Datasette crashes on some). */
+export function actorMatches(actor: Actor, allow: AllowBlock): boolean {
+  if (allow === true) return true
+  if (allow === false) return false
+  if (actor === null && allow.unauthenticated === true) return true
+  const actorFields = actor ?? {}
+  for (const [key, wanted] of Object.entries(allow)) {
+    if (!Object.hasOwn(actorFields, key)) continue
+    if (wanted === '*') return true
+    const actorValue = actorFields[key]
+    const actorValues = Array.isArray(actorValue) ? actorValue : [actorValue]
+    const wantedValues = Array.isArray(wanted) ? wanted : [wanted]
+    if (wantedValues.some((value) => isScalar(value) && actorValues.includes(value))) return true
+  }
+  return false
+}
+
+const VIEW_ACTION_OF_LEVEL = { root: 'view-instance', database: 'view-database', table: 'view-table' } as const
+
+function levelBlock(level: PermissionLevel | undefined, kind: keyof typeof VIEW_ACTION_OF_LEVEL, action: Action) {
+  if (!level) return undefined
+  const granted = level.permissions?.[action]
+  if (granted !== undefined) return granted
+  return action === VIEW_ACTION_OF_LEVEL[kind] ? level.allow : undefined
+}
+
+/** Whether `actor` may perform `action` on `resource`: the most specific level that mentions the action decides. */
+export function allowed(policy: Policy, actor: Actor, action: Action, resource: Resource = {}): boolean {
+  if (policy.unsafe) return true
+  const database = resource.database === undefined ? undefined : policy.databases[resource.database]
+  const table = resource.table === undefined ? undefined : database?.tables[resource.table]
+  const specific = levelBlock(table, 'table', action) ?? levelBlock(database, 'database', action)
+  if (specific !== undefined) return actorMatches(actor, specific)
+  const rootBlock = levelBlock(policy.root, 'root', action)
+  const isWrite = (WRITE_ACTIONS as readonly string[]).includes(action)
+  const legacy = isWrite ? policy.legacyInsertAllow : undefined
+  if (rootBlock === undefined && legacy === undefined) return !isWrite && !policy.defaultDeny
+  return (rootBlock !== undefined && actorMatches(actor, rootBlock)) || (legacy !== undefined && actorMatches(actor, legacy))
+}
+
+/** Reading a table needs the instance, the database and the table to be visible, as in Datasette. */
+export function canView(policy: Policy, actor: Actor, resource: Resource): boolean {
+  if (!allowed(policy, actor, 'view-instance')) return false
+  if (resource.database !== undefined && !allowed(policy, actor, 'view-database', { database: resource.database })) return false
+  if (resource.table !== undefined && !allowed(policy, actor, 'view-table', resource)) return false
+  return true
+}

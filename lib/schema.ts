@@ -1,0 +1,54 @@
+/** Infers SQLite column types from JSON rows, the way sqlite-utils does. */
+import { FloatLiteral, type JsonValue } from './json'
+import { identifierKey } from './identifiers'
+import { isBase64Value, isRawValue } from './values'
+
+export type ColumnType = 'INTEGER' | 'REAL' | 'TEXT' | 'BLOB'
+type ValueKind = 'integer' | 'float' | 'text' | 'blob'
+
+export interface ColumnSpec {
+  name: string
+  type: ColumnType
+}
+
+function kindOf(value: JsonValue): ValueKind | null {
+  if (value === null) return null
+  if (typeof value === 'boolean' || typeof value === 'bigint') return 'integer'
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'float'
+  if (value instanceof FloatLiteral) return 'float'
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    if (isBase64Value(value)) return 'blob'
+    if (isRawValue(value)) return kindOf(value.$raw ?? null)
+  }
+  return 'text'
+}
+
+/** One column's type from the kinds of value seen in it: integers and floats make REAL, other mixes TEXT. */
+function typeOfKinds(kinds: Set<ValueKind>): ColumnType {
+  if (kinds.size === 0) return 'TEXT'
+  if (kinds.size === 1) {
+    const [only] = kinds
+    return ({ integer: 'INTEGER', float: 'REAL', text: 'TEXT', blob: 'BLOB' } as const)[only!]
+  }
+  if (kinds.size === 2 && kinds.has('integer') && kinds.has('float')) return 'REAL'
+  return 'TEXT'
+}
+
+/**
+ * Columns for the keys of `rows`, in order of first appearance. Keys are matched ignoring ASCII case,
+ * as SQLite does, and the first spelling seen names the column.
+ */
+export function inferColumns(rows: ReadonlyArray<ReadonlyArray<readonly [string, JsonValue]>>, only?: (key: string) => boolean): ColumnSpec[] {
+  const seen = new Map<string, { name: string; kinds: Set<ValueKind> }>()
+  for (const row of rows) {
+    for (const [name, value] of row) {
+      if (only && !only(name)) continue
+      const key = identifierKey(name)
+      let column = seen.get(key)
+      if (!column) seen.set(key, (column = { name, kinds: new Set() }))
+      const kind = kindOf(value)
+      if (kind) column.kinds.add(kind)
+    }
+  }
+  return [...seen.values()].map(({ name, kinds }) => ({ name, type: typeOfKinds(kinds) }))
+}

@@ -1,0 +1,61 @@
+/** Pure SQL builders: every name through quoteIdentifier, every value a `?` parameter. */
+import { identifierKey, quoteIdentifier as q } from './identifiers'
+import type { ColumnType } from './schema'
+
+export interface ColumnDefinition {
+  name: string
+  type: ColumnType
+  notNull?: boolean
+  /** A literal default, bound into the DDL as a quoted SQL literal by `sqlLiteral`. */
+  defaultValue?: string | number | null
+  /** A default expression such as CURRENT_TIMESTAMP, from a fixed list. */
+  defaultExpression?: string
+  references?: { table: string; column: string }
+}
+
+/** A literal for DDL, where SQLite takes no parameters (DEFAULT clauses). */
+export function sqlLiteral(value: string | number | null): string {
+  if (value === null) return 'NULL'
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'NULL'
+  return `'${value.replaceAll("'", "''")}'`
+}
+
+/** CREATE TABLE laid out as sqlite-utils writes it: one column per line, three-space indent. */
+export function createTableSql(table: string, columns: ColumnDefinition[], pks: string[]): string {
+  const single = pks.length === 1 ? pks[0] : undefined
+  const lines = columns.map((column) => {
+    let line = `${q(column.name)} ${column.type}`
+    if (single !== undefined && column.name === single) line += ' PRIMARY KEY'
+    if (column.notNull) line += ' NOT NULL'
+    if (column.defaultValue !== undefined) line += ` DEFAULT ${sqlLiteral(column.defaultValue)}`
+    if (column.defaultExpression !== undefined) line += ` DEFAULT ${column.defaultExpression}`
+    if (column.references) line += ` REFERENCES ${q(column.references.table)}(${q(column.references.column)})`
+    return line
+  })
+  if (pks.length > 1) lines.push(`PRIMARY KEY (${pks.map(q).join(', ')})`)
+  return `CREATE TABLE ${q(table)} (\n${lines.map((line) => `   ${line}`).join(',\n')}\n)`
+}
+
+export function addColumnSql(table: string, column: { name: string; type: ColumnType }): string {
+  return `ALTER TABLE ${q(table)} ADD COLUMN ${q(column.name)} ${column.type}`
+}
+
+export type ConflictMode = 'abort' | 'replace' | 'ignore'
+
+export function insertSql(table: string, columns: string[], conflict: ConflictMode): string {
+  const verb = conflict === 'abort' ? 'INSERT' : `INSERT OR ${conflict.toUpperCase()}`
+  if (columns.length === 0) return `${verb} INTO ${q(table)} DEFAULT VALUES`
+  return `${verb} INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
+}
+
+/** Inserts a row, or updates only the given non-key columns of the row with the same key. */
+export function upsertSql(table: string, columns: string[], pks: string[]): string {
+  const pkKeys = new Set(pks.map(identifierKey))
+  const updates = columns.filter((column) => !pkKeys.has(identifierKey(column)))
+  const action = updates.length ? `DO UPDATE SET ${updates.map((c) => `${q(c)} = excluded.${q(c)}`).join(', ')}` : 'DO NOTHING'
+  return `${insertSql(table, columns, 'abort')} ON CONFLICT (${pks.map(q).join(', ')}) ${action}`
+}
+
+export function countSql(table: string): string {
+  return `SELECT count(*) AS count FROM ${q(table)}`
+}

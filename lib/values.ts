@@ -1,0 +1,71 @@
+/** Converts JSON values to what SQLite stores, and stored values back to JSON. */
+import { InvalidValue } from './errors'
+import { FloatLiteral, stringifyJson, type JsonValue } from './json'
+
+export type SqlValue = null | number | bigint | string | Uint8Array
+
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+type JsonObject = { [key: string]: JsonValue }
+
+const isPlainObject = (value: JsonValue): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof FloatLiteral)
+
+/** Datasette's binary form: `{"$base64": true, "encoded": "..."}`. */
+export function isBase64Value(value: JsonValue): value is JsonObject {
+  return isPlainObject(value) && value.$base64 === true && Object.keys(value).length === 2 && 'encoded' in value
+}
+
+/** `{"$raw": X}`: X is stored as it is, not as JSON text. */
+export function isRawValue(value: JsonValue): value is JsonObject {
+  return isPlainObject(value) && Object.keys(value).length === 1 && Object.hasOwn(value, '$raw')
+}
+
+/** The SQLite value for one cell; `where` names the cell in error messages. */
+export function toSqlValue(value: JsonValue, where: string): SqlValue {
+  if (value === null) return null
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 1 : 0
+    case 'string':
+      return value
+    case 'number':
+      if (!Number.isFinite(value)) throw new InvalidValue(`${where}: number is out of range`)
+      return value
+    case 'bigint':
+      if (value < INT64_MIN || value > INT64_MAX) {
+        throw new InvalidValue(`${where}: integer ${value} does not fit in SQLite's 64-bit INTEGER`)
+      }
+      return value
+  }
+  if (value instanceof FloatLiteral) {
+    if (!Number.isFinite(value.value)) throw new InvalidValue(`${where}: number is out of range`)
+    return value.value
+  }
+  if (isBase64Value(value)) {
+    const encoded = value.encoded
+    if (typeof encoded !== 'string' || !BASE64.test(encoded)) throw new InvalidValue(`${where}: "encoded" is not valid base64`)
+    return Buffer.from(encoded, 'base64')
+  }
+  if (isRawValue(value)) {
+    const raw = value.$raw
+    if (raw !== null && typeof raw === 'object' && !(raw instanceof FloatLiteral)) {
+      throw new InvalidValue(`${where}: "$raw" must hold a string, number, boolean or null`)
+    }
+    return toSqlValue(raw, where)
+  }
+  try {
+    return stringifyJson(value)
+  } catch {
+    throw new InvalidValue(`${where}: value is nested too deeply to store`)
+  }
+}
+
+/** A stored value as JSON: BLOBs as `$base64`, integers exact (bigint only where a number would round). */
+export function fromSqlValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value
+  if (value instanceof Uint8Array) return { $base64: true, encoded: Buffer.from(value).toString('base64') }
+  return value
+}
