@@ -31,6 +31,8 @@ export interface OpenOptions {
   immutable?: boolean
   /** Milliseconds a writer waits for another process's lock before giving up. */
   busyTimeoutMs?: number
+  /** Name in URLs; the file's stem by default. */
+  name?: string
 }
 
 /** A database that could not be opened; the CLI prints its message and exits 1. */
@@ -53,7 +55,7 @@ export class RowpostDatabase {
   /** Opens `path` (or `:memory:` as `_memory`), checks that it really is SQLite, and sets WAL and a busy timeout. */
   static open(path: string, options: OpenOptions = {}): RowpostDatabase {
     const memory = path === ':memory:'
-    const name = memory ? '_memory' : basename(path, extname(path))
+    const name = options.name ?? (memory ? '_memory' : basename(path, extname(path)))
     if (!memory && !existsSync(path) && (options.immutable || !options.create)) {
       throw new DatabaseOpenError(`Database file ${path} does not exist${options.immutable ? '' : ' (use --create to create it)'}`)
     }
@@ -140,6 +142,11 @@ export class RowpostDatabase {
   /** Runs `work` inside BEGIN IMMEDIATE … COMMIT; any throw rolls everything back. `work` must be synchronous. */
   writeTransaction<T>(work: () => T): T {
     return this.connection.transaction(work).immediate()
+  }
+
+  /** Folds the WAL back into the main file so a stopped server leaves one self-contained file. */
+  checkpoint(): void {
+    if (!this.immutable) this.connection.run('PRAGMA wal_checkpoint(TRUNCATE)')
   }
 
   close(): void {

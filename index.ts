@@ -1,0 +1,108 @@
+#!/usr/bin/env bun
+/** rowpost's entry point: parse the command line, load the config, open the databases, build the app, listen. */
+import { basename, extname } from 'node:path'
+import packageJson from './package.json'
+import { parseArgs, USAGE, UsageError, type ServeCommand } from './lib/cli'
+import { ConfigError, loadConfig } from './lib/config'
+import { DatabaseOpenError, RowpostDatabase } from './lib/database'
+import { createApp } from './lib/http/app'
+import { serve } from './lib/http/server'
+
+const SHUTDOWN_GRACE_MS = 10_000
+
+/** Opens every database of the command line; names are file stems, with `_2`, `_3`… added on a clash, as Datasette does. */
+function openDatabases(command: ServeCommand): RowpostDatabase[] {
+  const taken = new Set<string>()
+  const uniqueName = (stem: string) => {
+    let name = stem
+    for (let n = 2; taken.has(name); n++) name = `${stem}_${n}`
+    taken.add(name)
+    return name
+  }
+  const opened: RowpostDatabase[] = []
+  try {
+    for (const file of command.files) opened.push(RowpostDatabase.open(file, { create: command.create, name: uniqueName(basename(file, extname(file))) }))
+    for (const file of command.immutable) opened.push(RowpostDatabase.open(file, { immutable: true, name: uniqueName(basename(file, extname(file))) }))
+    if (command.memory) opened.push(RowpostDatabase.open(':memory:', { name: uniqueName('_memory') }))
+  } catch (error) {
+    for (const database of opened) database.close()
+    throw error
+  }
+  return opened
+}
+
+function start(command: ServeCommand): number {
+  const config = command.metadata ? loadConfig(command.metadata) : undefined
+  for (const action of config?.ignoredActions ?? []) console.error(`rowpost: note: permission ${JSON.stringify(action)} in ${command.metadata} is not used by rowpost`)
+  const databases = openDatabases(command)
+  const app = createApp({
+    databases,
+    config,
+    settings: command.settings,
+    unsafe: command.unsafe,
+    defaultDeny: command.defaultDeny,
+    cors: command.cors,
+    version: packageJson.version,
+  })
+  let server: ReturnType<typeof serve>
+  try {
+    server = serve(app, { port: command.port, host: command.host })
+  } catch (error) {
+    for (const database of databases) database.close()
+    const code = (error as { code?: string }).code
+    if (code === 'EADDRINUSE') throw new ConfigError(`Port ${command.port} is already in use on ${command.host}`)
+    throw new ConfigError(`Cannot listen on ${command.host}:${command.port}: ${(error as Error).message}`)
+  }
+  const names = databases.map((database) => database.name).join(', ')
+  console.log(`rowpost ${packageJson.version} serving ${names} at http://${command.host.includes(':') ? `[${command.host}]` : command.host}:${server.port}/`)
+  if (command.unsafe) console.log('rowpost: --unsafe: anyone who can reach this port may read and write every database')
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    console.log(`rowpost: ${signal}: finishing in-flight requests`)
+    const force = setTimeout(() => server.stop(true), SHUTDOWN_GRACE_MS)
+    await server.stop()
+    clearTimeout(force)
+    for (const database of databases) {
+      database.checkpoint()
+      database.close()
+    }
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  return 0
+}
+
+function main(argv: string[]): number {
+  let command
+  try {
+    command = parseArgs(argv)
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    console.error(`rowpost: ${error.message}\n\n${USAGE}`)
+    return 2
+  }
+  if (command.command === 'help') {
+    console.log(USAGE)
+    return 0
+  }
+  if (command.command === 'version') {
+    console.log(`rowpost ${packageJson.version}`)
+    return 0
+  }
+  try {
+    return start(command)
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof DatabaseOpenError) {
+      console.error(`rowpost: ${error.message}`)
+      return 1
+    }
+    throw error
+  }
+}
+
+const exitCode = main(process.argv.slice(2))
+if (exitCode !== 0) process.exit(exitCode)

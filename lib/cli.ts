@@ -1,0 +1,154 @@
+/** Command-line parsing and help text; no side effects beyond building the options object. */
+import { DEFAULT_SETTINGS, SETTING_HELP, SettingError, applySetting, type Settings } from './settings'
+
+export interface ServeCommand {
+  command: 'serve'
+  files: string[]
+  immutable: string[]
+  create: boolean
+  memory: boolean
+  metadata?: string
+  port: number
+  host: string
+  cors: boolean
+  unsafe: boolean
+  defaultDeny: boolean
+  settings: Settings
+}
+
+export type Command = ServeCommand | { command: 'help' } | { command: 'version' }
+
+/** A bad command line; the CLI prints the message and usage, and exits 2. */
+export class UsageError extends Error {}
+
+export const USAGE = `Usage: rowpost [serve] [FILE.db ...] [options]
+       rowpost --help | --version
+
+Serve SQLite files over HTTP: POST JSON rows to create tables and insert,
+upsert or alter them (datasette-insert and Datasette 1.0 write APIs), and
+read them back as JSON.
+
+Options:
+  --create                 Create database files that do not exist
+  --memory                 Also serve an in-memory database named _memory
+  -i, --immutable FILE     Serve FILE read-only; every write to it is refused
+  -m, --metadata FILE      Tokens and permissions (metadata.json, or .yaml)
+  -p, --port PORT          Port to listen on (default 8001; 0 picks a free one)
+  -h, --host HOST          Address to bind (default 127.0.0.1)
+  --cors                   Send CORS headers so browser pages can call the API
+  --unsafe                 Allow every action to everyone (loopback hosts only)
+  --default-deny           Reads also need a grant (by default anyone may read)
+  --setting NAME VALUE     Change a setting (see below); may be repeated
+  --help                   Show this message and exit
+  --version                Show the version and exit
+
+Settings:
+${Object.entries(SETTING_HELP)
+  .map(([name, help]) => `  ${name.padEnd(22)} ${help} (default ${DEFAULT_SETTINGS[name as keyof Settings]})`)
+  .join('\n')}
+
+Examples:
+  rowpost data.db --create --unsafe
+  INSERT_TOKEN=abc123 rowpost data.db -m metadata.json`
+
+const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host)
+}
+
+function parsePort(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`Invalid port ${JSON.stringify(value)}: expected a number from 0 to 65535`)
+  return Number(value)
+}
+
+/** Parses argv (without the `bun index.ts` part). Throws UsageError for anything it does not understand. */
+export function parseArgs(argv: string[]): Command {
+  const command: ServeCommand = {
+    command: 'serve',
+    files: [],
+    immutable: [],
+    create: false,
+    memory: false,
+    port: 8001,
+    host: '127.0.0.1',
+    cors: false,
+    unsafe: false,
+    defaultDeny: false,
+    settings: { ...DEFAULT_SETTINGS },
+  }
+  const args = [...argv]
+  if (args[0] === 'serve') args.shift()
+  while (args.length) {
+    let arg = args.shift()!
+    let inline: string | undefined
+    if (/^--[^=]+=/.test(arg)) {
+      inline = arg.slice(arg.indexOf('=') + 1)
+      arg = arg.slice(0, arg.indexOf('='))
+    }
+    const value = (what: string) => {
+      const next = inline ?? args.shift()
+      if (next === undefined) throw new UsageError(`${arg} needs ${what}`)
+      return next
+    }
+    switch (arg) {
+      case '--help':
+        return { command: 'help' }
+      case '--version':
+        return { command: 'version' }
+      case '--create':
+        command.create = true
+        break
+      case '--memory':
+        command.memory = true
+        break
+      case '--cors':
+        command.cors = true
+        break
+      case '--unsafe':
+        command.unsafe = true
+        break
+      case '--default-deny':
+        command.defaultDeny = true
+        break
+      case '-i':
+      case '--immutable':
+        command.immutable.push(value('a database file'))
+        break
+      case '-m':
+      case '--metadata':
+        command.metadata = value('a metadata file')
+        break
+      case '-p':
+      case '--port':
+        command.port = parsePort(value('a port number'))
+        break
+      case '-h':
+      case '--host':
+        command.host = value('a host address')
+        break
+      case '--setting': {
+        const name = value('a setting name and a value')
+        const settingValue = args.shift()
+        if (settingValue === undefined) throw new UsageError(`--setting ${name} needs a value`)
+        try {
+          command.settings = applySetting(command.settings, name, settingValue)
+        } catch (error) {
+          if (error instanceof SettingError) throw new UsageError(error.message)
+          throw error
+        }
+        break
+      }
+      default:
+        if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg}`)
+        command.files.push(arg)
+    }
+  }
+  if (command.files.length === 0 && command.immutable.length === 0 && !command.memory) {
+    throw new UsageError('No database given: name at least one FILE.db (with --create to make it), or use --memory')
+  }
+  if (command.unsafe && !isLoopback(command.host)) {
+    throw new UsageError(`--unsafe lets anyone write; it only works on a loopback host (127.0.0.1, ::1, localhost), not ${command.host}`)
+  }
+  return command
+}

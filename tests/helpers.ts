@@ -1,0 +1,66 @@
+/** Test helpers: a fresh temporary database per test, an in-process app, and direct reads of the SQLite file. */
+import { Database } from 'bun:sqlite'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { RowpostDatabase } from '../lib/database'
+import { createApp } from '../lib/http/app'
+import type { AppOptions } from '../lib/http/context'
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'rowpost-test-'))
+}
+
+/** Path of a not-yet-existing database file named `<name>.db` in a fresh temporary folder. */
+export function tempDbPath(name = 'data'): string {
+  return join(tempDir(), `${name}.db`)
+}
+
+export type BodyInit = string | Uint8Array | ReadableStream | null | undefined
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>
+  db: RowpostDatabase
+  path: string
+  request(method: string, path: string, body?: BodyInit, headers?: Record<string, string>): Promise<Response>
+  /** POSTs `body` (objects are JSON-encoded; strings are sent verbatim) with an optional bearer token. */
+  post(path: string, body: unknown, token?: string, headers?: Record<string, string>): Promise<Response>
+  get(path: string, token?: string): Promise<Response>
+  /** Every row of `table`, read straight from the file with a separate connection, ordered by rowid. */
+  rows(table: string): Record<string, unknown>[]
+  /** Names of the tables in the file. */
+  tables(): string[]
+  /** `PRAGMA table_info` of `table`: [name, declared type] pairs. */
+  columns(table: string): Array<[string, string]>
+}
+
+/** An app over one fresh file database `data.db` (or the given path); extra options pass through. */
+export function makeApp(options: Partial<AppOptions> & { path?: string; databases?: RowpostDatabase[] } = {}): TestApp {
+  const path = options.path ?? tempDbPath()
+  const db = RowpostDatabase.open(path, { create: true })
+  const app = createApp({ ...options, databases: [db, ...(options.databases ?? [])] })
+  const request = (method: string, target: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+    app.handle(new Request(`http://localhost${target}`, { method, body: body ?? undefined, headers }))
+  const auth = (token?: string): Record<string, string> => (token === undefined ? {} : { authorization: `Bearer ${token}` })
+  const inspect = <T>(read: (file: Database) => T): T => {
+    const file = new Database(path, { readonly: true })
+    try {
+      return read(file)
+    } finally {
+      file.close()
+    }
+  }
+  return {
+    app,
+    db,
+    path,
+    request,
+    post: (target, body, token, headers = {}) =>
+      request('POST', target, typeof body === 'string' ? body : JSON.stringify(body), { ...auth(token), ...headers }),
+    get: (target, token) => request('GET', target, undefined, auth(token)),
+    rows: (table) => inspect((file) => file.query(`SELECT * FROM "${table.replaceAll('"', '""')}" ORDER BY rowid`).all() as Record<string, unknown>[]),
+    tables: () => inspect((file) => (file.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name)),
+    columns: (table) =>
+      inspect((file) => (file.query('SELECT name, type FROM pragma_table_info(?)').all(table) as { name: string; type: string }[]).map((c) => [c.name, c.type] as [string, string])),
+  }
+}
