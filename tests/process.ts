@@ -1,0 +1,74 @@
+/** Helpers for process-level tests: run the CLI, start a real server on port 0, wait for its output. */
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+
+export const ENTRY = join(import.meta.dir, '..', 'index.ts')
+
+export interface CliResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs `bun index.ts ...args` to completion (for commands that exit). */
+export async function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const child = Bun.spawn(['bun', ENTRY, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdout: 'pipe', stderr: 'pipe' })
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+  return { exitCode, stdout, stderr }
+}
+
+export interface RunningServer {
+  child: Subprocess<'ignore', 'pipe', 'pipe'>
+  url: string
+  /** Everything the server printed to stdout so far. */
+  output(): string
+  stop(signal?: NodeJS.Signals): Promise<number>
+}
+
+/** Starts `bun index.ts ...args -p 0` and resolves once it prints the address it listens on. */
+export async function startServer(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<RunningServer> {
+  const child = Bun.spawn(['bun', ENTRY, ...args, '-p', '0'], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  let stdout = ''
+  const decoder = new TextDecoder()
+  const reader = child.stdout.getReader()
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${stdout}`)), 10_000)
+    void (async () => {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) {
+          clearTimeout(timer)
+          reject(new Error(`server exited before listening: ${stdout}${await new Response(child.stderr).text()}`))
+          return
+        }
+        stdout += decoder.decode(value, { stream: true })
+        const match = /at (http:\/\/\S+?)\/?\n/.exec(stdout)
+        if (match) {
+          clearTimeout(timer)
+          resolve(match[1]!)
+          break
+        }
+      }
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        stdout += decoder.decode(value, { stream: true })
+      }
+    })()
+  })
+  return {
+    child,
+    url,
+    output: () => stdout,
+    async stop(signal = 'SIGTERM') {
+      child.kill(signal)
+      return child.exited
+    },
+  }
+}
