@@ -128,6 +128,12 @@ export class RowpostDatabase {
     return info
   }
 
+  /** The CREATE TABLE statement SQLite keeps for the table. */
+  tableSchema(name: string): string | undefined {
+    const row = this.statement("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?").get(name) as { sql: string } | null
+    return row?.sql
+  }
+
   /** Names of the user tables, in creation order. */
   tableNames(): string[] {
     return (this.statement("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid").all() as Array<{ name: string }>).map(

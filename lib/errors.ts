@@ -105,24 +105,24 @@ export class ImmutableDatabase extends ApiError {
   }
 }
 
-/** No database of that name is attached. */
+/** No database of that name is attached. The legacy body names it; Datasette 1.0's `errors` list does not. */
 export class DatabaseNotFound extends ApiError {
   constructor(name: string) {
-    super(404, 'database_not_found', `Database not found: ${name}`)
+    super(404, 'database_not_found', `Database not found: ${name}`, ['Database not found'])
   }
 }
 
-/** No table of that name exists (read API). */
+/** No table of that name exists. The message names it; Datasette 1.0's `errors` list does not. */
 export class TableNotFound extends ApiError {
   constructor(name: string) {
-    super(404, 'table_not_found', `Table not found: ${name}`)
+    super(404, 'table_not_found', `Table not found: ${name}`, ['Table not found'])
   }
 }
 
 /** No row has that primary key. */
 export class RowNotFound extends ApiError {
-  constructor() {
-    super(404, 'row_not_found', 'Row not found')
+  constructor(message = 'Row not found') {
+    super(404, 'row_not_found', message)
   }
 }
 
@@ -135,8 +135,8 @@ export class NotFound extends ApiError {
 
 /** The route exists but not for this method. */
 export class MethodNotAllowed extends ApiError {
-  constructor(method: string) {
-    super(405, 'method_not_allowed', `Method not allowed: ${method}`)
+  constructor() {
+    super(405, 'method_not_allowed', 'Method not allowed', undefined, { allow: 'POST' })
   }
 }
 
@@ -171,4 +171,11 @@ export function apiErrorFromSqlite(error: { code?: string; message: string }): A
   if (code === 'SQLITE_ERROR' && /too many columns|too many SQL variables/.test(error.message)) return new InvalidBody(error.message)
   if (code.startsWith('SQLITE_READONLY')) return new ImmutableDatabase()
   return undefined
+}
+
+/** A read request's query string asks for something the table cannot give (unknown column, bad `_size`, bad `_next`). */
+export class InvalidQuery extends ApiError {
+  constructor(message: string) {
+    super(400, 'invalid_query', message)
+  }
 }

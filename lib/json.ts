@@ -45,6 +45,16 @@ export function stringifyJson(value: unknown, indent?: number): string {
   return JSON.stringify(value, stringifyExact, indent)
 }
 
+/**
+ * JSON text for a nested value stored in a TEXT cell, written as Python's json.dumps writes it (`", "` and `": "`
+ * separators, non-ASCII kept), so rowpost stores the same bytes datasette-insert and Datasette did.
+ */
+export function storedJson(value: JsonValue): string {
+  if (value === null || typeof value !== 'object' || value instanceof FloatLiteral) return stringifyJson(value)
+  if (Array.isArray(value)) return `[${value.map(storedJson).join(', ')}]`
+  return `{${Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}: ${storedJson(item)}`).join(', ')}}`
+}
+
 export interface JsonErrorLocation {
   message: string
   offset: number

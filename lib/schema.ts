@@ -18,7 +18,10 @@ function kindOf(value: JsonValue): ValueKind | null {
   if (value instanceof FloatLiteral) return 'float'
   if (typeof value === 'object' && !Array.isArray(value)) {
     if (isBase64Value(value)) return 'blob'
-    if (isRawValue(value)) return kindOf(value.$raw ?? null)
+    if (isRawValue(value)) {
+      const raw = value.$raw ?? null
+      return raw !== null && typeof raw === 'object' && !(raw instanceof FloatLiteral) ? 'text' : kindOf(raw)
+    }
   }
   return 'text'
 }

@@ -59,3 +59,26 @@ export function upsertSql(table: string, columns: string[], pks: string[]): stri
 export function countSql(table: string): string {
   return `SELECT count(*) AS count FROM ${q(table)}`
 }
+
+/** `"a" = ? AND "b" = ?` for the key columns of one row. */
+function keyWhere(keyColumns: string[]): string {
+  return keyColumns.map((column) => `${q(column)} = ?`).join(' AND ')
+}
+
+/** One row by its key, `rowid` first for rowid tables (`withRowid`). */
+export function selectByKeySql(table: string, columns: string[], keyColumns: string[], withRowid: boolean): string {
+  const selected = [...(withRowid ? ['rowid'] : []), ...columns.map(q)].join(', ')
+  return `SELECT ${selected} FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`
+}
+
+export function updateByKeySql(table: string, columns: string[], keyColumns: string[]): string {
+  return `UPDATE ${q(table)} SET ${columns.map((column) => `${q(column)} = ?`).join(', ')} WHERE ${keyWhere(keyColumns)}`
+}
+
+export function deleteByKeySql(table: string, keyColumns: string[]): string {
+  return `DELETE FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`
+}
+
+export function dropTableSql(table: string): string {
+  return `DROP TABLE ${q(table)}`
+}

@@ -1,6 +1,6 @@
 /** Converts JSON values to what SQLite stores, and stored values back to JSON. */
 import { InvalidValue } from './errors'
-import { FloatLiteral, stringifyJson, type JsonValue } from './json'
+import { FloatLiteral, storedJson, type JsonValue } from './json'
 
 export type SqlValue = null | number | bigint | string | Uint8Array
 
@@ -18,7 +18,7 @@ export function isBase64Value(value: JsonValue): value is JsonObject {
   return isPlainObject(value) && value.$base64 === true && Object.keys(value).length === 2 && 'encoded' in value
 }
 
-/** `{"$raw": X}`: X is stored as it is, not as JSON text. */
+/** `{"$raw": X}`: X is stored as it is: a scalar as itself, an object or array as its JSON text, never decoded further. */
 export function isRawValue(value: JsonValue): value is JsonObject {
   return isPlainObject(value) && Object.keys(value).length === 1 && Object.hasOwn(value, '$raw')
 }
@@ -49,15 +49,10 @@ export function toSqlValue(value: JsonValue, where: string): SqlValue {
     if (typeof encoded !== 'string' || !BASE64.test(encoded)) throw new InvalidValue(`${where}: "encoded" is not valid base64`)
     return Buffer.from(encoded, 'base64')
   }
-  if (isRawValue(value)) {
-    const raw = value.$raw
-    if (raw !== null && typeof raw === 'object' && !(raw instanceof FloatLiteral)) {
-      throw new InvalidValue(`${where}: "$raw" must hold a string, number, boolean or null`)
-    }
-    return toSqlValue(raw, where)
-  }
+  const stored = isRawValue(value) ? value.$raw! : value
+  if (stored === null || typeof stored !== 'object' || stored instanceof FloatLiteral) return toSqlValue(stored, where)
   try {
-    return stringifyJson(value)
+    return storedJson(stored)
   } catch {
     throw new InvalidValue(`${where}: value is nested too deeply to store`)
   }
@@ -68,4 +63,9 @@ export function fromSqlValue(value: unknown): unknown {
   if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value
   if (value instanceof Uint8Array) return { $base64: true, encoded: Buffer.from(value).toString('base64') }
   return value
+}
+
+/** A row object from column names and stored values; Object.fromEntries keeps a column named `__proto__` as data. */
+export function rowFromValues(columns: string[], values: unknown[]): Record<string, unknown> {
+  return Object.fromEntries(columns.map((column, index) => [column, fromSqlValue(values[index])]))
 }

@@ -1,11 +1,22 @@
-/** The write path: creates and alters tables and writes rows, all inside one synchronous transaction per request. */
+/** The write path: creates and alters tables, writes, updates and deletes rows, all inside one synchronous transaction per request. */
 import { InvalidBody, InvalidName, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
 import type { RowpostDatabase, TableInfo } from './database'
 import { assertColumnName, assertWritableTableName, identifierKey } from './identifiers'
 import { MAX_COLUMNS, type RowEntries } from './rows'
 import { inferColumns } from './schema'
-import { addColumnSql, createTableSql, insertSql, upsertSql, type ConflictMode } from './sql'
-import { toSqlValue, type SqlValue } from './values'
+import {
+  addColumnSql,
+  createTableSql,
+  deleteByKeySql,
+  dropTableSql,
+  insertSql,
+  selectByKeySql,
+  updateByKeySql,
+  upsertSql,
+  type ColumnDefinition,
+  type ConflictMode,
+} from './sql'
+import { rowFromValues, toSqlValue, type SqlValue } from './values'
 
 export type WriteMode = 'upsert' | ConflictMode
 
@@ -23,8 +34,32 @@ export interface RowsWrite {
 
 export interface RowsWritten {
   table: TableInfo
-  /** rowid of each written row, in request order. */
-  rowids: number[]
+  /** The key of each written row, in request order (rowid for rowid tables); null where nothing was written. */
+  keys: Array<SqlValue[] | null>
+}
+
+/** The columns that identify a row: the primary key, or `rowid` for a rowid table. */
+export function keyColumns(table: TableInfo): string[] {
+  return table.pks.length ? table.pks : ['rowid']
+}
+
+/** Whether the row key is the rowid itself: a rowid table, or an INTEGER PRIMARY KEY (an alias of the rowid). */
+function keyIsRowid(table: TableInfo): boolean {
+  if (table.withoutRowid) return false
+  if (table.pks.length === 0) return true
+  return table.pks.length === 1 && table.columnsByKey.get(identifierKey(table.pks[0]!))?.type.toUpperCase() === 'INTEGER'
+}
+
+/** The table's column for a request key, matching ASCII case-insensitively; `rowid` names the rowid of a rowid table. */
+function columnFor(table: TableInfo, name: string): string | undefined {
+  const column = table.columnsByKey.get(identifierKey(name))
+  if (column) return column.name
+  return identifierKey(name) === 'rowid' && table.pks.length === 0 && !table.withoutRowid ? 'rowid' : undefined
+}
+
+/** The names that match no column of the table. */
+export function unknownColumns(table: TableInfo, names: string[]): string[] {
+  return names.filter((name) => columnFor(table, name) === undefined)
 }
 
 function uniquePks(pks: string[]): string[] {
@@ -37,69 +72,139 @@ function uniquePks(pks: string[]): string[] {
   return pks
 }
 
-function createTable(db: RowpostDatabase, write: RowsWrite): TableInfo {
-  assertWritableTableName(write.table)
+function assertColumnCount(table: string, count: number): void {
+  if (count > MAX_COLUMNS) throw new InvalidBody(`Table ${table} would have ${count} columns; SQLite allows at most ${MAX_COLUMNS}`)
+}
+
+/** Creates a table from column definitions (the 1.0 `/-/create` with `columns`). */
+export function createTable(db: RowpostDatabase, name: string, columns: ColumnDefinition[], pks: string[]): TableInfo {
+  assertWritableTableName(name)
+  if (columns.length === 0) throw new InvalidBody(`Cannot create table ${name} with no columns`)
+  assertColumnCount(name, columns.length)
+  db.connection.run(createTableSql(name, columns, uniquePks(pks)))
+  return db.table(name)!
+}
+
+function createTableFromRows(db: RowpostDatabase, write: RowsWrite): TableInfo {
   if (write.rows.length === 0) throw new InvalidBody(`Cannot create table ${write.table} from an empty list of rows`)
   const columns = inferColumns(write.rows)
   const byKey = new Map(columns.map((column) => [identifierKey(column.name), column]))
   const pks = uniquePks(write.pks).map((pk) => byKey.get(identifierKey(pk))?.name ?? pk)
   const missingPks = pks.filter((pk) => !byKey.has(identifierKey(pk)))
   columns.unshift(...missingPks.map((name) => ({ name, type: 'INTEGER' as const })))
-  if (columns.length > MAX_COLUMNS) throw new InvalidBody(`Table would have ${columns.length} columns; SQLite allows at most ${MAX_COLUMNS}`)
-  db.connection.run(createTableSql(write.table, columns, pks))
-  return db.table(write.table)!
+  return createTable(db, write.table, columns, pks)
 }
 
-function addMissingColumns(db: RowpostDatabase, table: TableInfo, write: RowsWrite): TableInfo {
-  const missing = inferColumns(write.rows, (name) => !table.columnsByKey.has(identifierKey(name)))
+/** Adds the columns `rows` name that the table lacks, or refuses them when `alter` is off. */
+function addMissingColumns(db: RowpostDatabase, table: TableInfo, rows: RowEntries[], alter: boolean): TableInfo {
+  const missing = inferColumns(rows, (name) => columnFor(table, name) === undefined)
   if (missing.length === 0) return table
-  if (!write.alter) throw new UnknownKeys(table.name, missing[0]!.name)
-  if (table.columns.length + missing.length > MAX_COLUMNS) {
-    throw new InvalidBody(`Table ${table.name} would have ${table.columns.length + missing.length} columns; SQLite allows at most ${MAX_COLUMNS}`)
-  }
+  if (!alter) throw new UnknownKeys(table.name, missing[0]!.name)
+  assertColumnCount(table.name, table.columns.length + missing.length)
   for (const column of missing) db.connection.run(addColumnSql(table.name, column))
   return db.table(table.name)!
 }
 
 /** The table, created or altered as the request allows. Runs inside the write transaction. */
 export function prepareTable(db: RowpostDatabase, write: RowsWrite): TableInfo {
+  // Checked before the lookup: sqlite_sequence and sqlite_stat1 exist as tables but must never be written.
+  assertWritableTableName(write.table)
   const existing = db.table(write.table)
   if (!existing) {
     if (!write.mayCreate) throw new MissingTable(write.table)
-    return createTable(db, write)
+    return createTableFromRows(db, write)
   }
-  return addMissingColumns(db, existing, write)
+  return addMissingColumns(db, existing, write.rows, write.alter)
 }
 
 function assertUpsertKey(table: TableInfo, write: RowsWrite): void {
-  const wanted = write.pks.map(identifierKey).sort().join('\0')
-  if (table.pks.length === 0 || wanted !== table.pks.map(identifierKey).sort().join('\0')) {
-    throw new PkMismatch(table.name, table.pks, write.pks)
+  const keys = keyColumns(table)
+  if (write.pks.length) {
+    const wanted = write.pks.map(identifierKey).sort().join('\0')
+    if (table.pks.length === 0 || wanted !== table.pks.map(identifierKey).sort().join('\0')) {
+      throw new PkMismatch(table.name, table.pks, write.pks)
+    }
   }
   write.rows.forEach((row, index) => {
     const present = new Set(row.filter(([, value]) => value !== null).map(([name]) => identifierKey(name)))
-    if (!table.pks.every((pk) => present.has(identifierKey(pk)))) throw new MissingPk(index, table.pks)
+    if (!keys.every((pk) => present.has(identifierKey(pk)))) throw new MissingPk(index, keys)
   })
 }
+
+const cellName = (index: number, name: string) => `Row ${index} column ${JSON.stringify(name)}`
 
 /** Writes every row of the request; call inside db.writeTransaction. */
 export function writeRows(db: RowpostDatabase, write: RowsWrite): RowsWritten {
   const table = prepareTable(db, write)
   if (write.mode === 'upsert') assertUpsertKey(table, write)
-  const rowids: number[] = []
+  const keys = keyColumns(table)
+  const keyKeys = keys.map(identifierKey)
+  const written: RowsWritten['keys'] = []
   let signature: string | undefined
   let statement: ReturnType<RowpostDatabase['statement']> | undefined
   write.rows.forEach((row, index) => {
-    const columns = row.map(([name]) => table.columnsByKey.get(identifierKey(name))!.name)
+    const columns = row.map(([name]) => columnFor(table, name)!)
     const rowSignature = columns.join('\0')
     if (rowSignature !== signature || !statement) {
       signature = rowSignature
-      const sql = write.mode === 'upsert' ? upsertSql(table.name, columns, table.pks) : insertSql(table.name, columns, write.mode)
+      const sql = write.mode === 'upsert' ? upsertSql(table.name, columns, keys) : insertSql(table.name, columns, write.mode)
       statement = db.statement(sql)
     }
-    const values: SqlValue[] = row.map(([name, value]) => toSqlValue(value, `Row ${index} column ${JSON.stringify(name)}`))
+    const values: SqlValue[] = row.map(([name, value]) => toSqlValue(value, cellName(index, name)))
     const result = statement.run(...(values as never[]))
-    rowids.push(Number(result.lastInsertRowid))
+    const given = keyKeys.map((key) => {
+      const at = columns.findIndex((column) => identifierKey(column) === key)
+      return at === -1 ? undefined : values[at]
+    })
+    if (given.every((value) => value !== undefined && value !== null)) written.push(given as SqlValue[])
+    else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])
+    else written.push(null)
   })
-  return { table, rowids }
+  return { table, keys: written }
+}
+
+/** The rows with these keys, as JSON-ready objects (`rowid` first for rowid tables), skipping keys that match nothing. */
+export function readRowsByKey(db: RowpostDatabase, table: TableInfo, keys: Array<SqlValue[] | null>): Record<string, unknown>[] {
+  const withRowid = table.pks.length === 0 && !table.withoutRowid
+  const statement = db.statement(selectByKeySql(table.name, table.columns.map((column) => column.name), keyColumns(table), withRowid), {
+    safeIntegers: true,
+  })
+  const names = [...(withRowid ? ['rowid'] : []), ...table.columns.map((column) => column.name)]
+  const rows: Record<string, unknown>[] = []
+  for (const key of keys) {
+    if (!key) continue
+    const values = statement.values(...(key as never[]))[0]
+    if (values) rows.push(rowFromValues(names, values))
+  }
+  return rows
+}
+
+export interface RowUpdate {
+  table: TableInfo
+  key: SqlValue[]
+  update: RowEntries
+  alter: boolean
+}
+
+/** Updates the given columns of one row; returns false when no row has that key. */
+export function updateRow(db: RowpostDatabase, request: RowUpdate): boolean {
+  const table = addMissingColumns(db, request.table, [request.update], request.alter)
+  if (request.update.length === 0) return existsByKey(db, table, request.key)
+  const columns = request.update.map(([name]) => columnFor(table, name)!)
+  const values = request.update.map(([name, value]) => toSqlValue(value, `Column ${JSON.stringify(name)}`))
+  const result = db.statement(updateByKeySql(table.name, columns, keyColumns(table))).run(...([...values, ...request.key] as never[]))
+  return result.changes > 0
+}
+
+function existsByKey(db: RowpostDatabase, table: TableInfo, key: SqlValue[]): boolean {
+  return readRowsByKey(db, table, [key]).length > 0
+}
+
+/** Deletes one row; returns false when no row has that key. */
+export function deleteRow(db: RowpostDatabase, table: TableInfo, key: SqlValue[]): boolean {
+  return db.statement(deleteByKeySql(table.name, keyColumns(table))).run(...(key as never[])).changes > 0
+}
+
+export function dropTable(db: RowpostDatabase, table: TableInfo): void {
+  db.connection.run(dropTableSql(table.name))
 }

@@ -4,6 +4,7 @@ import { AppContext, type AppOptions } from './context'
 import { corsHeadersFor } from './cors'
 import { legacyRoutes } from './legacy'
 import { readRoutes } from './read'
+import { writeRoutes } from './write'
 import { renderError, serverError, toApiError } from './respond'
 
 const pathOf = (url: string) => {
@@ -28,6 +29,7 @@ export function createApp(options: AppOptions) {
       return serverError()
     })
     .use(legacyRoutes(context))
+    .use(writeRoutes(context))
     .use(readRoutes(context))
   return Object.assign(app, { context })
 }

@@ -28,7 +28,7 @@ type ElysiaErrorCode = string | number
 /** Maps anything thrown while handling a request to an ApiError; undefined means a server fault. */
 export function toApiError(code: ElysiaErrorCode, error: unknown, method: string, path: string): ApiError | undefined {
   if (error instanceof ApiError) return error
-  if (code === 'NOT_FOUND') return WRITE_PATH.test(path) && method !== 'POST' ? new MethodNotAllowed(method) : new NotFound()
+  if (code === 'NOT_FOUND') return WRITE_PATH.test(path) && method !== 'POST' ? new MethodNotAllowed() : new NotFound()
   if (code === 'PARSE') return new InvalidJson(error instanceof Error ? error.message : String(error))
   if (code === 'VALIDATION') {
     const detail = (error as { message?: string }).message ?? 'invalid request'

@@ -1,0 +1,205 @@
+/** Datasette 1.0's JSON write API: insert, upsert, update, delete, create and drop. */
+import { Elysia, t } from 'elysia'
+import type { RowpostDatabase, TableInfo } from '../database'
+import { ImmutableDatabase, InvalidBody, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
+import { tildeDecode, tildeEncode } from '../identifiers'
+import type { Action } from '../permissions'
+import type { SqlValue } from '../values'
+import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBody, type CreateColumn } from '../write-api'
+import { createTable, deleteRow, dropTable, keyColumns, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
+import { readBodyText, readJsonBody } from './body'
+import type { AppContext } from './context'
+import { jsonResponse } from './respond'
+import { parseJson, type JsonValue } from '../json'
+
+/** The key of a row from its URL segment: tilde-encoded values joined by commas, one per key column. */
+export function parseRowKey(segment: string, table: TableInfo): SqlValue[] {
+  const columns = keyColumns(table)
+  const values = segment.split(',').map(tildeDecode)
+  if (values.length !== columns.length) {
+    throw new InvalidBody(`Expected ${columns.length} primary key value${columns.length === 1 ? '' : 's'} (${columns.join(', ')}) in the URL, got ${values.length}`)
+  }
+  return values.map((value, index) => (columns[index] === 'rowid' && /^-?\d+$/.test(value) ? BigInt(value) : value))
+}
+
+export function writeRoutes(context: AppContext) {
+  const allowed = (request: Request, action: Action, database: RowpostDatabase, table?: string) =>
+    context.allowed(request, action, { database: database.name, table })
+
+  function resolveTable(params: { database: string; table: string }) {
+    const database = context.database(tildeDecode(params.database))
+    const name = tildeDecode(params.table)
+    const table = database.table(name)
+    if (!table) throw new TableNotFound(name)
+    return { database, table }
+  }
+
+  function assertMutable(database: RowpostDatabase) {
+    if (database.immutable) throw new ImmutableDatabase()
+  }
+
+  function resolveRow(params: { database: string; table: string; pks: string }) {
+    const { database, table } = resolveTable(params)
+    const key = parseRowKey(params.pks, table)
+    if (readRowsByKey(database, table, [key]).length === 0) {
+      throw new RowNotFound(`Record not found: [${key.map((value) => `'${String(value)}'`).join(', ')}]`)
+    }
+    return { database, table, key }
+  }
+
+  async function insertOrUpsert(request: Request, params: { database: string; table: string }, upsert: boolean) {
+    const { database, table } = resolveTable(params)
+    if (upsert) {
+      if (!allowed(request, 'insert-row', database, table.name) || !allowed(request, 'update-row', database, table.name)) {
+        throw new PermissionDenied('Permission denied: need both insert-row and update-row')
+      }
+    } else if (!allowed(request, 'insert-row', database, table.name)) throw new PermissionDenied()
+    assertMutable(database)
+    const body = parseInsertBody(await readJsonBody(request, context.settings.max_post_body_bytes), table, {
+      upsert,
+      maxRows: context.settings.max_insert_rows,
+    })
+    if (upsert && (body.ignore || body.replace)) throw invalid('Upsert does not support ignore or replace')
+    if (body.replace && !allowed(request, 'update-row', database, table.name)) {
+      throw new PermissionDenied('Permission denied: need update-row to use "replace"')
+    }
+    if (body.alter && !allowed(request, 'alter-table', database, table.name)) throw new PermissionDenied('Permission denied for alter-table')
+    const mode = upsert ? 'upsert' : body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
+    const rows = database.writeTransaction(() => {
+      const written = writeRows(database, { table: table.name, rows: body.rows, pks: [], mode, alter: body.alter, mayCreate: false })
+      return body.returnRows ? readRowsByKey(database, written.table, written.keys) : undefined
+    })
+    return jsonResponse(rows ? { ok: true, rows } : { ok: true }, upsert ? 200 : 201)
+  }
+
+  /** Fills in the referenced column of `{"fk_table": T}` columns: T's single primary key. */
+  function resolveForeignKeys(database: RowpostDatabase, columns: CreateColumn[]) {
+    return columns.map(({ fkTableOnly, ...column }) => {
+      if (fkTableOnly === undefined) return column
+      const target = database.table(fkTableOnly)
+      if (!target || target.pks.length !== 1) throw invalid(`Could not detect single primary key for table '${fkTableOnly}'`)
+      return { ...column, references: { table: target.name, column: target.pks[0]! } }
+    })
+  }
+
+  async function create(request: Request, databaseName: string) {
+    const database = context.database(tildeDecode(databaseName))
+    if (!allowed(request, 'create-table', database)) throw new PermissionDenied()
+    assertMutable(database)
+    const body = parseCreateBody(
+      await readJsonBody(request, context.settings.max_post_body_bytes),
+      (action, message) => {
+        if (!allowed(request, action, database)) throw new PermissionDenied(message)
+      },
+      (name) => database.table(name),
+    )
+    const columns = body.columns && resolveForeignKeys(database, body.columns)
+    const schema = database.writeTransaction(() => {
+      let table: TableInfo
+      if (columns) {
+        if (database.table(body.table)) throw invalid(`Table ${body.table} already exists`)
+        table = createTable(database, body.table, columns, body.pks)
+      } else {
+        const mode = body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
+        table = writeRows(database, { table: body.table, rows: body.rows!, pks: body.pks, mode, alter: body.alter, mayCreate: true }).table
+      }
+      return { name: table.name, sql: database.tableSchema(table.name)! }
+    })
+    const tableUrl = `${new URL(request.url).origin}/${tildeEncode(database.name)}/${tildeEncode(schema.name)}`
+    return jsonResponse(
+      {
+        ok: true,
+        database: database.name,
+        table: schema.name,
+        table_url: tableUrl,
+        table_api_url: `${tableUrl}.json`,
+        schema: schema.sql,
+        ...(body.rows ? { row_count: body.rows.length } : {}),
+      },
+      201,
+    )
+  }
+
+  async function update(request: Request, params: { database: string; table: string; pks: string }) {
+    const { database, table, key } = resolveRow(params)
+    if (!allowed(request, 'update-row', database, table.name)) throw new PermissionDenied()
+    assertMutable(database)
+    const body = parseUpdateBody(await readJsonBody(request, context.settings.max_post_body_bytes))
+    if (body.alter && !allowed(request, 'alter-table', database, table.name)) throw new PermissionDenied('Permission denied for alter-table')
+    if (!body.alter) {
+      const [unknown] = unknownColumns(table, body.update.map(([name]) => name))
+      if (unknown !== undefined) throw invalid(`no such column: ${unknown}`)
+    }
+    const row = database.writeTransaction(() => {
+      updateRow(database, { table, key, update: body.update, alter: body.alter })
+      return body.returnRow ? readRowsByKey(database, database.table(table.name)!, [key])[0] : undefined
+    })
+    return jsonResponse(row ? { ok: true, row, rows: [row] } : { ok: true })
+  }
+
+  async function remove(request: Request, params: { database: string; table: string; pks: string }) {
+    const { database, table, key } = resolveRow(params)
+    if (!allowed(request, 'delete-row', database, table.name)) throw new PermissionDenied()
+    assertMutable(database)
+    database.writeTransaction(() => deleteRow(database, table, key))
+    return jsonResponse({ ok: true })
+  }
+
+  async function drop(request: Request, params: { database: string; table: string }) {
+    const { database, table } = resolveTable(params)
+    if (!allowed(request, 'drop-table', database, table.name)) throw new PermissionDenied()
+    assertMutable(database)
+    const text = await readBodyText(request, context.settings.max_post_body_bytes)
+    let body: JsonValue | undefined
+    try {
+      body = text.trim() ? parseJson(text) : undefined
+    } catch {
+      body = undefined
+    }
+    if (!dropConfirmed(body)) {
+      return jsonResponse({
+        ok: true,
+        database: database.name,
+        table: table.name,
+        row_count: database.countRows(table.name),
+        message: 'Pass "confirm": true to confirm',
+      })
+    }
+    database.writeTransaction(() => dropTable(database, table))
+    return jsonResponse({ ok: true })
+  }
+
+  const tableParams = t.Object({ database: t.String(), table: t.String() })
+  const rowParams = t.Object({ database: t.String(), table: t.String(), pks: t.String() })
+  return new Elysia({ name: 'rowpost-write' })
+    .post('/:database/-/create', ({ request, params }) => create(request, params.database), {
+      parse: 'none',
+      params: t.Object({ database: t.String() }),
+      detail: { summary: 'Create a table from columns or rows (Datasette 1.0)' },
+    })
+    .post('/:database/:table/-/insert', ({ request, params }) => insertOrUpsert(request, params, false), {
+      parse: 'none',
+      params: tableParams,
+      detail: { summary: 'Insert rows into an existing table (Datasette 1.0)' },
+    })
+    .post('/:database/:table/-/upsert', ({ request, params }) => insertOrUpsert(request, params, true), {
+      parse: 'none',
+      params: tableParams,
+      detail: { summary: 'Insert rows or update existing ones by primary key (Datasette 1.0)' },
+    })
+    .post('/:database/:table/-/drop', ({ request, params }) => drop(request, params), {
+      parse: 'none',
+      params: tableParams,
+      detail: { summary: 'Drop a table; without "confirm": true, report what would be dropped (Datasette 1.0)' },
+    })
+    .post('/:database/:table/:pks/-/update', ({ request, params }) => update(request, params), {
+      parse: 'none',
+      params: rowParams,
+      detail: { summary: 'Update columns of one row (Datasette 1.0)' },
+    })
+    .post('/:database/:table/:pks/-/delete', ({ request, params }) => remove(request, params), {
+      parse: 'none',
+      params: rowParams,
+      detail: { summary: 'Delete one row (Datasette 1.0)' },
+    })
+}
