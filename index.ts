@@ -2,11 +2,12 @@
 /** rowpost's entry point: parse the command line, load the config, open the databases, build the app, listen. */
 import { basename, extname } from 'node:path'
 import packageJson from './package.json'
-import { parseArgs, USAGE, UsageError, type ServeCommand } from './lib/cli'
+import { parseArgs, UsageError, type ServeCommand } from './lib/cli'
 import { ConfigError, loadConfig } from './lib/config'
 import { DatabaseOpenError, RowpostDatabase } from './lib/database'
 import { createApp } from './lib/http/app'
 import { serve } from './lib/http/server'
+import { mintToken } from './lib/signed-tokens'
 
 const SHUTDOWN_GRACE_MS = 10_000
 
@@ -43,6 +44,7 @@ function start(command: ServeCommand): number {
     defaultDeny: command.defaultDeny,
     cors: command.cors,
     version: packageJson.version,
+    secret: command.secret ?? process.env.ROWPOST_SECRET,
   })
   let server: ReturnType<typeof serve>
   try {
@@ -82,11 +84,20 @@ function main(argv: string[]): number {
     command = parseArgs(argv)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    console.error(`rowpost: ${error.message}\n\n${USAGE}`)
+    console.error(`rowpost: ${error.message}\n\n${error.usage}`)
     return 2
   }
   if (command.command === 'help') {
-    console.log(USAGE)
+    console.log(command.usage)
+    return 0
+  }
+  if (command.command === 'create-token') {
+    const secret = command.secret ?? process.env.ROWPOST_SECRET
+    if (!secret) {
+      console.error('rowpost: create-token needs a secret: pass --secret or set ROWPOST_SECRET (the server must use the same one)')
+      return 2
+    }
+    console.log(mintToken(secret, { actorId: command.actorId, restrictions: command.restrictions, expiresAfter: command.expiresAfter }))
     return 0
   }
   if (command.command === 'version') {

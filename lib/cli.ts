@@ -1,5 +1,6 @@
 /** Command-line parsing and help text; no side effects beyond building the options object. */
 import { DEFAULT_SETTINGS, SETTING_HELP, SettingError, applySetting, type Settings } from './settings'
+import { CREATE_TOKEN_USAGE, CreateTokenUsageError, parseCreateTokenArgs, type CreateTokenArgs } from './signed-tokens'
 
 export interface ServeCommand {
   command: 'serve'
@@ -14,14 +15,28 @@ export interface ServeCommand {
   unsafe: boolean
   defaultDeny: boolean
   settings: Settings
+  /** Signs and verifies `dstok_` tokens; ROWPOST_SECRET is the fallback, applied by the caller. */
+  secret?: string
 }
 
-export type Command = ServeCommand | { command: 'help' } | { command: 'version' }
+export type Command =
+  | ServeCommand
+  | ({ command: 'create-token' } & CreateTokenArgs)
+  | { command: 'help'; usage: string }
+  | { command: 'version' }
 
-/** A bad command line; the CLI prints the message and usage, and exits 2. */
-export class UsageError extends Error {}
+/** A bad command line; the CLI prints the message and the usage of the command, and exits 2. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage = USAGE,
+  ) {
+    super(message)
+  }
+}
 
 export const USAGE = `Usage: rowpost [serve] [FILE.db ...] [options]
+       rowpost create-token ACTOR [options]   (rowpost create-token --help)
        rowpost --help | --version
 
 Serve SQLite files over HTTP: POST JSON rows to create tables and insert,
@@ -39,6 +54,7 @@ Options:
   --unsafe                 Allow every action to everyone (loopback hosts only)
   --default-deny           Reads also need a grant (by default anyone may read)
   --setting NAME VALUE     Change a setting (see below); may be repeated
+  --secret SECRET          Verify signed dstok_ API tokens (default: $ROWPOST_SECRET)
   --help                   Show this message and exit
   --version                Show the version and exit
 
@@ -78,6 +94,15 @@ export function parseArgs(argv: string[]): Command {
     settings: { ...DEFAULT_SETTINGS },
   }
   const args = [...argv]
+  if (args[0] === 'create-token') {
+    if (args.includes('--help')) return { command: 'help', usage: CREATE_TOKEN_USAGE }
+    try {
+      return { command: 'create-token', ...parseCreateTokenArgs(args.slice(1)) }
+    } catch (error) {
+      if (error instanceof CreateTokenUsageError) throw new UsageError(error.message, CREATE_TOKEN_USAGE)
+      throw error
+    }
+  }
   if (args[0] === 'serve') args.shift()
   while (args.length) {
     let arg = args.shift()!
@@ -93,7 +118,7 @@ export function parseArgs(argv: string[]): Command {
     }
     switch (arg) {
       case '--help':
-        return { command: 'help' }
+        return { command: 'help', usage: USAGE }
       case '--version':
         return { command: 'version' }
       case '--create':
@@ -126,6 +151,9 @@ export function parseArgs(argv: string[]): Command {
       case '-h':
       case '--host':
         command.host = value('a host address')
+        break
+      case '--secret':
+        command.secret = value('a secret')
         break
       case '--setting': {
         const name = value('a setting name and a value')

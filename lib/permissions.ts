@@ -1,4 +1,5 @@
 /** Who may do what: Datasette's allow-block matching and the permission lookup, as pure functions. */
+import { restrictionsAllow, type Restrictions } from './signed-tokens'
 
 export type Actor = Record<string, unknown> | null
 
@@ -61,8 +62,12 @@ function levelBlock(level: PermissionLevel | undefined, kind: keyof typeof VIEW_
   return action === VIEW_ACTION_OF_LEVEL[kind] ? level.allow : undefined
 }
 
-/** Whether `actor` may perform `action` on `resource`: the most specific level that mentions the action decides. */
+/**
+ * Whether `actor` may perform `action` on `resource`: the most specific level that mentions the action decides.
+ * A signed token's restrictions (`_r`) can only narrow that, even under --unsafe.
+ */
 export function allowed(policy: Policy, actor: Actor, action: Action, resource: Resource = {}): boolean {
+  if (actor?.token === 'dstok' && !restrictionsAllow(actor._r as Restrictions | undefined, action, resource)) return false
   if (policy.unsafe) return true
   const database = resource.database === undefined ? undefined : policy.databases[resource.database]
   const table = resource.table === undefined ? undefined : database?.tables[resource.table]

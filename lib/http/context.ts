@@ -18,6 +18,8 @@ export interface AppOptions {
   /** `--cors`: add CORS headers to every response. */
   cors?: boolean
   version?: string
+  /** Secret that signs and verifies `dstok_` API tokens (`--secret` or ROWPOST_SECRET); without it they are refused. */
+  secret?: string
 }
 
 export class AppContext {
@@ -36,7 +38,7 @@ export class AppContext {
     this.settings = { ...DEFAULT_SETTINGS, ...options.settings }
     this.cors = options.cors ?? false
     this.version = options.version ?? '0.0.0'
-    this.authenticate = createAuthenticator(config.tokens)
+    this.authenticate = createAuthenticator(config.tokens, options.secret)
   }
 
   /** The request's actor, resolved once from its Authorization header (throws InvalidToken for an unknown token). */
