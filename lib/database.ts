@@ -1,4 +1,4 @@
-/** One attached SQLite file: opening it safely, cached schema knowledge, cached prepared statements, write transactions. */
+/** One attached SQLite file: a writer and a read-only reader connection, each with cached schema and statements, and group commit. */
 import { Database, type Statement } from 'bun:sqlite'
 import { existsSync } from 'node:fs'
 import { basename, extname } from 'node:path'
@@ -24,6 +24,8 @@ export interface TableInfo {
   withoutRowid: boolean
 }
 
+export type Durability = 'full' | 'normal'
+
 export interface OpenOptions {
   /** Create the file when missing (`--create`). */
   create?: boolean
@@ -33,6 +35,10 @@ export interface OpenOptions {
   busyTimeoutMs?: number
   /** Name in URLs; the file's stem by default. */
   name?: string
+  /** `full` (default): a commit is fsynced before it is acknowledged. `normal`: it survives a crash, not a power cut. */
+  durability?: Durability
+  /** Let concurrent write requests share one commit (default true); off means one commit per request. */
+  groupCommit?: boolean
 }
 
 /** A database that could not be opened; the CLI prints its message and exits 1. */
@@ -40,36 +46,16 @@ export class DatabaseOpenError extends Error {}
 
 const STATEMENT_CACHE_SIZE = 512
 
-export class RowpostDatabase {
+/** One connection with a bounded prepared-statement cache and a schema cache that follows `PRAGMA schema_version`. */
+export class CachedConnection {
   private tables = new Map<string, TableInfo>()
   private schemaVersion = -1
   private statements = new Map<string, Statement>()
 
-  private constructor(
-    readonly name: string,
-    readonly path: string,
-    readonly connection: Database,
-    readonly immutable: boolean,
-  ) {}
+  constructor(readonly connection: Database) {}
 
-  /** Opens `path` (or `:memory:` as `_memory`), checks that it really is SQLite, and sets WAL and a busy timeout. */
-  static open(path: string, options: OpenOptions = {}): RowpostDatabase {
-    const memory = path === ':memory:'
-    const name = options.name ?? (memory ? '_memory' : basename(path, extname(path)))
-    if (!memory && !existsSync(path) && (options.immutable || !options.create)) {
-      throw new DatabaseOpenError(`Database file ${path} does not exist${options.immutable ? '' : ' (use --create to create it)'}`)
-    }
-    let connection: Database
-    try {
-      connection = options.immutable ? new Database(path, { readonly: true }) : new Database(path, { create: true, readwrite: true })
-      connection.run(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`)
-      connection.query('PRAGMA schema_version').get()
-      if (!memory && !options.immutable) connection.run('PRAGMA journal_mode = WAL')
-      connection.run('PRAGMA synchronous = FULL')
-    } catch (error) {
-      throw new DatabaseOpenError(`Cannot open ${path} as a SQLite database: ${(error as Error).message}`)
-    }
-    return new RowpostDatabase(name, path, connection, options.immutable === true)
+  run(sql: string): void {
+    this.connection.run(sql)
   }
 
   /** A prepared statement, compiled once and kept in a bounded cache keyed by its SQL. */
@@ -91,7 +77,7 @@ export class RowpostDatabase {
     return statement
   }
 
-  /** Drops cached schema when another connection (or a create/alter here) has changed it. */
+  /** Drops cached schema when this connection sees a different schema (another connection, a create/alter or a rollback). */
   private syncSchema(): void {
     const { schema_version: version } = this.statement('PRAGMA schema_version').get() as { schema_version: number }
     if (version !== this.schemaVersion) {
@@ -110,17 +96,22 @@ export class RowpostDatabase {
       | { name: string; sql: string }
       | null
     if (!row) return undefined
-    const columns = (this.statement('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)').all(row.name) as Array<{
-      name: string
-      type: string
-      notnull: number
-      dflt_value: string | null
-      pk: number
-    }>).map((column) => ({ name: column.name, type: column.type, notNull: column.notnull === 1, defaultValue: column.dflt_value, pk: column.pk }))
+    const columns = (
+      this.statement('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)').all(row.name) as Array<{
+        name: string
+        type: string
+        notnull: number
+        dflt_value: string | null
+        pk: number
+      }>
+    ).map((column) => ({ name: column.name, type: column.type, notNull: column.notnull === 1, defaultValue: column.dflt_value, pk: column.pk }))
     const info: TableInfo = {
       name: row.name,
       columns,
-      pks: columns.filter((column) => column.pk > 0).sort((a, b) => a.pk - b.pk).map((column) => column.name),
+      pks: columns
+        .filter((column) => column.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((column) => column.name),
       columnsByKey: new Map(columns.map((column) => [identifierKey(column.name), column])),
       withoutRowid: /\)\s*WITHOUT\s+ROWID\s*$/i.test(row.sql ?? ''),
     }
@@ -136,28 +127,242 @@ export class RowpostDatabase {
 
   /** Names of the user tables, in creation order. */
   tableNames(): string[] {
-    return (this.statement("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid").all() as Array<{ name: string }>).map(
-      (row) => row.name,
-    )
+    return (
+      this.statement("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid").all() as Array<{
+        name: string
+      }>
+    ).map((row) => row.name)
   }
 
   countRows(table: string): number {
     return (this.statement(countSql(table)).get() as { count: number }).count
   }
 
-  /** Runs `work` inside BEGIN IMMEDIATE … COMMIT; any throw rolls everything back. `work` must be synchronous. */
-  writeTransaction<T>(work: () => T): T {
-    return this.connection.transaction(work).immediate()
-  }
-
-  /** Folds the WAL back into the main file so a stopped server leaves one self-contained file. */
-  checkpoint(): void {
-    if (!this.immutable) this.connection.run('PRAGMA wal_checkpoint(TRUNCATE)')
-  }
-
   close(): void {
     for (const statement of this.statements.values()) statement.finalize()
     this.statements.clear()
     this.connection.close()
+  }
+}
+
+/** Concurrent write requests whose savepoints share one open transaction, committed together. */
+interface Batch {
+  started: number
+  requests: number
+  done: Promise<void>
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+/** Commit a batch at once when it grows this large or this old, rather than waiting for the event loop to go quiet. */
+const MAX_BATCH_REQUESTS = 256
+const MAX_BATCH_MS = 20
+
+/**
+ * Serialises writes on the writer connection. Each request runs synchronously inside its own SAVEPOINT of a shared
+ * transaction; the transaction commits (one fsync) once the event loop has run every ready request, and only then are
+ * the batch's promises resolved, so no response is sent before its rows are durable. A streaming request takes the
+ * connection exclusively for its whole body.
+ */
+class GroupCommit {
+  private batch: Batch | null = null
+  private exclusive: Promise<void> | null = null
+
+  constructor(
+    private readonly writer: Database,
+    private readonly enabled: boolean,
+  ) {}
+
+  async run<T>(work: () => T): Promise<T> {
+    while (this.exclusive) await this.exclusive
+    if (!this.enabled) return this.writer.transaction(work).immediate()
+    const batch = this.batch ?? this.open()
+    let value: T
+    try {
+      value = this.writer.transaction(work)()
+    } catch (error) {
+      // Some errors (SQLITE_FULL, I/O errors) make SQLite roll back the whole transaction, not just the savepoint.
+      if (!this.writer.inTransaction) this.fail(batch, error)
+      throw error
+    }
+    batch.requests++
+    if (batch.requests >= MAX_BATCH_REQUESTS || performance.now() - batch.started > MAX_BATCH_MS) this.commit(batch)
+    await batch.done
+    return value
+  }
+
+  /** Runs async `work` alone in its own transaction: for bodies that arrive over many event-loop turns. */
+  async runExclusive<T>(work: () => Promise<T>): Promise<T> {
+    while (this.exclusive) await this.exclusive
+    let release!: () => void
+    this.exclusive = new Promise((resolve) => (release = resolve))
+    try {
+      if (this.batch) this.commit(this.batch)
+      this.writer.run('BEGIN IMMEDIATE')
+      try {
+        const value = await work()
+        this.writer.run('COMMIT')
+        return value
+      } catch (error) {
+        if (this.writer.inTransaction) this.writer.run('ROLLBACK')
+        throw error
+      }
+    } finally {
+      this.exclusive = null
+      release()
+    }
+  }
+
+  private open(): Batch {
+    this.writer.run('BEGIN IMMEDIATE')
+    let resolve!: () => void
+    let reject!: (error: unknown) => void
+    const done = new Promise<void>((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    done.catch(() => {})
+    const batch: Batch = { started: performance.now(), requests: 0, done, resolve, reject }
+    this.batch = batch
+    setImmediate(() => this.commit(batch))
+    return batch
+  }
+
+  private commit(batch: Batch): void {
+    if (this.batch !== batch) return
+    this.batch = null
+    try {
+      this.writer.run('COMMIT')
+      batch.resolve()
+    } catch (error) {
+      if (this.writer.inTransaction) this.writer.run('ROLLBACK')
+      batch.reject(error)
+    }
+  }
+
+  private fail(batch: Batch, error: unknown): void {
+    if (this.batch === batch) this.batch = null
+    batch.reject(error)
+  }
+
+  /** Commits whatever is pending, for shutdown. */
+  flush(): void {
+    if (this.batch) this.commit(this.batch)
+  }
+}
+
+export class RowpostDatabase {
+  private readonly commits: GroupCommit | null
+
+  private constructor(
+    readonly name: string,
+    readonly path: string,
+    /** Sees only committed data: every read goes through it. */
+    readonly reader: CachedConnection,
+    /** Null for an immutable database. */
+    readonly writer: CachedConnection | null,
+    groupCommit: boolean,
+  ) {
+    this.commits = writer ? new GroupCommit(writer.connection, groupCommit) : null
+  }
+
+  /** The raw writer connection (the reader for an immutable database), for setup done outside requests. */
+  get connection(): Database {
+    return (this.writer ?? this.reader).connection
+  }
+
+  get immutable(): boolean {
+    return this.writer === null
+  }
+
+  /** Opens `path` (or `:memory:` as `_memory`), checks that it really is SQLite, and sets WAL, durability and a busy timeout. */
+  static open(path: string, options: OpenOptions = {}): RowpostDatabase {
+    const memory = path === ':memory:'
+    const name = options.name ?? (memory ? '_memory' : basename(path, extname(path)))
+    if (!memory && !existsSync(path) && (options.immutable || !options.create)) {
+      throw new DatabaseOpenError(`Database file ${path} does not exist${options.immutable ? '' : ' (use --create to create it)'}`)
+    }
+    const busyTimeout = `PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`
+    const opened: Database[] = []
+    try {
+      if (options.immutable) {
+        const reader = new Database(path, { readonly: true })
+        opened.push(reader)
+        reader.query('PRAGMA schema_version').get()
+        return new RowpostDatabase(name, path, new CachedConnection(reader), null, false)
+      }
+      const writer = new Database(path, { create: true, readwrite: true })
+      opened.push(writer)
+      writer.run(busyTimeout)
+      writer.query('PRAGMA schema_version').get()
+      if (memory) {
+        // A second connection cannot see a private in-memory database, so it reads through the writer and commits per request.
+        const shared = new CachedConnection(writer)
+        return new RowpostDatabase(name, path, shared, shared, false)
+      }
+      writer.run('PRAGMA journal_mode = WAL')
+      writer.run(`PRAGMA synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`)
+      const reader = new Database(path, { readonly: true })
+      opened.push(reader)
+      reader.run(busyTimeout)
+      return new RowpostDatabase(name, path, new CachedConnection(reader), new CachedConnection(writer), options.groupCommit ?? true)
+    } catch (error) {
+      for (const connection of opened) connection.close()
+      throw new DatabaseOpenError(`Cannot open ${path} as a SQLite database: ${(error as Error).message}`)
+    }
+  }
+
+  /** Read-side lookups, all on the reader connection so they only ever see committed data. */
+  table(name: string): TableInfo | undefined {
+    return this.reader.table(name)
+  }
+
+  statement(sql: string, options?: { safeIntegers?: boolean }): Statement {
+    return this.reader.statement(sql, options)
+  }
+
+  tableNames(): string[] {
+    return this.reader.tableNames()
+  }
+
+  tableSchema(name: string): string | undefined {
+    return this.reader.tableSchema(name)
+  }
+
+  countRows(table: string): number {
+    return this.reader.countRows(table)
+  }
+
+  private requireWriter(): CachedConnection {
+    if (!this.writer) throw new Error(`Database ${this.name} is immutable`)
+    return this.writer
+  }
+
+  /**
+   * Runs `work` as one all-or-nothing unit on the writer; resolves only after its data is committed. `work` must be
+   * synchronous: everything async (reading the body, auth) happens before.
+   */
+  write<T>(work: (writer: CachedConnection) => T): Promise<T> {
+    const writer = this.requireWriter()
+    return this.commits!.run(() => work(writer))
+  }
+
+  /** Like write, for work that awaits (a streamed body): it has the writer to itself until it finishes. */
+  writeExclusive<T>(work: (writer: CachedConnection) => Promise<T>): Promise<T> {
+    const writer = this.requireWriter()
+    return this.commits!.runExclusive(() => work(writer))
+  }
+
+  /** Commits pending writes and folds the WAL back into the main file, so a stopped server leaves one self-contained file. */
+  checkpoint(): void {
+    if (!this.writer) return
+    this.commits!.flush()
+    this.writer.run('PRAGMA wal_checkpoint(TRUNCATE)')
+  }
+
+  close(): void {
+    this.commits?.flush()
+    if (this.writer && this.writer !== this.reader) this.writer.close()
+    this.reader.close()
   }
 }

@@ -1,6 +1,6 @@
 /** The write path: creates and alters tables, writes, updates and deletes rows, all inside one synchronous transaction per request. */
 import { InvalidBody, InvalidName, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
-import type { RowpostDatabase, TableInfo } from './database'
+import type { CachedConnection, TableInfo } from './database'
 import { assertColumnName, assertWritableTableName, identifierKey } from './identifiers'
 import { MAX_COLUMNS, type RowEntries } from './rows'
 import { inferColumns } from './schema'
@@ -77,15 +77,15 @@ function assertColumnCount(table: string, count: number): void {
 }
 
 /** Creates a table from column definitions (the 1.0 `/-/create` with `columns`). */
-export function createTable(db: RowpostDatabase, name: string, columns: ColumnDefinition[], pks: string[]): TableInfo {
+export function createTable(db: CachedConnection, name: string, columns: ColumnDefinition[], pks: string[]): TableInfo {
   assertWritableTableName(name)
   if (columns.length === 0) throw new InvalidBody(`Cannot create table ${name} with no columns`)
   assertColumnCount(name, columns.length)
-  db.connection.run(createTableSql(name, columns, uniquePks(pks)))
+  db.run(createTableSql(name, columns, uniquePks(pks)))
   return db.table(name)!
 }
 
-function createTableFromRows(db: RowpostDatabase, write: RowsWrite): TableInfo {
+function createTableFromRows(db: CachedConnection, write: RowsWrite): TableInfo {
   if (write.rows.length === 0) throw new InvalidBody(`Cannot create table ${write.table} from an empty list of rows`)
   const columns = inferColumns(write.rows)
   const byKey = new Map(columns.map((column) => [identifierKey(column.name), column]))
@@ -95,18 +95,23 @@ function createTableFromRows(db: RowpostDatabase, write: RowsWrite): TableInfo {
   return createTable(db, write.table, columns, pks)
 }
 
+/** Names SQLite refuses to ADD COLUMN to a rowid table (CREATE TABLE accepts them). */
+const ROWID_ALIASES = new Set(['rowid', 'oid', '_rowid_'])
+
 /** Adds the columns `rows` name that the table lacks, or refuses them when `alter` is off. */
-function addMissingColumns(db: RowpostDatabase, table: TableInfo, rows: RowEntries[], alter: boolean): TableInfo {
+function addMissingColumns(db: CachedConnection, table: TableInfo, rows: RowEntries[], alter: boolean): TableInfo {
   const missing = inferColumns(rows, (name) => columnFor(table, name) === undefined)
   if (missing.length === 0) return table
   if (!alter) throw new UnknownKeys(table.name, missing[0]!.name)
+  const alias = table.withoutRowid ? undefined : missing.find((column) => ROWID_ALIASES.has(identifierKey(column.name)))
+  if (alias) throw new InvalidName(`Cannot add column ${JSON.stringify(alias.name)} to table ${table.name}: SQLite reserves that name for the rowid`)
   assertColumnCount(table.name, table.columns.length + missing.length)
-  for (const column of missing) db.connection.run(addColumnSql(table.name, column))
+  for (const column of missing) db.run(addColumnSql(table.name, column))
   return db.table(table.name)!
 }
 
 /** The table, created or altered as the request allows. Runs inside the write transaction. */
-export function prepareTable(db: RowpostDatabase, write: RowsWrite): TableInfo {
+export function prepareTable(db: CachedConnection, write: RowsWrite): TableInfo {
   // Checked before the lookup: sqlite_sequence and sqlite_stat1 exist as tables but must never be written.
   assertWritableTableName(write.table)
   const existing = db.table(write.table)
@@ -133,15 +138,15 @@ function assertUpsertKey(table: TableInfo, write: RowsWrite): void {
 
 const cellName = (index: number, name: string) => `Row ${index} column ${JSON.stringify(name)}`
 
-/** Writes every row of the request; call inside db.writeTransaction. */
-export function writeRows(db: RowpostDatabase, write: RowsWrite): RowsWritten {
+/** Writes every row of the request; call inside RowpostDatabase.write. */
+export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
   const table = prepareTable(db, write)
   if (write.mode === 'upsert') assertUpsertKey(table, write)
   const keys = keyColumns(table)
   const keyKeys = keys.map(identifierKey)
   const written: RowsWritten['keys'] = []
   let signature: string | undefined
-  let statement: ReturnType<RowpostDatabase['statement']> | undefined
+  let statement: ReturnType<CachedConnection['statement']> | undefined
   write.rows.forEach((row, index) => {
     const columns = row.map(([name]) => columnFor(table, name)!)
     const rowSignature = columns.join('\0')
@@ -164,7 +169,7 @@ export function writeRows(db: RowpostDatabase, write: RowsWrite): RowsWritten {
 }
 
 /** The rows with these keys, as JSON-ready objects (`rowid` first for rowid tables), skipping keys that match nothing. */
-export function readRowsByKey(db: RowpostDatabase, table: TableInfo, keys: Array<SqlValue[] | null>): Record<string, unknown>[] {
+export function readRowsByKey(db: CachedConnection, table: TableInfo, keys: Array<SqlValue[] | null>): Record<string, unknown>[] {
   const withRowid = table.pks.length === 0 && !table.withoutRowid
   const statement = db.statement(selectByKeySql(table.name, table.columns.map((column) => column.name), keyColumns(table), withRowid), {
     safeIntegers: true,
@@ -187,7 +192,7 @@ export interface RowUpdate {
 }
 
 /** Updates the given columns of one row; returns false when no row has that key. */
-export function updateRow(db: RowpostDatabase, request: RowUpdate): boolean {
+export function updateRow(db: CachedConnection, request: RowUpdate): boolean {
   const table = addMissingColumns(db, request.table, [request.update], request.alter)
   if (request.update.length === 0) return existsByKey(db, table, request.key)
   const columns = request.update.map(([name]) => columnFor(table, name)!)
@@ -196,15 +201,15 @@ export function updateRow(db: RowpostDatabase, request: RowUpdate): boolean {
   return result.changes > 0
 }
 
-function existsByKey(db: RowpostDatabase, table: TableInfo, key: SqlValue[]): boolean {
+function existsByKey(db: CachedConnection, table: TableInfo, key: SqlValue[]): boolean {
   return readRowsByKey(db, table, [key]).length > 0
 }
 
 /** Deletes one row; returns false when no row has that key. */
-export function deleteRow(db: RowpostDatabase, table: TableInfo, key: SqlValue[]): boolean {
+export function deleteRow(db: CachedConnection, table: TableInfo, key: SqlValue[]): boolean {
   return db.statement(deleteByKeySql(table.name, keyColumns(table))).run(...(key as never[])).changes > 0
 }
 
-export function dropTable(db: RowpostDatabase, table: TableInfo): void {
-  db.connection.run(dropTableSql(table.name))
+export function dropTable(db: CachedConnection, table: TableInfo): void {
+  db.run(dropTableSql(table.name))
 }

@@ -27,15 +27,19 @@ export function legacyRoutes(context: AppContext) {
     if (database.immutable) throw new ImmutableDatabase()
     const rows = legacyRows(await readJsonBody(request, context.settings.max_post_body_bytes))
     const mayCreate = context.allowed(request, 'create-table', { database: database.name })
-    const tableCount = database.writeTransaction(() => {
-      const { table } = writeRows(database, { table: tableName, rows, pks, mode: verb === 'upsert' ? 'upsert' : 'replace', alter, mayCreate })
-      return database.countRows(table.name)
+    const tableCount = await database.write((writer) => {
+      const { table } = writeRows(writer, { table: tableName, rows, pks, mode: verb === 'upsert' ? 'upsert' : 'replace', alter, mayCreate })
+      return writer.countRows(table.name)
     })
     return jsonResponse({ table_count: tableCount })
   }
 
   const params = t.Object({ database: t.String(), table: t.String() })
-  const query = t.Object({ pk: t.Optional(t.Union([t.String(), t.Array(t.String())])), alter: t.Optional(t.String()) })
+  // Other query parameters are ignored, as the plugin ignored them (a cache-buster must not turn a write into a 400).
+  const query = t.Object(
+    { pk: t.Optional(t.Union([t.String(), t.Array(t.String())])), alter: t.Optional(t.String()) },
+    { additionalProperties: true },
+  )
   return new Elysia({ name: 'rowpost-legacy' })
     .post('/-/insert/:database/:table', ({ request, params }) => insertOrUpsert(request, 'insert', params.database, params.table), {
       parse: 'none',

@@ -41,7 +41,7 @@ export function writeRoutes(context: AppContext) {
   function resolveRow(params: { database: string; table: string; pks: string }) {
     const { database, table } = resolveTable(params)
     const key = parseRowKey(params.pks, table)
-    if (readRowsByKey(database, table, [key]).length === 0) {
+    if (readRowsByKey(database.reader, table, [key]).length === 0) {
       throw new RowNotFound(`Record not found: [${key.map((value) => `'${String(value)}'`).join(', ')}]`)
     }
     return { database, table, key }
@@ -65,9 +65,9 @@ export function writeRoutes(context: AppContext) {
     }
     if (body.alter && !allowed(request, 'alter-table', database, table.name)) throw new PermissionDenied('Permission denied for alter-table')
     const mode = upsert ? 'upsert' : body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
-    const rows = database.writeTransaction(() => {
-      const written = writeRows(database, { table: table.name, rows: body.rows, pks: [], mode, alter: body.alter, mayCreate: false })
-      return body.returnRows ? readRowsByKey(database, written.table, written.keys) : undefined
+    const rows = await database.write((writer) => {
+      const written = writeRows(writer, { table: table.name, rows: body.rows, pks: [], mode, alter: body.alter, mayCreate: false })
+      return body.returnRows ? readRowsByKey(writer, written.table, written.keys) : undefined
     })
     return jsonResponse(rows ? { ok: true, rows } : { ok: true }, upsert ? 200 : 201)
   }
@@ -94,16 +94,16 @@ export function writeRoutes(context: AppContext) {
       (name) => database.table(name),
     )
     const columns = body.columns && resolveForeignKeys(database, body.columns)
-    const schema = database.writeTransaction(() => {
+    const schema = await database.write((writer) => {
       let table: TableInfo
       if (columns) {
-        if (database.table(body.table)) throw invalid(`Table ${body.table} already exists`)
-        table = createTable(database, body.table, columns, body.pks)
+        if (writer.table(body.table)) throw invalid(`Table ${body.table} already exists`)
+        table = createTable(writer, body.table, columns, body.pks)
       } else {
         const mode = body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
-        table = writeRows(database, { table: body.table, rows: body.rows!, pks: body.pks, mode, alter: body.alter, mayCreate: true }).table
+        table = writeRows(writer, { table: body.table, rows: body.rows!, pks: body.pks, mode, alter: body.alter, mayCreate: true }).table
       }
-      return { name: table.name, sql: database.tableSchema(table.name)! }
+      return { name: table.name, sql: writer.tableSchema(table.name)! }
     })
     const tableUrl = `${new URL(request.url).origin}/${tildeEncode(database.name)}/${tildeEncode(schema.name)}`
     return jsonResponse(
@@ -130,9 +130,9 @@ export function writeRoutes(context: AppContext) {
       const [unknown] = unknownColumns(table, body.update.map(([name]) => name))
       if (unknown !== undefined) throw invalid(`no such column: ${unknown}`)
     }
-    const row = database.writeTransaction(() => {
-      updateRow(database, { table, key, update: body.update, alter: body.alter })
-      return body.returnRow ? readRowsByKey(database, database.table(table.name)!, [key])[0] : undefined
+    const row = await database.write((writer) => {
+      updateRow(writer, { table: writer.table(table.name)!, key, update: body.update, alter: body.alter })
+      return body.returnRow ? readRowsByKey(writer, writer.table(table.name)!, [key])[0] : undefined
     })
     return jsonResponse(row ? { ok: true, row, rows: [row] } : { ok: true })
   }
@@ -141,7 +141,7 @@ export function writeRoutes(context: AppContext) {
     const { database, table, key } = resolveRow(params)
     if (!allowed(request, 'delete-row', database, table.name)) throw new PermissionDenied()
     assertMutable(database)
-    database.writeTransaction(() => deleteRow(database, table, key))
+    await database.write((writer) => deleteRow(writer, writer.table(table.name)!, key))
     return jsonResponse({ ok: true })
   }
 
@@ -165,7 +165,7 @@ export function writeRoutes(context: AppContext) {
         message: 'Pass "confirm": true to confirm',
       })
     }
-    database.writeTransaction(() => dropTable(database, table))
+    await database.write((writer) => dropTable(writer, writer.table(table.name)!))
     return jsonResponse({ ok: true })
   }
 
