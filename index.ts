@@ -22,9 +22,12 @@ function openDatabases(command: ServeCommand): RowpostDatabase[] {
   }
   const opened: RowpostDatabase[] = []
   try {
-    for (const file of command.files) opened.push(RowpostDatabase.open(file, { create: command.create, name: uniqueName(basename(file, extname(file))) }))
+    const writeOptions = { durability: command.settings.durability, groupCommit: command.settings.group_commit === 'on' }
+    for (const file of command.files) {
+      opened.push(RowpostDatabase.open(file, { ...writeOptions, create: command.create, name: uniqueName(basename(file, extname(file))) }))
+    }
     for (const file of command.immutable) opened.push(RowpostDatabase.open(file, { immutable: true, name: uniqueName(basename(file, extname(file))) }))
-    if (command.memory) opened.push(RowpostDatabase.open(':memory:', { name: uniqueName('_memory') }))
+    if (command.memory) opened.push(RowpostDatabase.open(':memory:', { ...writeOptions, name: uniqueName('_memory') }))
   } catch (error) {
     for (const database of opened) database.close()
     throw error

@@ -1,5 +1,5 @@
 /** Command-line parsing and help text; no side effects beyond building the options object. */
-import { DEFAULT_SETTINGS, SETTING_HELP, SettingError, applySetting, type Settings } from './settings'
+import { DEFAULT_SETTINGS, SETTING_SPECS, SettingError, applySetting, type Settings } from './settings'
 import { CREATE_TOKEN_USAGE, CreateTokenUsageError, parseCreateTokenArgs, type CreateTokenArgs } from './signed-tokens'
 
 export interface ServeCommand {
@@ -59,8 +59,8 @@ Options:
   --version                Show the version and exit
 
 Settings:
-${Object.entries(SETTING_HELP)
-  .map(([name, help]) => `  ${name.padEnd(22)} ${help} (default ${DEFAULT_SETTINGS[name as keyof Settings]})`)
+${Object.entries(SETTING_SPECS)
+  .map(([name, spec]) => `  ${name.padEnd(22)} ${spec.help} (default ${DEFAULT_SETTINGS[name as keyof Settings]})`)
   .join('\n')}
 
 Examples:

@@ -1,40 +1,63 @@
-/** Server settings (`--setting NAME VALUE`), named and defaulted like Datasette's. */
+/** Server settings (`--setting NAME VALUE`), named and defaulted like Datasette's where Datasette has them. */
 
 export interface Settings {
   /** Most rows one insert/upsert request of the 1.0 API may carry. */
   max_insert_rows: number
   /** Largest request body accepted, in bytes; larger bodies get 413 without being buffered. */
   max_post_body_bytes: number
+  /** Largest streamed (NDJSON/CSV/TSV) body, in bytes; 0 means no limit. */
+  max_stream_bytes: number
   /** Rows per page of the read API when `_size` is not given. */
   default_page_size: number
   /** Most rows one page of the read API may return. */
   max_returned_rows: number
+  /** `full`: acknowledged writes survive power loss. `normal`: they survive a crash; a power cut may lose the last ones. */
+  durability: 'full' | 'normal'
+  /** `on`: concurrent writes share one commit. `off`: one commit (one fsync) per request. */
+  group_commit: 'on' | 'off'
+  /** Seconds a stored Idempotency-Key response is kept. */
+  idempotency_key_ttl: number
+}
+
+type SettingSpec = { help: string } & ({ kind: 'integer'; min: number } | { kind: 'choice'; choices: readonly string[] })
+
+export const SETTING_SPECS: Record<keyof Settings, SettingSpec> = {
+  max_insert_rows: { kind: 'integer', min: 1, help: 'Maximum rows in one insert/upsert request of the JSON write API' },
+  max_post_body_bytes: { kind: 'integer', min: 1, help: 'Maximum JSON request body size in bytes (larger bodies get 413)' },
+  max_stream_bytes: { kind: 'integer', min: 0, help: 'Maximum NDJSON/CSV/TSV upload size in bytes; 0 means no limit' },
+  default_page_size: { kind: 'integer', min: 1, help: 'Default rows per page in the read API' },
+  max_returned_rows: { kind: 'integer', min: 1, help: 'Maximum rows per page in the read API (caps _size)' },
+  durability: { kind: 'choice', choices: ['full', 'normal'], help: 'full: fsync every commit; normal: survive crashes, not power loss' },
+  group_commit: { kind: 'choice', choices: ['on', 'off'], help: 'Let concurrent writes share one commit' },
+  idempotency_key_ttl: { kind: 'integer', min: 1, help: 'Seconds a response stored under an Idempotency-Key is kept' },
 }
 
 export const DEFAULT_SETTINGS: Settings = {
   max_insert_rows: 100,
   max_post_body_bytes: 20 * 1024 * 1024,
+  max_stream_bytes: 0,
   default_page_size: 100,
   max_returned_rows: 1000,
-}
-
-export const SETTING_HELP: Record<keyof Settings, string> = {
-  max_insert_rows: 'Maximum rows in one insert/upsert request of the JSON write API',
-  max_post_body_bytes: 'Maximum request body size in bytes (larger bodies get 413)',
-  default_page_size: 'Default rows per page in the read API',
-  max_returned_rows: 'Maximum rows per page in the read API (caps _size)',
+  durability: 'full',
+  group_commit: 'on',
+  idempotency_key_ttl: 24 * 60 * 60,
 }
 
 /** A problem with a `--setting`; the CLI treats it as a bad argument. */
 export class SettingError extends Error {}
 
-/** Applies one `--setting NAME VALUE`, refusing unknown names and values that are not positive integers. */
+/** Applies one `--setting NAME VALUE`, refusing unknown names and values outside the setting's range or choices. */
 export function applySetting(settings: Settings, name: string, value: string): Settings {
-  if (!Object.hasOwn(DEFAULT_SETTINGS, name)) {
-    throw new SettingError(`Unknown setting ${JSON.stringify(name)}; known settings: ${Object.keys(DEFAULT_SETTINGS).join(', ')}`)
+  if (!Object.hasOwn(SETTING_SPECS, name)) {
+    throw new SettingError(`Unknown setting ${JSON.stringify(name)}; known settings: ${Object.keys(SETTING_SPECS).join(', ')}`)
   }
-  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
-    throw new SettingError(`Setting ${name} must be a positive integer, not ${JSON.stringify(value)}`)
+  const spec = SETTING_SPECS[name as keyof Settings]
+  if (spec.kind === 'choice') {
+    if (!spec.choices.includes(value)) throw new SettingError(`Setting ${name} must be one of ${spec.choices.join(', ')}, not ${JSON.stringify(value)}`)
+    return { ...settings, [name]: value }
+  }
+  if (!/^\d+$/.test(value) || Number(value) < spec.min || !Number.isSafeInteger(Number(value))) {
+    throw new SettingError(`Setting ${name} must be ${spec.min === 0 ? 'a whole number' : 'a positive integer'}, not ${JSON.stringify(value)}`)
   }
   return { ...settings, [name]: Number(value) }
 }
