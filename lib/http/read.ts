@@ -1,7 +1,189 @@
-/** Placeholder replaced by the read API routes. */
-import { Elysia } from 'elysia'
+/** The read API (API.md §3): table pages, rows and database summaries as Datasette 1.0 JSON, plus the /-/ introspection routes. */
+import { Elysia, NotFoundError, t } from 'elysia'
+import type { RowpostDatabase, TableInfo } from '../database'
+import { InvalidQuery, PermissionDenied, RowNotFound } from '../errors'
+import { tildeDecode } from '../identifiers'
+import { stringifyJson } from '../json'
+import { canView, type Resource } from '../permissions'
+import { findTable, parseFilters, parseSort, readRow, readTablePage, sqliteVersion, tableSummaries, type Page } from '../reader'
+import type { Settings } from '../settings'
 import type { AppContext } from './context'
+import { queryFlag } from './legacy'
+import { jsonResponse } from './respond'
 
-export function readRoutes(_context: AppContext) {
+const SHAPES = ['objects', 'arrays', 'array', 'object'] as const
+type Shape = (typeof SHAPES)[number]
+
+/** The `.json` these routes require; a path without it is answered as if no route matched. */
+function withoutJson(segment: string): string {
+  if (!segment.endsWith('.json')) throw new NotFoundError()
+  return segment.slice(0, -'.json'.length)
+}
+
+/** `_size`: a positive integer up to max_returned_rows, or `max`; default_page_size when absent. */
+export function pageSize(value: string | null, settings: Settings): number {
+  const max = settings.max_returned_rows
+  if (value === null || value === '') return Math.min(settings.default_page_size, max)
+  if (value === 'max') return max
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidQuery('_size must be a positive integer')
+  if (Number(value) > max) throw new InvalidQuery(`_size must be <= ${max}`)
+  return Number(value)
+}
+
+function shapeOf(value: string | null): Shape {
+  if (value === null || value === '') return 'objects'
+  if (!(SHAPES as readonly string[]).includes(value)) throw new InvalidQuery(`Invalid _shape: ${value}`)
+  return value as Shape
+}
+
+/** The request's own URL with `_next` replaced, keeping every other parameter exactly as the client wrote it. */
+function nextUrl(requestUrl: string, token: string): string {
+  const url = new URL(requestUrl)
+  const kept = url.search
+    .slice(1)
+    .split('&')
+    .filter((part) => part !== '' && [...new URLSearchParams(part).keys()][0] !== '_next')
+  return `${url.origin}${url.pathname}?${[...kept, `_next=${encodeURIComponent(token)}`].join('&')}`
+}
+
+/** Object.fromEntries defines `__proto__` as an ordinary key, so any column name is safe here. */
+const rowObject = (columns: string[], row: unknown[]) => Object.fromEntries(columns.map((column, i) => [column, row[i]]))
+
+function pageResponse(page: Page, shape: Shape, newlines: boolean, requestUrl: string): Response {
+  const next_url = page.next === null ? null : nextUrl(requestUrl, page.next)
+  const headers: Record<string, string> = next_url === null ? {} : { link: `<${next_url}>; rel="next"` }
+  const objects = () => page.rows.map((row) => rowObject(page.columns, row))
+  switch (shape) {
+    case 'arrays':
+      return jsonResponse({ ok: true, next: page.next, next_url, columns: page.columns, rows: page.rows, truncated: false }, 200, headers)
+    case 'array':
+      if (!newlines) return jsonResponse(objects(), 200, headers)
+      return new Response(objects().map((row) => `${stringifyJson(row)}\n`).join(''), {
+        headers: { 'content-type': 'application/x-ndjson; charset=utf-8', ...headers },
+      })
+    case 'object':
+      return jsonResponse(Object.fromEntries(page.keys.map((key, i) => [key, rowObject(page.columns, page.rows[i]!)])), 200, headers)
+    case 'objects':
+      return jsonResponse({ ok: true, next: page.next, next_url, rows: objects(), truncated: false }, 200, headers)
+  }
+}
+
+const READ_OPTIONS = ['_shape', '_nl', '_size', '_next', '_sort', '_sort_desc'] as const
+
+export function readRoutes(context: AppContext) {
+  const version = sqliteVersion(context.databases.values().next().value)
+
+  function requireView(request: Request, resource: Resource): void {
+    if (!canView(context.policy, context.actorOf(request), resource)) throw new PermissionDenied()
+  }
+
+  /** Datasette's "private": visible to this actor but not to an anonymous one. */
+  const isPrivate = (resource: Resource) => !canView(context.policy, null, resource)
+
+  /** Checks in an order that tells a caller nothing they may not see: instance, database, then table. */
+  function visibleDatabase(request: Request, segment: string): RowpostDatabase {
+    requireView(request, {})
+    const database = context.database(tildeDecode(segment))
+    requireView(request, { database: database.name })
+    return database
+  }
+
+  function visibleTable(request: Request, database: RowpostDatabase, segment: string): TableInfo {
+    const table = findTable(database, tildeDecode(segment))
+    requireView(request, { database: database.name, table: table.name })
+    return table
+  }
+
+  const databaseParams = t.Object({ database: t.String() })
+  const tableParams = t.Object({ database: t.String(), table: t.String() })
+  const rowParams = t.Object({ database: t.String(), table: t.String(), pks: t.String() })
+  const tableQuery = t.Object(Object.fromEntries(READ_OPTIONS.map((option) => [option, t.Optional(t.String())])), {
+    additionalProperties: true,
+  })
+
   return new Elysia({ name: 'rowpost-read' })
+    .get(
+      '/-/databases.json',
+      function databasesJson({ request }) {
+        requireView(request, {})
+        const actor = context.actorOf(request)
+        const visible = [...context.databases.values()].filter((database) => canView(context.policy, actor, { database: database.name }))
+        return jsonResponse(
+          visible.map((database) => {
+            const memory = database.path === ':memory:'
+            const path = memory ? null : database.path
+            return { name: database.name, path, is_mutable: !database.immutable, is_memory: memory, hash: null }
+          }),
+        )
+      },
+      { detail: { summary: 'List the attached databases the actor may view' } },
+    )
+    .get(
+      '/-/versions.json',
+      function versionsJson({ request }) {
+        requireView(request, {})
+        return jsonResponse({ rowpost: { version: context.version }, bun: { version: Bun.version }, sqlite: { version } })
+      },
+      { detail: { summary: 'Versions of rowpost, Bun and SQLite' } },
+    )
+    .get('/-/actor.json', function actorJson({ request }) {
+      return jsonResponse({ actor: context.actorOf(request) })
+    }, { detail: { summary: 'The actor the request authenticates as (null when anonymous)' } })
+    .get(
+      '/-/settings.json',
+      function settingsJson({ request }) {
+        requireView(request, {})
+        return jsonResponse(context.settings)
+      },
+      { detail: { summary: 'The server settings' } },
+    )
+    .get(
+      '/:database',
+      function databaseJson({ request, params }) {
+        const database = visibleDatabase(request, withoutJson(params.database))
+        const actor = context.actorOf(request)
+        const tables = tableSummaries(database, (table) => canView(context.policy, actor, { database: database.name, table }))
+        return jsonResponse({
+          database: database.name,
+          private: isPrivate({ database: database.name }),
+          path: `/${withoutJson(params.database)}`,
+          tables: tables.map((table) => ({ ...table, private: isPrivate({ database: database.name, table: table.name }) })),
+        })
+      },
+      { params: databaseParams, detail: { summary: 'The tables of a database, with their columns, primary keys and row counts' } },
+    )
+    .get(
+      '/:database/:table',
+      function tableJson({ request, params }) {
+        const tableSegment = withoutJson(params.table)
+        const database = visibleDatabase(request, params.database)
+        const table = visibleTable(request, database, tableSegment)
+        const query = new URL(request.url).searchParams
+        const shape = shapeOf(query.get('_shape'))
+        const page = readTablePage(database, table, {
+          filters: parseFilters(table, query.entries()),
+          sort: parseSort(table, query.get('_sort') ?? undefined, query.get('_sort_desc') ?? undefined),
+          size: pageSize(query.get('_size'), context.settings),
+          next: query.get('_next') || undefined,
+        })
+        return pageResponse(page, shape, queryFlag(query.get('_nl')), request.url)
+      },
+      {
+        params: tableParams,
+        query: tableQuery,
+        detail: { summary: 'Rows of a table: filters, sorting and keyset pagination, shaped like Datasette 1.0' },
+      },
+    )
+    .get(
+      '/:database/:table/:pks',
+      function rowJson({ request, params }) {
+        const identifier = withoutJson(params.pks)
+        const database = visibleDatabase(request, params.database)
+        const table = visibleTable(request, database, params.table)
+        const found = readRow(database, table, identifier)
+        if (!found) throw new RowNotFound()
+        return jsonResponse({ ok: true, rows: [rowObject(found.columns, found.row)] })
+      },
+      { params: rowParams, detail: { summary: 'One row, addressed by its primary key values (or rowid)' } },
+    )
 }

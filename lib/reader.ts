@@ -1,0 +1,387 @@
+/** The read side: filtered, sorted, keyset-paginated table pages, single rows and table summaries, as plain values. */
+import { Database } from 'bun:sqlite'
+import type { RowpostDatabase, TableInfo } from './database'
+import { InvalidQuery, TableNotFound } from './errors'
+import { identifierKey, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
+import { FloatLiteral, parseJson } from './json'
+import { fromSqlValue, toSqlValue, type SqlValue } from './values'
+
+/** A piece of SQL and the values bound to its `?` placeholders, in order. */
+export interface Fragment {
+  sql: string
+  params: SqlValue[]
+}
+
+export const FILTER_OPS = [
+  'exact', 'not', 'contains', 'notcontains', 'startswith', 'endswith', 'gt', 'gte', 'lt', 'lte',
+  'in', 'notin', 'like', 'notlike', 'glob', 'isnull', 'notnull', 'isblank', 'notblank',
+] as const
+export type FilterOp = (typeof FILTER_OPS)[number]
+
+const isFilterOp = (name: string): name is FilterOp => (FILTER_OPS as readonly string[]).includes(name)
+const FLAG_OPS = new Set<FilterOp>(['isnull', 'notnull', 'isblank', 'notblank'])
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
+
+export interface Filter {
+  /** The column's real name (or `rowid`), already checked to exist. */
+  column: string
+  op: FilterOp
+  value: string
+}
+
+export interface OrderKey {
+  column: string
+  descending: boolean
+}
+
+export type Affinity = 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC'
+
+/** SQLite's rules for the affinity of a declared column type ("Datatypes In SQLite", section 3.1). */
+export function affinityOf(declaredType: string): Affinity {
+  const type = declaredType.toUpperCase()
+  if (type.includes('INT')) return 'INTEGER'
+  if (/CHAR|CLOB|TEXT/.test(type)) return 'TEXT'
+  if (type === '' || type.includes('BLOB')) return 'BLOB'
+  if (/REAL|FLOA|DOUB/.test(type)) return 'REAL'
+  return 'NUMERIC'
+}
+
+export function findTable(db: RowpostDatabase, name: string): TableInfo {
+  const table = db.table(name)
+  if (!table) throw new TableNotFound(name)
+  return table
+}
+
+/** A rowid table shows its rowid as a column, like Datasette; a table with a primary key does not. */
+const showsRowid = (table: TableInfo) => table.pks.length === 0 && !table.columnsByKey.has('rowid')
+
+/** The columns a page selects, in order: `rowid` first for a rowid table. */
+export function visibleColumns(table: TableInfo): string[] {
+  const names = table.columns.map((column) => column.name)
+  return showsRowid(table) ? ['rowid', ...names] : names
+}
+
+/** The columns that identify a row: the primary key, or `rowid`. */
+export function keyColumns(table: TableInfo): string[] {
+  return table.pks.length ? table.pks : ['rowid']
+}
+
+/** The real name of a visible column, matched ignoring ASCII case as SQLite does; undefined when there is none. */
+export function resolveColumn(table: TableInfo, name: string): string | undefined {
+  const key = identifierKey(name)
+  if (key === 'rowid' && showsRowid(table)) return 'rowid'
+  return table.columnsByKey.get(key)?.name
+}
+
+function columnAffinity(table: TableInfo, column: string): Affinity {
+  const info = table.columnsByKey.get(identifierKey(column))
+  return info ? affinityOf(info.type) : 'INTEGER'
+}
+
+/**
+ * Turns query-string pairs into filters. `col__op` splits at the last `__` when the suffix is an operator and the
+ * prefix a column; otherwise the whole key is the column. Keys starting with `_` are options, not filters, unless
+ * they end in `__<op>` (so a column such as `_id` can still be filtered with `_id__exact`), as in Datasette.
+ */
+export function parseFilters(table: TableInfo, pairs: Iterable<[string, string]>): Filter[] {
+  const filters: Filter[] = []
+  for (const [key, value] of pairs) {
+    const filter = filterFor(table, key, value)
+    if (filter) filters.push(filter)
+  }
+  return filters
+}
+
+/** One query pair as a filter; undefined for an option key. */
+function filterFor(table: TableInfo, key: string, value: string): Filter | undefined {
+  const split = key.lastIndexOf('__')
+  const suffix = split === -1 ? '' : key.slice(split + 2)
+  const op = isFilterOp(suffix) ? suffix : undefined
+  if (key.startsWith('_') && op === undefined) return undefined
+  const prefixColumn = op && resolveColumn(table, key.slice(0, split))
+  const wholeColumn = prefixColumn === undefined ? resolveColumn(table, key) : undefined
+  const filter: Filter | undefined =
+    prefixColumn !== undefined ? { column: prefixColumn, op: op!, value }
+    : wholeColumn !== undefined ? { column: wholeColumn, op: 'exact', value }
+    : undefined
+  if (!filter) {
+    const named = op === undefined ? key : key.slice(0, split)
+    throw new InvalidQuery(`Cannot filter on column ${JSON.stringify(named)}: table ${table.name} has no such column`)
+  }
+  if (FLAG_OPS.has(filter.op) && !TRUE_WORDS.has(value.trim().toLowerCase())) {
+    throw new InvalidQuery(`Filter ${key} takes the value 1, not ${JSON.stringify(value)}`)
+  }
+  return filter
+}
+
+/** `_sort` / `_sort_desc`; an empty value means no sort, as in Datasette. */
+export function parseSort(table: TableInfo, sort: string | undefined, sortDesc: string | undefined): OrderKey | undefined {
+  if (sort && sortDesc) throw new InvalidQuery('Cannot use _sort and _sort_desc at the same time')
+  const name = sort || sortDesc
+  if (!name) return undefined
+  const column = resolveColumn(table, name)
+  if (column === undefined) throw new InvalidQuery(`Cannot sort table by ${name}`)
+  return { column, descending: !sort }
+}
+
+const LOOKS_NUMERIC = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+
+/** The number a decimal string spells, exact for 64-bit integers; undefined when it is not a plain number. */
+export function parseNumber(text: string): number | bigint | undefined {
+  if (!LOOKS_NUMERIC.test(text)) return undefined
+  if (/^-?\d+$/.test(text)) {
+    const integer = BigInt(text)
+    if (integer >= BigInt(Number.MIN_SAFE_INTEGER) && integer <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(integer)
+    if (integer >= INT64_MIN && integer <= INT64_MAX) return integer
+  }
+  return Number(text)
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`)
+
+/** `in` / `notin` values: a JSON array, or comma-separated strings, as Datasette takes them. */
+function listValues(value: string): SqlValue[] {
+  if (!value.trimStart().startsWith('[')) return value.split(',')
+  let parsed: unknown
+  try {
+    parsed = parseJson(value)
+  } catch {
+    throw new InvalidQuery(`Invalid JSON array in filter value: ${value}`)
+  }
+  if (!Array.isArray(parsed)) throw new InvalidQuery(`Filter value must be a JSON array: ${value}`)
+  return parsed.map((item, index) => {
+    if (item !== null && typeof item === 'object' && !(item instanceof FloatLiteral)) {
+      throw new InvalidQuery(`Item ${index} of the filter's JSON array is not a string, number, boolean or null`)
+    }
+    return toSqlValue(item, `Item ${index} of the filter's JSON array`)
+  })
+}
+
+/** The WHERE condition for one filter. */
+export function filterSql({ column, op, value }: Filter): Fragment {
+  const c = q(column)
+  const like = (negate: boolean, pattern: string): Fragment => ({
+    sql: `${c}${negate ? ' NOT' : ''} LIKE ? ESCAPE '\\'`,
+    params: [pattern],
+  })
+  // Datasette compares gt/gte/lt/lte numerically when the value looks like a number.
+  const ordered = (operator: string): Fragment => ({ sql: `${c} ${operator} ?`, params: [parseNumber(value) ?? value] })
+  const list = (negate: boolean): Fragment => {
+    const values = listValues(value)
+    return { sql: `${c}${negate ? ' NOT' : ''} IN (${values.map(() => '?').join(', ')})`, params: values }
+  }
+  switch (op) {
+    case 'exact':
+      return { sql: `${c} = ?`, params: [value] }
+    case 'not':
+      return { sql: `${c} != ?`, params: [value] }
+    case 'contains':
+      return like(false, `%${escapeLike(value)}%`)
+    case 'notcontains':
+      return like(true, `%${escapeLike(value)}%`)
+    case 'startswith':
+      return like(false, `${escapeLike(value)}%`)
+    case 'endswith':
+      return like(false, `%${escapeLike(value)}`)
+    case 'gt':
+      return ordered('>')
+    case 'gte':
+      return ordered('>=')
+    case 'lt':
+      return ordered('<')
+    case 'lte':
+      return ordered('<=')
+    case 'in':
+      return list(false)
+    case 'notin':
+      return list(true)
+    case 'like':
+      return { sql: `${c} LIKE ?`, params: [value] }
+    case 'notlike':
+      return { sql: `${c} NOT LIKE ?`, params: [value] }
+    case 'glob':
+      return { sql: `${c} GLOB ?`, params: [value] }
+    case 'isnull':
+      return { sql: `${c} IS NULL`, params: [] }
+    case 'notnull':
+      return { sql: `${c} IS NOT NULL`, params: [] }
+    case 'isblank':
+      return { sql: `(${c} IS NULL OR ${c} = '')`, params: [] }
+    case 'notblank':
+      return { sql: `(${c} IS NOT NULL AND ${c} != '')`, params: [] }
+  }
+}
+
+/**
+ * Rows that come strictly after `values` in the order `keys`, where SQLite puts NULLs first ascending and last
+ * descending. A trailing run of ascending keys with non-null values becomes one row-value comparison, which an
+ * index can serve; NULLs and descending keys need the expanded `a > ? OR (a = ? AND …)` form.
+ */
+export function afterSql(keys: OrderKey[], values: SqlValue[]): Fragment {
+  const build = (i: number): Fragment => {
+    const rest = keys.slice(i)
+    if (rest.every((key, j) => !key.descending && values[i + j] !== null)) {
+      if (rest.length === 1) return { sql: `${q(rest[0]!.column)} > ?`, params: [values[i]!] }
+      return { sql: `(${rest.map((key) => q(key.column)).join(', ')}) > (${rest.map(() => '?').join(', ')})`, params: values.slice(i) }
+    }
+    const key = keys[i]!
+    const value = values[i]!
+    const c = q(key.column)
+    const beyond: Fragment | undefined =
+      value === null
+        ? key.descending ? undefined : { sql: `${c} IS NOT NULL`, params: [] }
+        : key.descending ? { sql: `(${c} < ? OR ${c} IS NULL)`, params: [value] } : { sql: `${c} > ?`, params: [value] }
+    if (i === keys.length - 1) return beyond ?? { sql: '0', params: [] }
+    const same: Fragment = value === null ? { sql: `${c} IS NULL`, params: [] } : { sql: `${c} = ?`, params: [value] }
+    const after = build(i + 1)
+    const tie: Fragment = { sql: `${same.sql} AND ${after.sql}`, params: [...same.params, ...after.params] }
+    if (!beyond) return { sql: `(${tie.sql})`, params: tie.params }
+    return { sql: `(${beyond.sql} OR (${tie.sql}))`, params: [...beyond.params, ...tie.params] }
+  }
+  return build(0)
+}
+
+/** One page: the conditions ANDed, ordered by `order`, at most `limit` rows. */
+export function selectPageSql(table: string, columns: string[], where: Fragment[], order: OrderKey[], limit: number): Fragment {
+  const conditions = where.length ? ` WHERE ${where.map((part) => part.sql).join(' AND ')}` : ''
+  const orderBy = order.map((key) => `${q(key.column)}${key.descending ? ' DESC' : ''}`).join(', ')
+  return {
+    sql: `SELECT ${columns.map(q).join(', ')} FROM ${q(table)}${conditions} ORDER BY ${orderBy} LIMIT ?`,
+    params: [...where.flatMap((part) => part.params), limit],
+  }
+}
+
+/** The row whose key columns hold `values`. */
+export function selectRowSql(table: string, columns: string[], keys: string[], values: SqlValue[]): Fragment {
+  const conditions = keys.map((key, i) => (values[i] === null ? `${q(key)} IS NULL` : `${q(key)} = ?`))
+  return {
+    sql: `SELECT ${columns.map(q).join(', ')} FROM ${q(table)} WHERE ${conditions.join(' AND ')}`,
+    params: values.filter((value) => value !== null),
+  }
+}
+
+/**
+ * One key value as it appears in `_next` tokens, row URLs and `_shape=object` keys: Datasette's tilde-encoded text,
+ * plus `$`-forms for what text cannot say (tilde encoding escapes `$`, so a text value never starts with one):
+ * `$null`, `$x<hex>` for a BLOB, and `$t<text>` for number-like text in a column that also holds numbers.
+ */
+export function encodeKeyValue(value: SqlValue, affinity: Affinity): string {
+  if (value === null) return '$null'
+  if (value instanceof Uint8Array) return `$x${Buffer.from(value).toString('hex').toUpperCase()}`
+  if (typeof value === 'number' && !Number.isFinite(value)) return value > 0 ? '9e999' : '-9e999'
+  if (typeof value === 'string' && affinity !== 'TEXT' && LOOKS_NUMERIC.test(value)) return `$t${tildeEncode(value)}`
+  return tildeEncode(String(value))
+}
+
+/**
+ * Reverses encodeKeyValue; undefined when malformed. Number-like text is bound as a number for columns that are not
+ * TEXT, so a value that went out as a float comes back exactly (JavaScript, unlike SQLite's text conversion, parses
+ * the shortest round-trip form exactly).
+ */
+export function decodeKeyValue(component: string, affinity: Affinity): SqlValue | undefined {
+  if (component === '$null') return null
+  if (component.startsWith('$x')) {
+    const hex = component.slice(2)
+    return /^(?:[0-9A-Fa-f]{2})*$/.test(hex) ? Uint8Array.from(Buffer.from(hex, 'hex')) : undefined
+  }
+  if (component.startsWith('$t')) return tildeDecode(component.slice(2))
+  if (component.startsWith('$')) return undefined
+  const text = tildeDecode(component)
+  return affinity === 'TEXT' ? text : (parseNumber(text) ?? text)
+}
+
+export interface PageRequest {
+  filters: Filter[]
+  sort?: OrderKey
+  /** Rows per page. */
+  size: number
+  /** The `_next` token of the previous page. */
+  next?: string
+}
+
+export interface Page {
+  columns: string[]
+  /** Each row's values in `columns` order, ready for JSON. */
+  rows: unknown[][]
+  /** Each row's identifier, as in its row URL. */
+  keys: string[]
+  /** The token for the following page; null on the last one. */
+  next: string | null
+}
+
+/** One page of a table, after the `next` token's row: keyset pagination, so concurrent inserts never shift a page. */
+export function readTablePage(db: RowpostDatabase, table: TableInfo, options: PageRequest): Page {
+  const columns = visibleColumns(table)
+  const keys = keyColumns(table)
+  const order: OrderKey[] = [...(options.sort ? [options.sort] : []), ...keys.map((column) => ({ column, descending: false }))]
+  const affinities = order.map((key) => columnAffinity(table, key.column))
+  const where = options.filters.map(filterSql)
+  if (options.next !== undefined) {
+    const components = options.next.split(',')
+    const values = components.map((component, i) => decodeKeyValue(component, affinities[i] ?? 'BLOB'))
+    if (components.length !== order.length || values.some((value) => value === undefined)) {
+      throw new InvalidQuery(`Invalid _next token: ${options.next}`)
+    }
+    where.push(afterSql(order, values as SqlValue[]))
+  }
+  const { sql, params } = selectPageSql(table.name, columns, where, order, options.size + 1)
+  const fetched = db.statement(sql, { safeIntegers: true }).values(...params) as SqlValue[][]
+  const rows = fetched.slice(0, options.size)
+  const indexes = order.map((key) => columns.indexOf(key.column))
+  const tokenOf = (row: SqlValue[], from: number) =>
+    indexes.slice(from).map((index, i) => encodeKeyValue(row[index]!, affinities[from + i]!)).join(',')
+  const last = rows.at(-1)
+  return {
+    columns,
+    rows: rows.map((row) => row.map(fromSqlValue)),
+    keys: rows.map((row) => tokenOf(row, order.length - keys.length)),
+    next: fetched.length > options.size && last ? tokenOf(last, 0) : null,
+  }
+}
+
+/** The row a row URL names (key values tilde-encoded, joined by `,`), or undefined when there is none. */
+export function readRow(db: RowpostDatabase, table: TableInfo, identifier: string): { columns: string[]; row: unknown[] } | undefined {
+  const columns = visibleColumns(table)
+  const keys = keyColumns(table)
+  const components = identifier.split(',')
+  if (components.length !== keys.length) {
+    throw new InvalidQuery(
+      `Row identifier ${JSON.stringify(identifier)} has ${components.length} value(s); ` +
+        `table ${table.name} is keyed by ${keys.length}: ${keys.join(', ')}`,
+    )
+  }
+  const values = components.map((component, i) => decodeKeyValue(component, columnAffinity(table, keys[i]!)))
+  if (values.some((value) => value === undefined)) throw new InvalidQuery(`Invalid row identifier: ${identifier}`)
+  const { sql, params } = selectRowSql(table.name, columns, keys, values as SqlValue[])
+  const row = (db.statement(sql, { safeIntegers: true }).values(...params) as SqlValue[][])[0]
+  return row && { columns, row: row.map(fromSqlValue) }
+}
+
+export interface TableSummary {
+  name: string
+  columns: string[]
+  primary_keys: string[]
+  count: number
+}
+
+/** Name, columns, key and row count of each table `include` accepts, in creation order. */
+export function tableSummaries(db: RowpostDatabase, include: (table: string) => boolean): TableSummary[] {
+  return db.tableNames().filter(include).flatMap((name) => {
+    const table = db.table(name)
+    if (!table) return []
+    const columns = table.columns.map((column) => column.name)
+    return [{ name: table.name, columns, primary_keys: table.pks, count: db.countRows(table.name) }]
+  })
+}
+
+/** The SQLite library's version, asked of an attached database or, with none, of a throwaway in-memory one. */
+export function sqliteVersion(db?: RowpostDatabase): string {
+  const connection = db?.reader.connection ?? new Database(':memory:')
+  try {
+    return (connection.query('SELECT sqlite_version() AS version').get() as { version: string }).version
+  } finally {
+    if (!db) connection.close()
+  }
+}
