@@ -3,6 +3,7 @@ import { Database, type Statement } from 'bun:sqlite'
 import { existsSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { identifierKey } from './identifiers'
+import { RowCounts } from './row-counts'
 import { countSql } from './sql'
 
 export interface ColumnInfo {
@@ -22,6 +23,8 @@ export interface TableInfo {
   /** Columns by identifierKey, so `Name` finds `name` as SQLite would. */
   columnsByKey: Map<string, ColumnInfo>
   withoutRowid: boolean
+  /** UNIQUE indexes besides the primary key: a REPLACE may then delete rows other than the one with the same key. */
+  otherUniqueIndexes: boolean
 }
 
 export type Durability = 'full' | 'normal'
@@ -52,7 +55,11 @@ export class CachedConnection {
   private schemaVersion = -1
   private statements = new Map<string, Statement>()
 
-  constructor(readonly connection: Database) {}
+  constructor(
+    readonly connection: Database,
+    /** Row counts the write path keeps up to date; only on a writer. */
+    readonly counts?: RowCounts,
+  ) {}
 
   run(sql: string): void {
     this.connection.run(sql)
@@ -114,6 +121,8 @@ export class CachedConnection {
         .map((column) => column.name),
       columnsByKey: new Map(columns.map((column) => [identifierKey(column.name), column])),
       withoutRowid: /\)\s*WITHOUT\s+ROWID\s*$/i.test(row.sql ?? ''),
+      otherUniqueIndexes:
+        (this.statement(`SELECT count(*) AS n FROM pragma_index_list(?) WHERE "unique" AND origin <> 'pk'`).get(row.name) as { n: number }).n > 0,
     }
     this.tables.set(key, info)
     return info
@@ -134,8 +143,10 @@ export class CachedConnection {
     ).map((row) => row.name)
   }
 
+  /** Rows in the table, from the kept count when there is one (writer), else by counting. */
   countRows(table: string): number {
-    return (this.statement(countSql(table)).get() as { count: number }).count
+    const countNow = () => (this.statement(countSql(table)).get() as { count: number }).count
+    return this.counts ? this.counts.count(table, countNow) : countNow()
   }
 
   close(): void {
@@ -167,20 +178,31 @@ const MAX_BATCH_MS = 20
 class GroupCommit {
   private batch: Batch | null = null
   private exclusive: Promise<void> | null = null
+  private dataVersion = -1
 
   constructor(
     private readonly writer: Database,
+    private readonly counts: RowCounts,
     private readonly enabled: boolean,
   ) {}
 
+  /** Kept counts are only exact while no other process writes: data_version moves when one does. */
+  private noticeOtherWriters(): void {
+    const { data_version: version } = this.writer.query('PRAGMA data_version').get() as { data_version: number }
+    if (version !== this.dataVersion) this.counts.reset()
+    this.dataVersion = version
+  }
+
   async run<T>(work: () => T): Promise<T> {
     while (this.exclusive) await this.exclusive
-    if (!this.enabled) return this.writer.transaction(work).immediate()
+    if (!this.enabled) return this.runAlone(work)
     const batch = this.batch ?? this.open()
     let value: T
     try {
       value = this.writer.transaction(work)()
+      this.counts.requestSucceeded()
     } catch (error) {
+      this.counts.requestFailed()
       // Some errors (SQLITE_FULL, I/O errors) make SQLite roll back the whole transaction, not just the savepoint.
       if (!this.writer.inTransaction) this.fail(batch, error)
       throw error
@@ -191,6 +213,20 @@ class GroupCommit {
     return value
   }
 
+  /** One transaction for one request: group commit off, or an in-memory database. */
+  private runAlone<T>(work: () => T): T {
+    this.noticeOtherWriters()
+    try {
+      const value = this.writer.transaction(work).immediate()
+      this.counts.requestSucceeded()
+      this.counts.batchCommitted()
+      return value
+    } catch (error) {
+      this.counts.requestFailed()
+      throw error
+    }
+  }
+
   /** Runs async `work` alone in its own transaction: for bodies that arrive over many event-loop turns. */
   async runExclusive<T>(work: () => Promise<T>): Promise<T> {
     while (this.exclusive) await this.exclusive
@@ -198,13 +234,17 @@ class GroupCommit {
     this.exclusive = new Promise((resolve) => (release = resolve))
     try {
       if (this.batch) this.commit(this.batch)
+      this.noticeOtherWriters()
       this.writer.run('BEGIN IMMEDIATE')
       try {
         const value = await work()
         this.writer.run('COMMIT')
+        this.counts.requestSucceeded()
+        this.counts.batchCommitted()
         return value
       } catch (error) {
         if (this.writer.inTransaction) this.writer.run('ROLLBACK')
+        this.counts.batchFailed()
         throw error
       }
     } finally {
@@ -214,6 +254,7 @@ class GroupCommit {
   }
 
   private open(): Batch {
+    this.noticeOtherWriters()
     this.writer.run('BEGIN IMMEDIATE')
     let resolve!: () => void
     let reject!: (error: unknown) => void
@@ -233,15 +274,18 @@ class GroupCommit {
     this.batch = null
     try {
       this.writer.run('COMMIT')
+      this.counts.batchCommitted()
       batch.resolve()
     } catch (error) {
       if (this.writer.inTransaction) this.writer.run('ROLLBACK')
+      this.counts.batchFailed()
       batch.reject(error)
     }
   }
 
   private fail(batch: Batch, error: unknown): void {
     if (this.batch === batch) this.batch = null
+    this.counts.batchFailed()
     batch.reject(error)
   }
 
@@ -263,7 +307,7 @@ export class RowpostDatabase {
     readonly writer: CachedConnection | null,
     groupCommit: boolean,
   ) {
-    this.commits = writer ? new GroupCommit(writer.connection, groupCommit) : null
+    this.commits = writer ? new GroupCommit(writer.connection, writer.counts!, groupCommit) : null
   }
 
   /** The raw writer connection (the reader for an immutable database), for setup done outside requests. */
@@ -297,7 +341,7 @@ export class RowpostDatabase {
       writer.query('PRAGMA schema_version').get()
       if (memory) {
         // A second connection cannot see a private in-memory database, so it reads through the writer and commits per request.
-        const shared = new CachedConnection(writer)
+        const shared = new CachedConnection(writer, new RowCounts())
         return new RowpostDatabase(name, path, shared, shared, false)
       }
       writer.run('PRAGMA journal_mode = WAL')
@@ -305,7 +349,7 @@ export class RowpostDatabase {
       const reader = new Database(path, { readonly: true })
       opened.push(reader)
       reader.run(busyTimeout)
-      return new RowpostDatabase(name, path, new CachedConnection(reader), new CachedConnection(writer), options.groupCommit ?? true)
+      return new RowpostDatabase(name, path, new CachedConnection(reader), new CachedConnection(writer, new RowCounts()), options.groupCommit ?? true)
     } catch (error) {
       for (const connection of opened) connection.close()
       throw new DatabaseOpenError(`Cannot open ${path} as a SQLite database: ${(error as Error).message}`)

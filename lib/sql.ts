@@ -71,6 +71,10 @@ export function selectByKeySql(table: string, columns: string[], keyColumns: str
   return `SELECT ${selected} FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`
 }
 
+export function existsByKeySql(table: string, keyColumns: string[]): string {
+  return `SELECT 1 FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`
+}
+
 export function updateByKeySql(table: string, columns: string[], keyColumns: string[]): string {
   return `UPDATE ${q(table)} SET ${columns.map((column) => `${q(column)} = ?`).join(', ')} WHERE ${keyWhere(keyColumns)}`
 }

@@ -9,6 +9,7 @@ import {
   createTableSql,
   deleteByKeySql,
   dropTableSql,
+  existsByKeySql,
   insertSql,
   selectByKeySql,
   updateByKeySql,
@@ -145,6 +146,10 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
   const keys = keyColumns(table)
   const keyKeys = keys.map(identifierKey)
   const written: RowsWritten['keys'] = []
+  const replaces = write.mode === 'upsert' || write.mode === 'replace'
+  if (write.mode === 'replace' && table.otherUniqueIndexes) db.counts?.forget(table.name)
+  const probe = replaces ? db.statement(existsByKeySql(table.name, keys)) : undefined
+  let added = 0
   let signature: string | undefined
   let statement: ReturnType<CachedConnection['statement']> | undefined
   write.rows.forEach((row, index) => {
@@ -156,15 +161,21 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
       statement = db.statement(sql)
     }
     const values: SqlValue[] = row.map(([name, value]) => toSqlValue(value, cellName(index, name)))
-    const result = statement.run(...(values as never[]))
     const given = keyKeys.map((key) => {
       const at = columns.findIndex((column) => identifierKey(column) === key)
       return at === -1 ? undefined : values[at]
     })
-    if (given.every((value) => value !== undefined && value !== null)) written.push(given as SqlValue[])
+    const keyGiven = given.every((value) => value !== undefined && value !== null)
+    // A replace or upsert of an existing key leaves the count unchanged; the probe is one index lookup.
+    const existed = probe && keyGiven ? probe.get(...(given as never[])) !== null : false
+    const result = statement.run(...(values as never[]))
+    if (replaces) added += existed ? 0 : 1
+    else added += result.changes
+    if (keyGiven) written.push(given as SqlValue[])
     else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])
     else written.push(null)
   })
+  db.counts?.add(table.name, added)
   return { table, keys: written }
 }
 
@@ -207,9 +218,12 @@ function existsByKey(db: CachedConnection, table: TableInfo, key: SqlValue[]): b
 
 /** Deletes one row; returns false when no row has that key. */
 export function deleteRow(db: CachedConnection, table: TableInfo, key: SqlValue[]): boolean {
-  return db.statement(deleteByKeySql(table.name, keyColumns(table))).run(...(key as never[])).changes > 0
+  const deleted = db.statement(deleteByKeySql(table.name, keyColumns(table))).run(...(key as never[])).changes
+  db.counts?.add(table.name, -deleted)
+  return deleted > 0
 }
 
 export function dropTable(db: CachedConnection, table: TableInfo): void {
   db.run(dropTableSql(table.name))
+  db.counts?.forget(table.name)
 }
