@@ -2,7 +2,7 @@
 import { Database, type Statement } from 'bun:sqlite'
 import { existsSync } from 'node:fs'
 import { basename, extname } from 'node:path'
-import { identifierKey } from './identifiers'
+import { identifierKey, INTERNAL_TABLE_PREFIX } from './identifiers'
 import { RowCounts } from './row-counts'
 import { countSql } from './sql'
 
@@ -93,9 +93,10 @@ export class CachedConnection {
     }
   }
 
-  /** The table's columns and key, or undefined when no such table exists (names match ignoring ASCII case). */
+  /** The table's columns and key, or undefined when no such table exists (names match ignoring ASCII case); rowpost's own tables never match. */
   table(name: string): TableInfo | undefined {
     this.syncSchema()
+    if (identifierKey(name).startsWith(INTERNAL_TABLE_PREFIX)) return undefined
     const key = identifierKey(name)
     const cached = this.tables.get(key)
     if (cached) return cached
@@ -134,13 +135,15 @@ export class CachedConnection {
     return row?.sql
   }
 
-  /** Names of the user tables, in creation order. */
+  /** Names of the user tables (not SQLite's or rowpost's own), in creation order. */
   tableNames(): string[] {
     return (
       this.statement("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid").all() as Array<{
         name: string
       }>
-    ).map((row) => row.name)
+    )
+      .map((row) => row.name)
+      .filter((name) => !identifierKey(name).startsWith(INTERNAL_TABLE_PREFIX))
   }
 
   /** Rows in the table, from the kept count when there is one (writer), else by counting. */

@@ -11,12 +11,22 @@ export function identifierKey(name: string): string {
   return name.replace(/[A-Z]/g, (letter) => letter.toLowerCase())
 }
 
+/** rowpost's own bookkeeping tables (stored Idempotency-Key responses): never listed, read or written through the API. */
+export const INTERNAL_TABLE_PREFIX = '_rowpost_'
+
+/** Tables that belong to SQLite (`sqlite_…`) or to rowpost itself (`_rowpost_…`). */
+export function isReservedTableName(name: string): boolean {
+  const key = identifierKey(name)
+  return key.startsWith('sqlite_') || key.startsWith(INTERNAL_TABLE_PREFIX)
+}
+
 /** Refuses table names rowpost must never create or write to. */
 export function assertWritableTableName(name: string): void {
   if (name === '') throw new InvalidName('Table name must not be empty')
   if (name.includes('\0')) throw new InvalidName('Table name must not contain a NUL character')
-  if (identifierKey(name).startsWith('sqlite_')) {
-    throw new InvalidName(`Table name ${JSON.stringify(name)} is reserved: names starting with sqlite_ belong to SQLite`)
+  if (isReservedTableName(name)) {
+    const owner = identifierKey(name).startsWith('sqlite_') ? 'sqlite_ belong to SQLite' : `${INTERNAL_TABLE_PREFIX} belong to rowpost`
+    throw new InvalidName(`Table name ${JSON.stringify(name)} is reserved: names starting with ${owner}`)
   }
 }
 

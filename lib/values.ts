@@ -58,9 +58,13 @@ export function toSqlValue(value: JsonValue, where: string): SqlValue {
   }
 }
 
-/** A stored value as JSON: BLOBs as `$base64`, integers exact (bigint only where a number would round). */
+/**
+ * A stored value as JSON: BLOBs as `$base64`, integers exact (bigint only where a number would round), REALs as
+ * floats even when whole (`1.0`). Only for values read with safeIntegers, where every INTEGER arrives as a bigint.
+ */
 export function fromSqlValue(value: unknown): unknown {
   if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value
+  if (typeof value === 'number' && Number.isInteger(value)) return new FloatLiteral(value)
   if (value instanceof Uint8Array) return { $base64: true, encoded: Buffer.from(value).toString('base64') }
   return value
 }

@@ -1,7 +1,7 @@
 /** Datasette 1.0 write API request bodies: validated in Datasette's order, with its exact messages. */
 import { InvalidBody } from './errors'
 import type { TableInfo } from './database'
-import { identifierKey } from './identifiers'
+import { identifierKey, isReservedTableName } from './identifiers'
 import { FloatLiteral, type JsonValue } from './json'
 import type { Action } from './permissions'
 import { isJsonObject, rowEntries, type RowEntries } from './rows'
@@ -141,16 +141,19 @@ export function parseCreateBody(
   const replace = flag(data, 'replace')
   const alterAsked = flag(data, 'alter')
   if (ignore && replace) throw invalid('ignore and replace are mutually exclusive')
-  const hasRows = data.row !== undefined && data.row !== null || data.rows !== undefined && data.rows !== null
+  // Datasette tests these by truthiness: an empty list or object counts as not given.
+  const given = (value: JsonValue | undefined) =>
+    value !== undefined && value !== null && value !== false && value !== '' && !(Array.isArray(value) && value.length === 0) && !(isJsonObject(value) && Object.keys(value).length === 0)
+  const hasRows = given(data.row) || given(data.rows)
   if ((ignore || replace) && !hasRows) throw invalid('ignore and replace require row or rows')
-  if ((ignore || replace) && !data.pk && !data.pks) throw invalid('ignore and replace require pk or pks')
+  if ((ignore || replace) && !given(data.pk) && !given(data.pks)) throw invalid('ignore and replace require pk or pks')
   if (replace) require('update-row', 'Permission denied: need update-row')
   const table = data.table
-  if (table === undefined || table === null || table === '') throw invalid('Table is required')
-  if (typeof table !== 'string' || identifierKey(table).startsWith('sqlite_') || table.includes('\0')) throw invalid('Invalid table name')
+  if (!given(table)) throw invalid('Table is required')
+  if (typeof table !== 'string' || isReservedTableName(table) || table.includes('\0')) throw invalid('Invalid table name')
   const existing = tableExists(table)
-  if (data.columns == null && !hasRows) throw invalid('columns, rows or row is required')
-  if (data.rows != null && data.row != null) throw invalid('Cannot specify both rows and row')
+  if (!given(data.columns) && !hasRows) throw invalid('columns, rows or row is required')
+  if (given(data.rows) && given(data.row)) throw invalid('Cannot specify both rows and row')
   let alter = false
   if (hasRows) {
     require('insert-row', 'Permission denied: need insert-row')
@@ -161,16 +164,16 @@ export function parseCreateBody(
     }
   }
   let columns: CreateColumn[] | undefined
-  if (data.columns != null) {
+  if (given(data.columns)) {
     if (hasRows) throw invalid('Cannot specify columns with rows or row')
     columns = parseColumns(data.columns)
   }
   let rows: RowEntries[] | undefined
   if (hasRows) {
-    const given = data.row != null ? [data.row] : data.rows!
-    if (!Array.isArray(given)) throw invalid('rows must be a list')
-    if (!given.every(isJsonObject)) throw invalid('rows must be a list of objects')
-    rows = given.map((row, index) => rowEntries(row as JsonObject, index))
+    const list = given(data.row) ? [data.row!] : data.rows!
+    if (!Array.isArray(list)) throw invalid('rows must be a list')
+    if (!list.every(isJsonObject)) throw invalid('rows must be a list of objects')
+    rows = list.map((row, index) => rowEntries(row as JsonObject, index))
   }
   if (data.pk && data.pks) throw invalid('Cannot specify both pk and pks')
   let pks: string[] = []

@@ -77,23 +77,24 @@ function assertColumnCount(table: string, count: number): void {
   if (count > MAX_COLUMNS) throw new InvalidBody(`Table ${table} would have ${count} columns; SQLite allows at most ${MAX_COLUMNS}`)
 }
 
-/** Creates a table from column definitions (the 1.0 `/-/create` with `columns`). */
+/**
+ * Creates a table from column definitions. Key columns missing from them are added first as INTEGER, as sqlite-utils
+ * does, so `pk: "id"` with no `id` column gives an `"id" INTEGER PRIMARY KEY`.
+ */
 export function createTable(db: CachedConnection, name: string, columns: ColumnDefinition[], pks: string[]): TableInfo {
   assertWritableTableName(name)
-  if (columns.length === 0) throw new InvalidBody(`Cannot create table ${name} with no columns`)
-  assertColumnCount(name, columns.length)
-  db.run(createTableSql(name, columns, uniquePks(pks)))
+  const byKey = new Map(columns.map((column) => [identifierKey(column.name), column]))
+  const keys = uniquePks(pks).map((pk) => byKey.get(identifierKey(pk))?.name ?? pk)
+  const missing = keys.filter((pk) => !byKey.has(identifierKey(pk))).map((pk) => ({ name: pk, type: 'INTEGER' as const }))
+  if (columns.length + missing.length === 0) throw new InvalidBody(`Cannot create table ${name} with no columns`)
+  assertColumnCount(name, columns.length + missing.length)
+  db.run(createTableSql(name, [...missing, ...columns], keys))
   return db.table(name)!
 }
 
 function createTableFromRows(db: CachedConnection, write: RowsWrite): TableInfo {
   if (write.rows.length === 0) throw new InvalidBody(`Cannot create table ${write.table} from an empty list of rows`)
-  const columns = inferColumns(write.rows)
-  const byKey = new Map(columns.map((column) => [identifierKey(column.name), column]))
-  const pks = uniquePks(write.pks).map((pk) => byKey.get(identifierKey(pk))?.name ?? pk)
-  const missingPks = pks.filter((pk) => !byKey.has(identifierKey(pk)))
-  columns.unshift(...missingPks.map((name) => ({ name, type: 'INTEGER' as const })))
-  return createTable(db, write.table, columns, pks)
+  return createTable(db, write.table, inferColumns(write.rows), write.pks)
 }
 
 /** Names SQLite refuses to ADD COLUMN to a rowid table (CREATE TABLE accepts them). */

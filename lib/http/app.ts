@@ -5,6 +5,7 @@ import { corsHeadersFor } from './cors'
 import { legacyRoutes } from './legacy'
 import { readRoutes } from './read'
 import { writeRoutes } from './write'
+import { createWriteResponder } from './write-once'
 import { renderError, serverError, toApiError } from './respond'
 
 const pathOf = (url: string) => {
@@ -15,6 +16,7 @@ const pathOf = (url: string) => {
 
 export function createApp(options: AppOptions) {
   const context = new AppContext(options)
+  const writeOnce = createWriteResponder(context)
   const app = new Elysia({ normalize: false })
     .onRequest(function corsPreflightAndActor({ request, set }) {
       if (context.cors) Object.assign(set.headers, corsHeadersFor(pathOf(request.url)))
@@ -28,8 +30,8 @@ export function createApp(options: AppOptions) {
       console.error(`rowpost: unexpected error on ${request.method} ${path}:`, error)
       return serverError()
     })
-    .use(legacyRoutes(context))
-    .use(writeRoutes(context))
+    .use(legacyRoutes(context, writeOnce))
+    .use(writeRoutes(context, writeOnce))
     .use(readRoutes(context))
   return Object.assign(app, { context })
 }

@@ -1,11 +1,12 @@
 /** The datasette-insert plugin's routes: POST /-/insert/<db>/<table> and /-/upsert/<db>/<table>. */
 import { Elysia, t } from 'elysia'
 import { ImmutableDatabase, UpsertRequiresPk } from '../errors'
+import { parseJson } from '../json'
 import { legacyRows } from '../rows'
 import { writeRows } from '../writer'
-import { readJsonBody } from './body'
+import { readBodyText } from './body'
 import type { AppContext } from './context'
-import { jsonResponse } from './respond'
+import type { WriteResponder } from './write-once'
 
 const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
 
@@ -14,7 +15,7 @@ export function queryFlag(value: string | null): boolean {
   return value !== null && TRUE_WORDS.has(value.trim().toLowerCase())
 }
 
-export function legacyRoutes(context: AppContext) {
+export function legacyRoutes(context: AppContext, writeOnce: WriteResponder) {
   async function insertOrUpsert(request: Request, verb: 'insert' | 'upsert', databaseName: string, tableName: string) {
     const database = context.database(databaseName)
     const query = new URL(request.url).searchParams
@@ -25,13 +26,13 @@ export function legacyRoutes(context: AppContext) {
     context.require(request, ['insert-row', 'update-row'], resource)
     if (alter) context.require(request, ['alter-table'], resource, () => 'Alter permission denied')
     if (database.immutable) throw new ImmutableDatabase()
-    const rows = legacyRows(await readJsonBody(request, context.settings.max_post_body_bytes))
+    const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
+    const rows = legacyRows(parseJson(bodyText))
     const mayCreate = context.allowed(request, 'create-table', { database: database.name })
-    const tableCount = await database.write((writer) => {
+    return writeOnce(request, database, bodyText, (writer) => {
       const { table } = writeRows(writer, { table: tableName, rows, pks, mode: verb === 'upsert' ? 'upsert' : 'replace', alter, mayCreate })
-      return writer.countRows(table.name)
+      return { status: 200, body: { table_count: writer.countRows(table.name) } }
     })
-    return jsonResponse({ table_count: tableCount })
   }
 
   const params = t.Object({ database: t.String(), table: t.String() })

@@ -2,14 +2,15 @@
 import { Elysia, t } from 'elysia'
 import type { RowpostDatabase, TableInfo } from '../database'
 import { ImmutableDatabase, InvalidBody, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
-import { tildeDecode, tildeEncode } from '../identifiers'
+import { identifierKey, tildeDecode, tildeEncode } from '../identifiers'
 import type { Action } from '../permissions'
 import type { SqlValue } from '../values'
 import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBody, type CreateColumn } from '../write-api'
 import { createTable, deleteRow, dropTable, keyColumns, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
-import { readBodyText, readJsonBody } from './body'
+import { readBodyText } from './body'
 import type { AppContext } from './context'
 import { jsonResponse } from './respond'
+import type { WriteResponder } from './write-once'
 import { parseJson, type JsonValue } from '../json'
 
 /** The key of a row from its URL segment: tilde-encoded values joined by commas, one per key column. */
@@ -22,7 +23,7 @@ export function parseRowKey(segment: string, table: TableInfo): SqlValue[] {
   return values.map((value, index) => (columns[index] === 'rowid' && /^-?\d+$/.test(value) ? BigInt(value) : value))
 }
 
-export function writeRoutes(context: AppContext) {
+export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   const allowed = (request: Request, action: Action, database: RowpostDatabase, table?: string) =>
     context.allowed(request, action, { database: database.name, table })
 
@@ -55,30 +56,45 @@ export function writeRoutes(context: AppContext) {
       }
     } else if (!allowed(request, 'insert-row', database, table.name)) throw new PermissionDenied()
     assertMutable(database)
-    const body = parseInsertBody(await readJsonBody(request, context.settings.max_post_body_bytes), table, {
-      upsert,
-      maxRows: context.settings.max_insert_rows,
-    })
+    const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
+    const body = parseInsertBody(parseJson(bodyText), table, { upsert, maxRows: context.settings.max_insert_rows })
     if (upsert && (body.ignore || body.replace)) throw invalid('Upsert does not support ignore or replace')
     if (body.replace && !allowed(request, 'update-row', database, table.name)) {
       throw new PermissionDenied('Permission denied: need update-row to use "replace"')
     }
     if (body.alter && !allowed(request, 'alter-table', database, table.name)) throw new PermissionDenied('Permission denied for alter-table')
     const mode = upsert ? 'upsert' : body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
-    const rows = await database.write((writer) => {
+    return writeOnce(request, database, bodyText, (writer) => {
       const written = writeRows(writer, { table: table.name, rows: body.rows, pks: [], mode, alter: body.alter, mayCreate: false })
-      return body.returnRows ? readRowsByKey(writer, written.table, written.keys) : undefined
+      const rows = body.returnRows ? readRowsByKey(writer, written.table, written.keys) : undefined
+      return { status: upsert ? 200 : 201, body: rows ? { ok: true, rows } : { ok: true } }
     })
-    return jsonResponse(rows ? { ok: true, rows } : { ok: true }, upsert ? 200 : 201)
   }
 
-  /** Fills in the referenced column of `{"fk_table": T}` columns: T's single primary key. */
-  function resolveForeignKeys(database: RowpostDatabase, columns: CreateColumn[]) {
+  /**
+   * Checks each foreign key's target and fills in `{"fk_table": T}` with T's single primary key, as sqlite-utils does;
+   * a key may point at the table being created.
+   */
+  function resolveForeignKeys(database: RowpostDatabase, tableName: string, pks: string[], columns: CreateColumn[]) {
+    const own = { name: tableName, pks, columns: new Set(columns.map((column) => identifierKey(column.name))) }
+    const target = (name: string) => {
+      if (identifierKey(name) === identifierKey(tableName)) return own
+      const table = database.table(name)
+      return table && { name: table.name, pks: table.pks, columns: new Set(table.columnsByKey.keys()) }
+    }
     return columns.map(({ fkTableOnly, ...column }) => {
-      if (fkTableOnly === undefined) return column
-      const target = database.table(fkTableOnly)
-      if (!target || target.pks.length !== 1) throw invalid(`Could not detect single primary key for table '${fkTableOnly}'`)
-      return { ...column, references: { table: target.name, column: target.pks[0]! } }
+      if (fkTableOnly !== undefined) {
+        const other = target(fkTableOnly)
+        if (!other || other.pks.length !== 1) throw invalid(`Could not detect single primary key for table '${fkTableOnly}'`)
+        return { ...column, references: { table: other.name, column: other.pks[0]! } }
+      }
+      if (column.references) {
+        const other = target(column.references.table)
+        if (!other || !other.columns.has(identifierKey(column.references.column))) {
+          throw invalid(`No such column: ${column.references.table}.${column.references.column}`)
+        }
+      }
+      return column
     })
   }
 
@@ -86,15 +102,16 @@ export function writeRoutes(context: AppContext) {
     const database = context.database(tildeDecode(databaseName))
     if (!allowed(request, 'create-table', database)) throw new PermissionDenied()
     assertMutable(database)
+    const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     const body = parseCreateBody(
-      await readJsonBody(request, context.settings.max_post_body_bytes),
+      parseJson(bodyText),
       (action, message) => {
         if (!allowed(request, action, database)) throw new PermissionDenied(message)
       },
       (name) => database.table(name),
     )
-    const columns = body.columns && resolveForeignKeys(database, body.columns)
-    const schema = await database.write((writer) => {
+    const columns = body.columns && resolveForeignKeys(database, body.table, body.pks, body.columns)
+    return writeOnce(request, database, bodyText, (writer) => {
       let table: TableInfo
       if (columns) {
         if (writer.table(body.table)) throw invalid(`Table ${body.table} already exists`)
@@ -103,46 +120,47 @@ export function writeRoutes(context: AppContext) {
         const mode = body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
         table = writeRows(writer, { table: body.table, rows: body.rows!, pks: body.pks, mode, alter: body.alter, mayCreate: true }).table
       }
-      return { name: table.name, sql: writer.tableSchema(table.name)! }
-    })
-    const tableUrl = `${new URL(request.url).origin}/${tildeEncode(database.name)}/${tildeEncode(schema.name)}`
-    return jsonResponse(
-      {
+      const tableUrl = `${new URL(request.url).origin}/${tildeEncode(database.name)}/${tildeEncode(table.name)}`
+      const created = {
         ok: true,
         database: database.name,
-        table: schema.name,
+        table: table.name,
         table_url: tableUrl,
         table_api_url: `${tableUrl}.json`,
-        schema: schema.sql,
+        schema: writer.tableSchema(table.name)!,
         ...(body.rows ? { row_count: body.rows.length } : {}),
-      },
-      201,
-    )
+      }
+      return { status: 201, body: created }
+    })
   }
 
   async function update(request: Request, params: { database: string; table: string; pks: string }) {
     const { database, table, key } = resolveRow(params)
     if (!allowed(request, 'update-row', database, table.name)) throw new PermissionDenied()
     assertMutable(database)
-    const body = parseUpdateBody(await readJsonBody(request, context.settings.max_post_body_bytes))
+    const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
+    const body = parseUpdateBody(parseJson(bodyText))
     if (body.alter && !allowed(request, 'alter-table', database, table.name)) throw new PermissionDenied('Permission denied for alter-table')
     if (!body.alter) {
       const [unknown] = unknownColumns(table, body.update.map(([name]) => name))
       if (unknown !== undefined) throw invalid(`no such column: ${unknown}`)
     }
-    const row = await database.write((writer) => {
+    return writeOnce(request, database, bodyText, (writer) => {
       updateRow(writer, { table: writer.table(table.name)!, key, update: body.update, alter: body.alter })
-      return body.returnRow ? readRowsByKey(writer, writer.table(table.name)!, [key])[0] : undefined
+      const row = body.returnRow ? readRowsByKey(writer, writer.table(table.name)!, [key])[0] : undefined
+      return { status: 200, body: row ? { ok: true, row, rows: [row] } : { ok: true } }
     })
-    return jsonResponse(row ? { ok: true, row, rows: [row] } : { ok: true })
   }
 
   async function remove(request: Request, params: { database: string; table: string; pks: string }) {
     const { database, table, key } = resolveRow(params)
     if (!allowed(request, 'delete-row', database, table.name)) throw new PermissionDenied()
     assertMutable(database)
-    await database.write((writer) => deleteRow(writer, writer.table(table.name)!, key))
-    return jsonResponse({ ok: true })
+    const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
+    return writeOnce(request, database, bodyText, (writer) => {
+      deleteRow(writer, writer.table(table.name)!, key)
+      return { status: 200, body: { ok: true } }
+    })
   }
 
   async function drop(request: Request, params: { database: string; table: string }) {
@@ -165,8 +183,10 @@ export function writeRoutes(context: AppContext) {
         message: 'Pass "confirm": true to confirm',
       })
     }
-    await database.write((writer) => dropTable(writer, writer.table(table.name)!))
-    return jsonResponse({ ok: true })
+    return writeOnce(request, database, text, (writer) => {
+      dropTable(writer, writer.table(table.name)!)
+      return { status: 200, body: { ok: true } }
+    })
   }
 
   const tableParams = t.Object({ database: t.String(), table: t.String() })

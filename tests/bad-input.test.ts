@@ -1,0 +1,359 @@
+/** Hostile and malformed requests to the legacy API: each is a 4xx naming the problem, writes nothing, and leaves the app serving. */
+import { Database } from 'bun:sqlite'
+import { describe, expect, test } from 'bun:test'
+import { makeApp, type BodyInit, type TestApp } from './helpers'
+
+async function expectJson(response: Response, status: number, body: unknown) {
+  expect({ status: response.status, body: await response.json() }).toEqual({ status, body })
+}
+
+function query(t: TestApp, sql: string, params: Array<string | number> = [], safeIntegers = false): Record<string, unknown>[] {
+  const file = new Database(t.path, { readonly: true, safeIntegers })
+  try {
+    return file.query(sql).all(...params) as Record<string, unknown>[]
+  } finally {
+    file.close()
+  }
+}
+
+function snapshot(t: TestApp) {
+  return Object.fromEntries(t.tables().map((name) => [name, { columns: t.columns(name), rows: t.rows(name) }]))
+}
+
+const DOG = { id: 1, name: 'Cleopaws' }
+const SEEDED = { dogs: { columns: [['id', 'INTEGER'], ['name', 'TEXT']], rows: [DOG] } }
+
+/** An unsafe app whose `dogs` table holds DOG. */
+async function seeded(settings?: { max_post_body_bytes: number }): Promise<TestApp> {
+  const t = makeApp({ unsafe: true, settings })
+  await expectJson(await t.post('/-/insert/data/dogs?pk=id', [DOG]), 200, { table_count: 1 })
+  expect(snapshot(t)).toEqual(SEEDED)
+  return t
+}
+
+/** The app still writes after a refusal: a good row lands next to DOG. */
+async function expectStillServing(t: TestApp) {
+  await expectJson(await t.post('/-/insert/data/dogs', [{ id: 2, name: 'Pancakes' }]), 200, { table_count: 2 })
+  expect(t.rows('dogs')).toEqual([DOG, { id: 2, name: 'Pancakes' }])
+}
+
+const bytes = (...values: number[]) => new Uint8Array(values)
+const utf8 = (text: string) => new TextEncoder().encode(text)
+const stream = (data: Uint8Array, chunk = 100): ReadableStream<Uint8Array> =>
+  new ReadableStream({
+    start(controller) {
+      for (let at = 0; at < data.length; at += chunk) controller.enqueue(data.slice(at, at + chunk))
+      controller.close()
+    },
+  })
+
+const invalidJson = (detail: string) => ({ status: 400, error: `Invalid JSON: ${detail}`, error_code: 'invalid_json' })
+const invalidBody = (error: string) => ({ status: 400, error, error_code: 'invalid_body' })
+const NOT_ROWS = invalidBody('Body must be a JSON object or an array of objects')
+
+const BAD_BODIES: Array<[string, () => BodyInit, unknown]> = [
+  ['malformed JSON: a doubled comma', () => '{"id": 2,, "name": "x"}', invalidJson('Expected a double-quoted property name at line 1 column 10')],
+  ['malformed JSON: a trailing comma in an array', () => '[{"id": 2},]', invalidJson('Unexpected character "]" at line 1 column 12')],
+  ['malformed JSON on a later line', () => '[\n  {"id": 2},\n  {"id": 3\n]', invalidJson("Expected ',' or '}' at line 4 column 1")],
+  ['malformed JSON: an unterminated string', () => '{"name": "Rex', invalidJson('Unterminated string at line 1 column 14')],
+  ['malformed JSON: single quotes', () => "{'id': 2}", invalidJson('Expected a double-quoted property name at line 1 column 2')],
+  ['malformed JSON: NaN', () => '{"id": NaN}', invalidJson('Unexpected character "N" at line 1 column 8')],
+  ['malformed JSON: a raw control character in a string', () => '{"name": "a\u0001b"}', invalidJson('Unescaped control character in string at line 1 column 12')],
+  ['two JSON values one after the other', () => '{"id": 2} {"id": 3}', invalidJson('Unexpected data after the JSON value at line 1 column 11')],
+  ['an empty body', () => '', invalidJson('the body is empty')],
+  ['no body at all', () => undefined, invalidJson('the body is empty')],
+  ['a whitespace body', () => ' \n\t\r\n ', invalidJson('the body is empty')],
+  ['the scalar 1', () => '1', NOT_ROWS],
+  ['the scalar "x"', () => '"x"', NOT_ROWS],
+  ['the scalar null', () => 'null', NOT_ROWS],
+  ['the scalar true', () => 'true', NOT_ROWS],
+  ['an array of numbers', () => '[1, 2]', invalidBody('Item 0 of the array is not a JSON object')],
+  ['an array of strings', () => '["id", "name"]', invalidBody('Item 0 of the array is not a JSON object')],
+  ['an array of arrays of objects', () => '[[{"id": 2}]]', invalidBody('Item 0 of the array is not a JSON object')],
+  ['an array mixing objects and scalars', () => '[{"id": 2}, {"id": 3}, "x", {"id": 4}]', invalidBody('Item 2 of the array is not a JSON object')],
+  ['an array ending in null', () => '[{"id": 2}, null]', invalidBody('Item 1 of the array is not a JSON object')],
+  ['arrays nested 10,000 deep', () => '['.repeat(10_000) + ']'.repeat(10_000), invalidJson('nesting is too deep')],
+  ['a row value nested 10,000 deep', () => '{"id": 2, "doc": ' + '{"a": '.repeat(10_000) + '1' + '}'.repeat(10_001), invalidJson('nesting is too deep')],
+  ['invalid UTF-8 bytes', () => bytes(0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d), invalidJson('the body is not valid UTF-8')],
+  ['a truncated UTF-8 sequence', () => bytes(0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xe2, 0x82, 0x22, 0x7d), invalidJson('the body is not valid UTF-8')],
+  ['UTF-16 text', () => new Uint8Array(Buffer.from('{"id": 2}', 'utf16le')), invalidJson('Expected a double-quoted property name at line 1 column 2')],
+]
+
+describe('bad bodies are refused with a 400 naming the problem', () => {
+  test.each(BAD_BODIES)('%s', async (_name, body, response) => {
+    const t = await seeded()
+    await expectJson(await t.request('POST', '/-/insert/data/dogs', body()), 400, response)
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test.each(BAD_BODIES.filter(([name]) => !name.includes('10,000')))('%s, sent to a missing table, creates nothing', async (_name, body, response) => {
+    const t = makeApp({ unsafe: true })
+    await expectJson(await t.request('POST', '/-/insert/data/cats', body()), 400, response)
+    expect(t.tables()).toEqual([])
+  })
+})
+
+describe('bodies that look odd but must be accepted', () => {
+  test.each([
+    ['with a UTF-8 byte order mark', () => new Uint8Array([0xef, 0xbb, 0xbf, ...utf8('[{"id": 2, "name": "Pancakes"}]')]), {}],
+    ['sent as application/x-www-form-urlencoded, as curl --data does', () => '[{"id": 2, "name": "Pancakes"}]', { 'content-type': 'application/x-www-form-urlencoded' }],
+    ['sent as text/plain', () => '{"id": 2, "name": "Pancakes"}', { 'content-type': 'text/plain' }],
+    ['sent as multipart/form-data', () => '{"id": 2, "name": "Pancakes"}', { 'content-type': 'multipart/form-data; boundary=x' }],
+    ['streamed in one-byte chunks', () => stream(utf8('{"id": 2, "name": "Pancakes"}'), 1), {}],
+  ] as const)('a JSON body %s', async (_name, body, headers) => {
+    const t = await seeded()
+    await expectJson(await t.request('POST', '/-/insert/data/dogs', body(), { ...headers }), 200, { table_count: 2 })
+    expect(t.rows('dogs')).toEqual([DOG, { id: 2, name: 'Pancakes' }])
+  })
+})
+
+describe('the body size limit', () => {
+  const TOO_LARGE = { status: 413, error: 'Request body exceeded maximum size of 1000 bytes', error_code: 'too_large' }
+  /** A one-row body of exactly `size` bytes: [{"id":2,"name":"xxx…"}] */
+  const bodyOf = (size: number) => `[{"id":2,"name":"${'x'.repeat(size - 20)}"}]`
+
+  test('the helper builds bodies of the exact size asked for', () => {
+    expect([bodyOf(1000).length, bodyOf(1001).length]).toEqual([1000, 1001])
+  })
+
+  test.each([
+    ['declared by Content-Length', (body: string) => ({ body: body as BodyInit, headers: { 'content-length': String(body.length) } })],
+    ['streamed without Content-Length', (body: string) => ({ body: stream(utf8(body)) as BodyInit, headers: {} })],
+  ])('one byte over the limit, %s, is a 413 and writes nothing', async (_name, send) => {
+    const t = await seeded({ max_post_body_bytes: 1000 })
+    const { body, headers } = send(bodyOf(1001))
+    await expectJson(await t.request('POST', '/-/insert/data/dogs', body, headers), 413, TOO_LARGE)
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test('a stream far over the limit is refused without a Content-Length', async () => {
+    const t = await seeded({ max_post_body_bytes: 1000 })
+    await expectJson(await t.request('POST', '/-/insert/data/dogs', stream(utf8(bodyOf(1_000_000)), 4096)), 413, TOO_LARGE)
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test.each([
+    ['with Content-Length', (body: string) => ({ body: body as BodyInit, headers: { 'content-length': String(body.length) } })],
+    ['streamed', (body: string) => ({ body: stream(utf8(body)) as BodyInit, headers: {} })],
+  ])('a body exactly at the limit is accepted (%s)', async (_name, send) => {
+    const t = await seeded({ max_post_body_bytes: 1000 })
+    const { body, headers } = send(bodyOf(1000))
+    await expectJson(await t.request('POST', '/-/insert/data/dogs', body, headers), 200, { table_count: 2 })
+    expect(t.rows('dogs')).toEqual([DOG, { id: 2, name: 'x'.repeat(980) }])
+  })
+
+  test('the limit counts bytes, not characters', async () => {
+    const t = await seeded({ max_post_body_bytes: 1000 })
+    // 500 two-byte characters: 520 characters, 1020 bytes.
+    const body = `[{"id":2,"name":"${'é'.repeat(500)}"}]`
+    expect([body.length, Buffer.byteLength(body)]).toEqual([520, 1020])
+    await expectJson(await t.request('POST', '/-/insert/data/dogs', stream(utf8(body))), 413, TOO_LARGE)
+    expect(snapshot(t)).toEqual(SEEDED)
+  })
+})
+
+const LITERAL_NAMES = [
+  'dogs"; DROP TABLE dogs; --',
+  "Robert'); DROP TABLE dogs;--",
+  'double"quote',
+  "single'quote",
+  '[brackets]',
+  '`backticks`',
+  'semi;colon',
+  'with space',
+  '  padded  ',
+  'dotted.name',
+  '100%',
+  'a+b',
+  'Ünïcödé',
+  '日本語',
+  '🐶🐾',
+  'select',
+  'table',
+  'order',
+  'rowid',
+  '--comment',
+  '/* comment */',
+  '?',
+  '$1',
+]
+
+describe('table and column names are taken literally', () => {
+  test.each(LITERAL_NAMES)('a table named %p', async (name) => {
+    const t = await seeded()
+    await expectJson(await t.post(`/-/insert/data/${encodeURIComponent(name)}`, [{ id: 1, value: 'x' }]), 200, { table_count: 1 })
+    expect(t.tables()).toEqual(['dogs', name].sort())
+    expect(t.columns(name)).toEqual([['id', 'INTEGER'], ['value', 'TEXT']])
+    expect(t.rows(name)).toEqual([{ id: 1, value: 'x' }])
+    expect(t.rows('dogs')).toEqual([DOG])
+    // A second write finds the same table instead of creating another.
+    await expectJson(await t.post(`/-/insert/data/${encodeURIComponent(name)}`, [{ id: 2, value: 'y' }]), 200, { table_count: 2 })
+    expect(t.tables()).toEqual(['dogs', name].sort())
+  })
+
+  test.each(LITERAL_NAMES.filter((name) => name !== 'rowid'))('a column named %p, added by alter too', async (name) => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/cats', [{ id: 1, [name]: 'x' }]), 200, { table_count: 1 })
+    expect(t.columns('cats')).toEqual([['id', 'INTEGER'], [name, 'TEXT']])
+    expect(query(t, 'SELECT * FROM cats')).toEqual([{ id: 1, [name]: 'x' }])
+    await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', [name]: 7 }]), 200, { table_count: 2 })
+    expect(t.columns('dogs')).toEqual([['id', 'INTEGER'], ['name', 'TEXT'], [name, 'INTEGER']])
+    expect(t.rows('dogs')).toEqual([{ ...DOG, [name]: null }, { id: 2, name: 'Pancakes', [name]: 7 }])
+    expect(t.tables()).toEqual(['cats', 'dogs'])
+  })
+
+  test.each(['rowid', 'OID', '_rowid_'])('a column named %p can create a table but alter cannot add it: SQLite refuses, so it is a 400', async (name) => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/cats', [{ id: 1, [name]: 'x' }]), 200, { table_count: 1 })
+    expect(t.columns('cats')).toEqual([['id', 'INTEGER'], [name, 'TEXT']])
+    expect(query(t, 'SELECT * FROM cats')).toEqual([{ id: 1, [name]: 'x' }])
+    await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', [name]: 7 }]), 400, {
+      status: 400,
+      error: `Cannot add column ${JSON.stringify(name)} to table dogs: SQLite reserves that name for the rowid`,
+      error_code: 'invalid_name',
+    })
+    expect(snapshot(t)).toEqual({ ...SEEDED, cats: { columns: [['id', 'INTEGER'], [name, 'TEXT']], rows: [{ id: 1, [name]: 'x' }] } })
+    await expectStillServing(t)
+  })
+
+  test('an unknown-keys error names a hostile column exactly', async () => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/dogs', [{ id: 2, 'x"; DROP TABLE dogs; --': 1 }]), 400, {
+      status: 400,
+      error: 'table dogs has no column named x"; DROP TABLE dogs; --',
+      error_code: 'unknown_keys',
+    })
+    expect(snapshot(t)).toEqual(SEEDED)
+  })
+})
+
+describe('names SQLite reserves or cannot hold are refused', () => {
+  const reserved = (name: string) => ({
+    status: 400,
+    error: `Table name ${JSON.stringify(name)} is reserved: names starting with sqlite_ belong to SQLite`,
+    error_code: 'invalid_name',
+  })
+
+  test.each(['sqlite_foo', 'SQLITE_foo', 'Sqlite_Stat1', 'sqlite_master', 'sqlite_schema', 'sqlite_'])('a table named %p', async (name) => {
+    const t = await seeded()
+    await expectJson(await t.post(`/-/insert/data/${name}`, [{ id: 1 }]), 400, reserved(name))
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test.each(['sqlite_sequence', 'SQLITE_SEQUENCE'])('%s is never written, though it exists', async (name) => {
+    const t = await seeded()
+    t.db.connection.run('CREATE TABLE counters (id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER)')
+    t.db.connection.run('INSERT INTO counters (n) VALUES (1)')
+    const before = snapshot(t)
+    expect(before.sqlite_sequence).toEqual({ columns: [['name', ''], ['seq', '']], rows: [{ name: 'counters', seq: 1 }] })
+    await expectJson(await t.post(`/-/insert/data/${name}?alter=1`, [{ name: 'counters', seq: 1000 }, { name: 'dogs', seq: 5 }]), 400, reserved(name))
+    expect(snapshot(t)).toEqual(before)
+  })
+
+  test.each([
+    ['an empty column name', '[{"id": 2, "": "x"}]', 'Column name must not be empty'],
+    ['a column name holding NUL', '[{"id": 2, "a\\u0000b": "x"}]', 'Column name "a\\u0000b" must not contain a NUL character'],
+  ])('%s', async (_name, body, error) => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/dogs?alter=1', body), 400, { status: 400, error, error_code: 'invalid_name' })
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectJson(await t.post('/-/insert/data/cats', body), 400, { status: 400, error, error_code: 'invalid_name' })
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test('a table name holding NUL is refused', async () => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/a%00b', [{ id: 1 }]), 400, {
+      status: 400,
+      error: 'Table name must not contain a NUL character',
+      error_code: 'invalid_name',
+    })
+    expect(snapshot(t)).toEqual(SEEDED)
+  })
+
+  test('an object with no keys cannot create a table', async () => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/cats', [{}, {}]), 400, invalidBody('Cannot create table cats with no columns'))
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test('an empty array cannot create a table', async () => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/cats', []), 400, invalidBody('Cannot create table cats from an empty list of rows'))
+    expect(snapshot(t)).toEqual(SEEDED)
+  })
+})
+
+describe('SQLite’s column limit', () => {
+  const wideRow = (count: number, prefix = 'c') => Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, i]))
+
+  test('2000 columns make a table', async () => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/wide', [wideRow(2000)]), 200, { table_count: 1 })
+    const columns = t.columns('wide')
+    expect([columns.length, columns[0], columns[1999]]).toEqual([2000, ['c0', 'INTEGER'], ['c1999', 'INTEGER']])
+    expect(t.rows('wide')).toEqual([wideRow(2000)])
+  })
+
+  test.each([
+    ['a row of 2001 columns', '/-/insert/data/wide', [wideRow(2001)], 'Row 0 has 2001 columns; SQLite allows at most 2000'],
+    ['2000 columns plus a ?pk= column no row carries', '/-/insert/data/wide?pk=id', [wideRow(2000)], 'Table wide would have 2001 columns; SQLite allows at most 2000'],
+    ['two rows of 1001 different columns each', '/-/insert/data/wide', [wideRow(1001, 'a'), wideRow(1000, 'b')], 'Table wide would have 2001 columns; SQLite allows at most 2000'],
+  ])('%s is refused', async (_name, path, rows, error) => {
+    const t = await seeded()
+    await expectJson(await t.post(path, rows), 400, invalidBody(error))
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test('alter may not take a table past 2000 columns', async () => {
+    const t = makeApp({ unsafe: true })
+    await expectJson(await t.post('/-/insert/data/wide', [wideRow(1999)]), 200, { table_count: 1 })
+    await expectJson(await t.post('/-/insert/data/wide?alter=1', [{ c0: 1, x: 1, y: 2 }]), 400, invalidBody('Table wide would have 2001 columns; SQLite allows at most 2000'))
+    expect(t.columns('wide').length).toBe(1999)
+    expect(t.rows('wide')).toEqual([wideRow(1999)])
+    await expectJson(await t.post('/-/insert/data/wide?alter=1', [{ c0: 1, x: 1 }]), 200, { table_count: 2 })
+    expect(t.columns('wide').at(-1)).toEqual(['x', 'INTEGER'])
+  })
+})
+
+describe('64-bit integers', () => {
+  test('2^63-1 and -2^63 are stored exactly', async () => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/ints?pk=id', '[{"id": 9223372036854775807, "n": -9223372036854775808}]'), 200, { table_count: 1 })
+    expect(t.columns('ints')).toEqual([['id', 'INTEGER'], ['n', 'INTEGER']])
+    expect(query(t, 'SELECT id, n, typeof(n) AS type FROM ints', [], true)).toEqual([{ id: 9223372036854775807n, n: -9223372036854775808n, type: 'integer' }])
+  })
+
+  test.each([
+    ['2^63', '9223372036854775808'],
+    ['-2^63-1', '-9223372036854775809'],
+    ['2^64', '18446744073709551616'],
+    ['a 40-digit integer', '1234567890123456789012345678901234567890'],
+  ])('%s is a 400 and nothing is written', async (_name, literal) => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/dogs?alter=1', `[{"id": 2, "name": "ok"}, {"id": 3, "n": ${literal}}]`), 400, {
+      status: 400,
+      error: `Row 1 column "n": integer ${literal} does not fit in SQLite's 64-bit INTEGER`,
+      error_code: 'invalid_value',
+    })
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test('a number beyond the range of a double is a 400', async () => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/dogs?alter=1', '{"id": 2, "x": 1e400}'), 400, {
+      status: 400,
+      error: 'Row 0 column "x": number is out of range',
+      error_code: 'invalid_value',
+    })
+    expect(snapshot(t)).toEqual(SEEDED)
+  })
+})
