@@ -22,7 +22,8 @@ function openDatabases(command: ServeCommand): RowpostDatabase[] {
   }
   const opened: RowpostDatabase[] = []
   try {
-    const writeOptions = { durability: command.settings.durability, groupCommit: command.settings.group_commit === 'on' }
+    const { durability, group_commit: groupCommit, busy_timeout_ms: busyTimeoutMs } = command.settings
+    const writeOptions = { durability, groupCommit: groupCommit === 'on', busyTimeoutMs }
     for (const file of command.files) {
       opened.push(RowpostDatabase.open(file, { ...writeOptions, create: command.create, name: uniqueName(basename(file, extname(file))) }))
     }

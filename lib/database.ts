@@ -172,14 +172,18 @@ interface Batch {
 const MAX_BATCH_REQUESTS = 256
 const MAX_BATCH_MS = 20
 
+const isBusy = (error: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: unknown }).code ?? ''))
+
 /**
  * Serialises writes on the writer connection. Each request runs synchronously inside its own SAVEPOINT of a shared
  * transaction; the transaction commits (one fsync) once the event loop has run every ready request, and only then are
- * the batch's promises resolved, so no response is sent before its rows are durable. A streaming request takes the
- * connection exclusively for its whole body.
+ * the batch's promises resolved, so no response is sent before its rows are durable. With group commit off, each
+ * request commits on its own. A streaming request takes the connection exclusively for its whole body. While another
+ * process holds the write lock, BEGIN is retried with timers, so the event loop keeps serving reads meanwhile.
  */
 class GroupCommit {
   private batch: Batch | null = null
+  private opening: Promise<Batch> | null = null
   private exclusive: Promise<void> | null = null
   private dataVersion = -1
 
@@ -187,6 +191,7 @@ class GroupCommit {
     private readonly writer: Database,
     private readonly counts: RowCounts,
     private readonly enabled: boolean,
+    private readonly busyTimeoutMs: number,
   ) {}
 
   /** Kept counts are only exact while no other process writes: data_version moves when one does. */
@@ -196,10 +201,33 @@ class GroupCommit {
     this.dataVersion = version
   }
 
+  /** BEGIN IMMEDIATE, retried with growing pauses until the busy timeout; then SQLITE_BUSY goes to the caller (503). */
+  private async begin(): Promise<void> {
+    const deadline = performance.now() + this.busyTimeoutMs
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        this.writer.run('BEGIN IMMEDIATE')
+        this.noticeOtherWriters()
+        return
+      } catch (error) {
+        if (!isBusy(error) || performance.now() >= deadline) throw error
+        await Bun.sleep(pause)
+      }
+    }
+  }
+
+  private async currentBatch(): Promise<Batch> {
+    for (;;) {
+      while (this.exclusive) await this.exclusive
+      if (this.batch) return this.batch
+      this.opening ??= this.open().finally(() => (this.opening = null))
+      const batch = await this.opening
+      if (this.batch === batch) return batch
+    }
+  }
+
   async run<T>(work: () => T): Promise<T> {
-    while (this.exclusive) await this.exclusive
-    if (!this.enabled) return this.runAlone(work)
-    const batch = this.batch ?? this.open()
+    const batch = await this.currentBatch()
     let value: T
     try {
       value = this.writer.transaction(work)()
@@ -211,34 +239,20 @@ class GroupCommit {
       throw error
     }
     batch.requests++
-    if (batch.requests >= MAX_BATCH_REQUESTS || performance.now() - batch.started > MAX_BATCH_MS) this.commit(batch)
+    const full = batch.requests >= MAX_BATCH_REQUESTS || performance.now() - batch.started > MAX_BATCH_MS
+    if (!this.enabled || full) this.commit(batch)
     await batch.done
     return value
   }
 
-  /** One transaction for one request: group commit off, or an in-memory database. */
-  private runAlone<T>(work: () => T): T {
-    this.noticeOtherWriters()
-    try {
-      const value = this.writer.transaction(work).immediate()
-      this.counts.requestSucceeded()
-      this.counts.batchCommitted()
-      return value
-    } catch (error) {
-      this.counts.requestFailed()
-      throw error
-    }
-  }
-
   /** Runs async `work` alone in its own transaction: for bodies that arrive over many event-loop turns. */
   async runExclusive<T>(work: () => Promise<T>): Promise<T> {
-    while (this.exclusive) await this.exclusive
+    while (this.exclusive || this.opening) await (this.exclusive ?? this.opening)
     let release!: () => void
     this.exclusive = new Promise((resolve) => (release = resolve))
     try {
       if (this.batch) this.commit(this.batch)
-      this.noticeOtherWriters()
-      this.writer.run('BEGIN IMMEDIATE')
+      await this.begin()
       try {
         const value = await work()
         this.writer.run('COMMIT')
@@ -256,9 +270,8 @@ class GroupCommit {
     }
   }
 
-  private open(): Batch {
-    this.noticeOtherWriters()
-    this.writer.run('BEGIN IMMEDIATE')
+  private async open(): Promise<Batch> {
+    await this.begin()
     let resolve!: () => void
     let reject!: (error: unknown) => void
     const done = new Promise<void>((res, rej) => {
@@ -268,7 +281,7 @@ class GroupCommit {
     done.catch(() => {})
     const batch: Batch = { started: performance.now(), requests: 0, done, resolve, reject }
     this.batch = batch
-    setImmediate(() => this.commit(batch))
+    if (this.enabled) setImmediate(() => this.commit(batch))
     return batch
   }
 
@@ -309,8 +322,9 @@ export class RowpostDatabase {
     /** Null for an immutable database. */
     readonly writer: CachedConnection | null,
     groupCommit: boolean,
+    busyTimeoutMs: number,
   ) {
-    this.commits = writer ? new GroupCommit(writer.connection, writer.counts!, groupCommit) : null
+    this.commits = writer ? new GroupCommit(writer.connection, writer.counts!, groupCommit, busyTimeoutMs) : null
   }
 
   /** The raw writer connection (the reader for an immutable database), for setup done outside requests. */
@@ -329,30 +343,31 @@ export class RowpostDatabase {
     if (!memory && !existsSync(path) && (options.immutable || !options.create)) {
       throw new DatabaseOpenError(`Database file ${path} does not exist${options.immutable ? '' : ' (use --create to create it)'}`)
     }
-    const busyTimeout = `PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`
+    const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))
     const opened: Database[] = []
     try {
       if (options.immutable) {
         const reader = new Database(path, { readonly: true })
         opened.push(reader)
         reader.query('PRAGMA schema_version').get()
-        return new RowpostDatabase(name, path, new CachedConnection(reader), null, false)
+        return new RowpostDatabase(name, path, new CachedConnection(reader), null, false, busyTimeoutMs)
       }
       const writer = new Database(path, { create: true, readwrite: true })
       opened.push(writer)
-      writer.run(busyTimeout)
+      // The writer never sleeps inside SQLite on a lock: GroupCommit retries BEGIN with timers instead.
+      writer.run('PRAGMA busy_timeout = 0')
       writer.query('PRAGMA schema_version').get()
       if (memory) {
         // A second connection cannot see a private in-memory database, so it reads through the writer and commits per request.
         const shared = new CachedConnection(writer, new RowCounts())
-        return new RowpostDatabase(name, path, shared, shared, false)
+        return new RowpostDatabase(name, path, shared, shared, false, busyTimeoutMs)
       }
       writer.run('PRAGMA journal_mode = WAL')
       writer.run(`PRAGMA synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`)
       const reader = new Database(path, { readonly: true })
       opened.push(reader)
-      reader.run(busyTimeout)
-      return new RowpostDatabase(name, path, new CachedConnection(reader), new CachedConnection(writer, new RowCounts()), options.groupCommit ?? true)
+      reader.run(`PRAGMA busy_timeout = ${busyTimeoutMs}`)
+      return new RowpostDatabase(name, path, new CachedConnection(reader), new CachedConnection(writer, new RowCounts()), options.groupCommit ?? true, busyTimeoutMs)
     } catch (error) {
       for (const connection of opened) connection.close()
       throw new DatabaseOpenError(`Cannot open ${path} as a SQLite database: ${(error as Error).message}`)

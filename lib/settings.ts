@@ -17,6 +17,8 @@ export interface Settings {
   group_commit: 'on' | 'off'
   /** Seconds a stored Idempotency-Key response is kept. */
   idempotency_key_ttl: number
+  /** Milliseconds a write waits for another process's lock on the file before answering 503. */
+  busy_timeout_ms: number
 }
 
 type SettingSpec = { help: string } & ({ kind: 'integer'; min: number } | { kind: 'choice'; choices: readonly string[] })
@@ -30,6 +32,7 @@ export const SETTING_SPECS: Record<keyof Settings, SettingSpec> = {
   durability: { kind: 'choice', choices: ['full', 'normal'], help: 'full: fsync every commit; normal: survive crashes, not power loss' },
   group_commit: { kind: 'choice', choices: ['on', 'off'], help: 'Let concurrent writes share one commit' },
   idempotency_key_ttl: { kind: 'integer', min: 1, help: 'Seconds a response stored under an Idempotency-Key is kept' },
+  busy_timeout_ms: { kind: 'integer', min: 0, help: "Milliseconds a write waits for another process's lock before a 503" },
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -41,6 +44,7 @@ export const DEFAULT_SETTINGS: Settings = {
   durability: 'full',
   group_commit: 'on',
   idempotency_key_ttl: 24 * 60 * 60,
+  busy_timeout_ms: 5000,
 }
 
 /** A problem with a `--setting`; the CLI treats it as a bad argument. */
