@@ -59,10 +59,6 @@ function start(command: ServeCommand): number {
     if (code === 'EADDRINUSE') throw new ConfigError(`Port ${command.port} is already in use on ${command.host}`)
     throw new ConfigError(`Cannot listen on ${command.host}:${command.port}: ${(error as Error).message}`)
   }
-  const names = databases.map((database) => database.name).join(', ')
-  console.log(`rowpost ${packageJson.version} serving ${names} at http://${command.host.includes(':') ? `[${command.host}]` : command.host}:${server.port}/`)
-  if (command.unsafe) console.log('rowpost: --unsafe: anyone who can reach this port may read and write every database')
-
   let stopping = false
   const shutdown = async (signal: string) => {
     if (stopping) return
@@ -79,6 +75,10 @@ function start(command: ServeCommand): number {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
+  // Announce only once the signal handlers are in place: a supervisor may signal as soon as it sees this line.
+  const names = databases.map((database) => database.name).join(', ')
+  console.log(`rowpost ${packageJson.version} serving ${names} at http://${command.host.includes(':') ? `[${command.host}]` : command.host}:${server.port}/`)
+  if (command.unsafe) console.log('rowpost: --unsafe: anyone who can reach this port may read and write every database')
   return 0
 }
 

@@ -24,6 +24,7 @@ export function isReservedTableName(name: string): boolean {
 export function assertWritableTableName(name: string): void {
   if (name === '') throw new InvalidName('Table name must not be empty')
   if (name.includes('\0')) throw new InvalidName('Table name must not contain a NUL character')
+  if (!name.isWellFormed()) throw new InvalidName(`Table name ${JSON.stringify(name)} is not valid Unicode (it has a lone surrogate)`)
   if (isReservedTableName(name)) {
     const owner = identifierKey(name).startsWith('sqlite_') ? 'sqlite_ belong to SQLite' : `${INTERNAL_TABLE_PREFIX} belong to rowpost`
     throw new InvalidName(`Table name ${JSON.stringify(name)} is reserved: names starting with ${owner}`)
@@ -34,6 +35,8 @@ export function assertWritableTableName(name: string): void {
 export function assertColumnName(name: string): void {
   if (name === '') throw new InvalidName('Column name must not be empty')
   if (name.includes('\0')) throw new InvalidName(`Column name ${JSON.stringify(name)} must not contain a NUL character`)
+  // SQLite stores names as UTF-8, which cannot hold a lone surrogate: the column would come back under another name.
+  if (!name.isWellFormed()) throw new InvalidName(`Column name ${JSON.stringify(name)} is not valid Unicode (it has a lone surrogate)`)
 }
 
 const TILDE_SAFE = /[A-Za-z0-9_-]/
@@ -55,6 +58,7 @@ export function tildeDecode(value: string): string {
   return value
     .replaceAll('+', ' ')
     .replace(/(?:~[0-9A-Fa-f]{2})+/g, (run) =>
-      new TextDecoder().decode(Uint8Array.from(run.slice(1).split('~'), (hex) => parseInt(hex, 16))),
+      // ignoreBOM: a name may really begin with U+FEFF, and decoding must not drop it.
+      new TextDecoder('utf-8', { ignoreBOM: true }).decode(Uint8Array.from(run.slice(1).split('~'), (hex) => parseInt(hex, 16))),
     )
 }

@@ -15,17 +15,47 @@ function reviveNumber(this: unknown, _key: string, value: unknown, context?: { s
   return Number.isSafeInteger(value) ? value : BigInt(source)
 }
 
+/**
+ * Only literals like `1.0`, `2e3` or 16+ digit integers need their source text; text without any parses with the
+ * native fast path (a match inside a string merely takes the slow path).
+ */
+const NEEDS_SOURCE_TEXT = /\d\.0+(?!\d)|\d[eE]|\d{16}/
+
+/** Deeper documents are refused outright, so every path (fast or exact parse, storing, echoing back) treats them alike. */
+export const MAX_JSON_DEPTH = 1000
+
+/** True when brackets outside strings nest deeper than MAX_JSON_DEPTH; one pass over the text. */
+function nestsTooDeep(text: string): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (inString) {
+      if (code === 0x5c) i++
+      else if (code === 0x22) inString = false
+    } else if (code === 0x22) inString = true
+    else if (code === 0x5b || code === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) return true
+    } else if (code === 0x5d || code === 0x7d) depth--
+  }
+  return false
+}
+
 /** Parses JSON text, keeping integers beyond 2^53 as bigint and integral float literals as FloatLiteral. */
 export function parseJson(text: string): JsonValue {
   if (text.trim() === '') throw new InvalidJson('the body is empty')
+  const tooDeep = () => new InvalidJson(`nesting is deeper than ${MAX_JSON_DEPTH} levels`)
+  let value: JsonValue
   try {
-    return JSON.parse(text, reviveNumber as never) as JsonValue
+    value = JSON.parse(text, NEEDS_SOURCE_TEXT.test(text) ? (reviveNumber as never) : undefined) as JsonValue
   } catch (error) {
     const located = locateJsonError(text)
     if (located) throw new InvalidJson(`${located.message} at line ${located.line} column ${located.column}`)
-    if (error instanceof RangeError) throw new InvalidJson('nesting is too deep')
+    if (nestsTooDeep(text)) throw tooDeep()
     throw new InvalidJson(error instanceof Error ? error.message : String(error))
   }
+  if (text.length > 2 * MAX_JSON_DEPTH && nestsTooDeep(text)) throw tooDeep()
+  return value
 }
 
 function stringifyExact(_key: string, value: unknown): unknown {

@@ -1,4 +1,5 @@
 /** Who may do what: Datasette's allow-block matching and the permission lookup, as pure functions. */
+import { identifierKey } from './identifiers'
 import { restrictionsAllow, type Restrictions } from './signed-tokens'
 
 export type Actor = Record<string, unknown> | null
@@ -53,6 +54,18 @@ export function actorMatches(actor: Actor, allow: AllowBlock): boolean {
   return false
 }
 
+/**
+ * The configuration of a table: its exact name first, else the entry naming the same SQLite table (ASCII case
+ * ignored), since `/-/insert/data/DOGS` writes to `dogs` and must not escape the rules written for it.
+ */
+function tableLevel(tables: Record<string, PermissionLevel> | undefined, table: string): PermissionLevel | undefined {
+  if (!tables) return undefined
+  if (Object.hasOwn(tables, table)) return tables[table]
+  const key = identifierKey(table)
+  for (const [name, level] of Object.entries(tables)) if (identifierKey(name) === key) return level
+  return undefined
+}
+
 const VIEW_ACTION_OF_LEVEL = { root: 'view-instance', database: 'view-database', table: 'view-table' } as const
 
 function levelBlock(level: PermissionLevel | undefined, kind: keyof typeof VIEW_ACTION_OF_LEVEL, action: Action) {
@@ -70,7 +83,7 @@ export function allowed(policy: Policy, actor: Actor, action: Action, resource: 
   if (actor?.token === 'dstok' && !restrictionsAllow(actor._r as Restrictions | undefined, action, resource)) return false
   if (policy.unsafe) return true
   const database = resource.database === undefined ? undefined : policy.databases[resource.database]
-  const table = resource.table === undefined ? undefined : database?.tables[resource.table]
+  const table = resource.table === undefined ? undefined : tableLevel(database?.tables, resource.table)
   const specific = levelBlock(table, 'table', action) ?? levelBlock(database, 'database', action)
   if (specific !== undefined) return actorMatches(actor, specific)
   const rootBlock = levelBlock(policy.root, 'root', action)

@@ -30,6 +30,8 @@ export function toSqlValue(value: JsonValue, where: string): SqlValue {
     case 'boolean':
       return value ? 1 : 0
     case 'string':
+      // UTF-8 cannot hold a lone surrogate; SQLite would silently store U+FFFD instead.
+      if (!value.isWellFormed()) throw new InvalidValue(`${where}: string is not valid Unicode (it has a lone surrogate)`)
       return value
     case 'number':
       if (!Number.isFinite(value)) throw new InvalidValue(`${where}: number is out of range`)

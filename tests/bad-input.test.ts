@@ -16,7 +16,7 @@ function query(t: TestApp, sql: string, params: Array<string | number> = [], saf
   }
 }
 
-function snapshot(t: TestApp) {
+function snapshot(t: TestApp): Record<string, unknown> {
   return Object.fromEntries(t.tables().map((name) => [name, { columns: t.columns(name), rows: t.rows(name) }]))
 }
 
@@ -72,8 +72,8 @@ const BAD_BODIES: Array<[string, () => BodyInit, unknown]> = [
   ['an array of arrays of objects', () => '[[{"id": 2}]]', invalidBody('Item 0 of the array is not a JSON object')],
   ['an array mixing objects and scalars', () => '[{"id": 2}, {"id": 3}, "x", {"id": 4}]', invalidBody('Item 2 of the array is not a JSON object')],
   ['an array ending in null', () => '[{"id": 2}, null]', invalidBody('Item 1 of the array is not a JSON object')],
-  ['arrays nested 10,000 deep', () => '['.repeat(10_000) + ']'.repeat(10_000), invalidJson('nesting is too deep')],
-  ['a row value nested 10,000 deep', () => '{"id": 2, "doc": ' + '{"a": '.repeat(10_000) + '1' + '}'.repeat(10_001), invalidJson('nesting is too deep')],
+  ['arrays nested 10,000 deep', () => '['.repeat(10_000) + ']'.repeat(10_000), invalidJson('nesting is deeper than 1000 levels')],
+  ['a row value nested 10,000 deep', () => '{"id": 2, "doc": ' + '{"a": '.repeat(10_000) + '1' + '}'.repeat(10_001), invalidJson('nesting is deeper than 1000 levels')],
   ['invalid UTF-8 bytes', () => bytes(0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d), invalidJson('the body is not valid UTF-8')],
   ['a truncated UTF-8 sequence', () => bytes(0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xe2, 0x82, 0x22, 0x7d), invalidJson('the body is not valid UTF-8')],
   ['UTF-16 text', () => new Uint8Array(Buffer.from('{"id": 2}', 'utf16le')), invalidJson('Expected a double-quoted property name at line 1 column 2')],
@@ -95,13 +95,13 @@ describe('bad bodies are refused with a 400 naming the problem', () => {
 })
 
 describe('bodies that look odd but must be accepted', () => {
-  test.each([
+  test.each<[string, () => BodyInit, Record<string, string>]>([
     ['with a UTF-8 byte order mark', () => new Uint8Array([0xef, 0xbb, 0xbf, ...utf8('[{"id": 2, "name": "Pancakes"}]')]), {}],
     ['sent as application/x-www-form-urlencoded, as curl --data does', () => '[{"id": 2, "name": "Pancakes"}]', { 'content-type': 'application/x-www-form-urlencoded' }],
     ['sent as text/plain', () => '{"id": 2, "name": "Pancakes"}', { 'content-type': 'text/plain' }],
     ['sent as multipart/form-data', () => '{"id": 2, "name": "Pancakes"}', { 'content-type': 'multipart/form-data; boundary=x' }],
     ['streamed in one-byte chunks', () => stream(utf8('{"id": 2, "name": "Pancakes"}'), 1), {}],
-  ] as const)('a JSON body %s', async (_name, body, headers) => {
+  ])('a JSON body %s', async (_name, body, headers) => {
     const t = await seeded()
     await expectJson(await t.request('POST', '/-/insert/data/dogs', body(), { ...headers }), 200, { table_count: 2 })
     expect(t.rows('dogs')).toEqual([DOG, { id: 2, name: 'Pancakes' }])
@@ -287,6 +287,40 @@ describe('names SQLite reserves or cannot hold are refused', () => {
     const t = await seeded()
     await expectJson(await t.post('/-/insert/data/cats', []), 400, invalidBody('Cannot create table cats from an empty list of rows'))
     expect(snapshot(t)).toEqual(SEEDED)
+  })
+})
+
+describe('unpaired surrogates, which JSON escapes allow but UTF-8 cannot hold', () => {
+  test.each([
+    ['a column name', '[{"id": 2, "\\ud800": 1}]', 'invalid_name', `Column name ${JSON.stringify('\ud800')} is not valid Unicode (it has a lone surrogate)`],
+    ['a column name added by alter', '[{"id": 2, "a\\udc00b": 1}]', 'invalid_name', `Column name ${JSON.stringify('a\udc00b')} is not valid Unicode (it has a lone surrogate)`],
+    ['a text value', '[{"id": 2, "name": "x\\ud800"}]', 'invalid_value', 'Row 0 column "name": string is not valid Unicode (it has a lone surrogate)'],
+    ['a key value in a later row', '[{"id": 2, "name": "ok"}, {"id": "\\udfff", "name": "x"}]', 'invalid_value', 'Row 1 column "id": string is not valid Unicode (it has a lone surrogate)'],
+  ])('%s is a 400 and nothing is written', async (_name, body, code, error) => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/dogs?alter=1', body), 400, { status: 400, error, error_code: code })
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+
+  test('distinct keys that SQLite would both store as U+FFFD cannot replace each other', async () => {
+    const t = makeApp({ unsafe: true })
+    await expectJson(await t.post('/-/insert/data/pages?pk=slug', '[{"slug": "a", "n": 0}]'), 200, { table_count: 1 })
+    for (const slug of ['\\ud800x', '\\ud801x']) {
+      await expectJson(await t.post('/-/insert/data/pages?pk=slug', `[{"slug": "${slug}", "n": 1}]`), 400, {
+        status: 400,
+        error: 'Row 0 column "slug": string is not valid Unicode (it has a lone surrogate)',
+        error_code: 'invalid_value',
+      })
+    }
+    expect(t.rows('pages')).toEqual([{ slug: 'a', n: 0 }])
+  })
+
+  test('escaped surrogate pairs are ordinary characters, and a lone one inside nested JSON is kept as its escape', async () => {
+    const t = makeApp({ unsafe: true })
+    await expectJson(await t.post('/-/insert/data/t', '[{"\\ud83d\\udc36": "\\ud83d\\udc3e", "doc": {"k": "\\ud800"}}]'), 200, { table_count: 1 })
+    expect(t.columns('t')).toEqual([['🐶', 'TEXT'], ['doc', 'TEXT']])
+    expect(t.rows('t')).toEqual([{ '🐶': '🐾', doc: '{"k": "\\ud800"}' }])
   })
 })
 

@@ -1,0 +1,442 @@
+/** Streams NDJSON, CSV and TSV request bodies into batches of rows, holding only the current line or record in memory. */
+import { ApiError, InvalidBody, InvalidJson, PayloadTooLarge } from './errors'
+import { assertColumnName, identifierKey } from './identifiers'
+import { FloatLiteral, parseJson, type JsonValue } from './json'
+import { isJsonObject, MAX_COLUMNS, rowEntries, type RowEntries } from './rows'
+import { inferColumns, type ColumnSpec, type ColumnType } from './schema'
+
+/** One row of the body; `line` is the 1-based line of the body where it starts. */
+export interface IngestRow {
+  line: number
+  entries: RowEntries
+}
+
+/** Rows to write in one synchronous step: at most 1000, or about 1 MiB of body text, whichever comes first (a longer row gets a batch of its own). */
+export interface IngestBatch {
+  rows: IngestRow[]
+}
+
+export interface NdjsonOptions {
+  /** Refuse the body with 413 once more than this many bytes have arrived; no limit when absent. */
+  maxBytes?: number
+}
+
+export interface DelimitedOptions extends NdjsonOptions {
+  /** `,` for CSV, a tab for TSV. */
+  delimiter: ',' | '\t'
+}
+
+/** A line of a bulk upload that cannot become a row; the message starts with the line number. */
+export class InvalidLine extends ApiError {
+  constructor(
+    readonly line: number,
+    detail: string,
+    code = 'invalid_body',
+  ) {
+    super(400, code, `Line ${line}: ${detail}`)
+  }
+}
+
+const BATCH_ROWS = 1000
+/** Counted in UTF-16 code units of the decoded text, which is bytes for ASCII. */
+const BATCH_TEXT = 1 << 20
+
+/** Rows of an NDJSON body: one JSON object per line, `\n` or `\r\n` line ends, blank lines skipped. */
+export async function* ndjsonRows(body: ReadableStream<Uint8Array>, options: NdjsonOptions = {}): AsyncGenerator<IngestBatch> {
+  yield* batches(body, options.maxBytes, new NdjsonParser(), 'invalid_json')
+}
+
+/**
+ * Rows of a CSV or TSV body (RFC 4180 quoting, `\n` or `\r\n` record ends). The first record names the columns;
+ * fields are typed as sqlite-utils' `--detect-types` would type them.
+ */
+export async function* delimitedRows(body: ReadableStream<Uint8Array>, options: DelimitedOptions): AsyncGenerator<IngestBatch> {
+  yield* batches(body, options.maxBytes, new DelimitedParser(options.delimiter), 'invalid_body')
+}
+
+/**
+ * Column types over a whole stream, fed batch by batch without keeping the rows: the same columns, names and types
+ * `inferColumns` would give for all the rows at once.
+ */
+export class ColumnTypes {
+  readonly #columns = new Map<string, { name: string; types: Set<ColumnType> }>()
+
+  add(batch: IngestBatch): void {
+    for (const { entries } of batch.rows) {
+      for (const [name] of entries) {
+        const key = identifierKey(name)
+        if (!this.#columns.has(key)) this.#columns.set(key, { name, types: new Set() })
+      }
+    }
+    // Nulls say nothing about a column's type, and a column that is all null in one batch must not read as TEXT.
+    const typed = inferColumns(batch.rows.map(({ entries }) => entries.filter(([, value]) => value !== null)))
+    for (const { name, type } of typed) this.#columns.get(identifierKey(name))!.types.add(type)
+  }
+
+  columns(): ColumnSpec[] {
+    return [...this.#columns.values()].map(({ name, types }) => ({ name, type: mergeTypes(types) }))
+  }
+}
+
+/** The rule inferColumns applies to the kinds in a column, applied to the types of its batches. */
+function mergeTypes(types: Set<ColumnType>): ColumnType {
+  if (types.size === 0) return 'TEXT'
+  if (types.size === 1) return [...types][0]!
+  return types.size === 2 && types.has('INTEGER') && types.has('REAL') ? 'REAL' : 'TEXT'
+}
+
+interface RowParser {
+  /** The line the parser has reached, for errors found before its input. */
+  readonly line: number
+  /** How much text the parser has turned into rows (or skipped), in UTF-16 code units. */
+  readonly consumed: number
+  feed(text: string): Iterable<IngestRow>
+  /** Ends the body: the last row if it had no line end, or an error if the body ended mid-row or held no rows. */
+  finish(): Iterable<IngestRow>
+}
+
+async function* batches(body: ReadableStream<Uint8Array>, maxBytes: number | undefined, parser: RowParser, utf8Code: string): AsyncGenerator<IngestBatch> {
+  let rows: IngestRow[] = []
+  let start = 0
+  try {
+    for await (const text of decodeText(body, maxBytes)) {
+      for (const row of parser.feed(text)) {
+        rows.push(row)
+        if (rows.length >= BATCH_ROWS || parser.consumed - start >= BATCH_TEXT) {
+          yield { rows }
+          rows = []
+          start = parser.consumed
+        }
+      }
+    }
+  } catch (error) {
+    if (error instanceof BadUtf8) throw new InvalidLine(parser.line + error.newlines, 'the body is not valid UTF-8', utf8Code)
+    throw error
+  }
+  rows.push(...parser.finish())
+  if (rows.length > 0) yield { rows }
+}
+
+/** Decoding failed; `newlines` is how many lines of the failing chunk came before the bad bytes. */
+class BadUtf8 extends Error {
+  constructor(readonly newlines: number) {
+    super('invalid UTF-8')
+  }
+}
+
+const STREAM = { stream: true }
+
+/** The body as text, chunk by chunk, under the byte limit; the reader is cancelled if decoding stops early. */
+async function* decodeText(body: ReadableStream<Uint8Array>, maxBytes: number | undefined): AsyncGenerator<string> {
+  const reader = body.getReader()
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  let size = 0
+  let tail: Uint8Array = new Uint8Array(0)
+  let finished = false
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (maxBytes !== undefined && size > maxBytes) throw new PayloadTooLarge(maxBytes)
+      let text: string
+      try {
+        text = decoder.decode(value, STREAM)
+      } catch {
+        throw new BadUtf8(newlinesBeforeInvalid(tail, value))
+      }
+      tail = value.subarray(Math.max(0, value.length - 3))
+      yield text
+    }
+    finished = true
+    try {
+      yield decoder.decode()
+    } catch {
+      throw new BadUtf8(0)
+    }
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {})
+  }
+}
+
+/**
+ * Finds the line of the first invalid byte in `chunk` by decoding it again line by line, starting with any
+ * character the previous chunk left unfinished (it began at a lead byte among that chunk's last three bytes).
+ * A newline byte never occurs inside a multi-byte character, so lines can be decoded apart. Runs only after a failure.
+ */
+function newlinesBeforeInvalid(previousTail: Uint8Array, chunk: Uint8Array): number {
+  let lead = previousTail.length - 1
+  while (lead >= 0 && (previousTail[lead]! & 0xc0) === 0x80) lead--
+  const pending = lead >= 0 && previousTail[lead]! >= 0xc0 ? previousTail.subarray(lead) : new Uint8Array(0)
+  const bytes = Buffer.concat([pending, chunk])
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  let newlines = 0
+  for (let start = 0; start < bytes.length; newlines++) {
+    const end = bytes.indexOf(0x0a, start)
+    const next = end === -1 ? bytes.length : end + 1
+    try {
+      decoder.decode(bytes.subarray(start, next), STREAM)
+    } catch {
+      return newlines
+    }
+    start = next
+  }
+  return 0
+}
+
+const JSON_BLANK = /^[ \t\r]*$/
+
+class NdjsonParser implements RowParser {
+  line = 1
+  consumed = 0
+  #pending = ''
+  #offset = 0
+  #rows = 0
+
+  // Placed before the generator methods: right after a field, `*feed(...)` would read as `#rows = 0 * feed(...)`.
+  #row(text: string): IngestRow | undefined {
+    if (JSON_BLANK.test(text)) return undefined
+    const line = this.line
+    let value: JsonValue
+    try {
+      value = parseJson(text)
+    } catch (error) {
+      // Each line is parsed alone, so parseJson's "line 1" is this line.
+      if (error instanceof InvalidJson) throw new InvalidLine(line, error.message.replace(/ at line 1 column (\d+)$/, ' at column $1'), error.code)
+      throw error
+    }
+    if (!isJsonObject(value)) throw new InvalidLine(line, `expected a JSON object, got ${describeJson(value)}`)
+    return { line, entries: atLine(line, () => rowEntries(value, this.#rows++)) }
+  }
+
+  *feed(text: string): Generator<IngestRow> {
+    const offset = this.#offset
+    this.#offset += text.length
+    let start = 0
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      const row = this.#row(this.#pending + text.slice(start, end))
+      this.#pending = ''
+      start = end + 1
+      this.line++
+      this.consumed = offset + start
+      if (row) yield row
+    }
+    this.#pending += text.slice(start)
+  }
+
+  *finish(): Generator<IngestRow> {
+    const row = this.#row(this.#pending)
+    this.#pending = ''
+    if (row) yield row
+    else if (this.#rows === 0) throw new InvalidBody('The body is empty')
+  }
+}
+
+function describeJson(value: JsonValue): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return 'a string'
+  if (typeof value === 'boolean') return 'a boolean'
+  return 'a number'
+}
+
+/** Runs a row check whose errors say "Row N", and reports them against the body's line instead. */
+function atLine<T>(line: number, check: () => T): T {
+  try {
+    return check()
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error
+    throw new InvalidLine(line, error.message.replace(/^Row \d+ /, 'the row '), error.code)
+  }
+}
+
+const QUOTE = 0x22
+const NEWLINE = 0x0a
+const CR = 0x0d
+
+/** Where a delimited parser is: between fields, in an unquoted field, in a quoted one, just after a quote inside one, or after the CR of a closing `"\r\n`. */
+type FieldState = 'start' | 'unquoted' | 'quoted' | 'quote' | 'cr'
+
+class DelimitedParser implements RowParser {
+  line = 1
+  consumed = 0
+  readonly #delimiter: number
+  #state: FieldState = 'start'
+  #field = ''
+  #fieldQuoted = false
+  #fields: string[] = []
+  #quoted: boolean[] = []
+  #recordLine = 1
+  #fieldLine = 1
+  #header: string[] | undefined
+  #offset = 0
+
+  constructor(delimiter: ',' | '\t') {
+    this.#delimiter = delimiter.charCodeAt(0)
+  }
+
+  *feed(text: string): Generator<IngestRow> {
+    const offset = this.#offset
+    this.#offset += text.length
+    const delimiter = this.#delimiter
+    let i = 0
+    while (i < text.length) {
+      switch (this.#state) {
+        case 'start':
+          if (text.charCodeAt(i) === QUOTE) {
+            this.#state = 'quoted'
+            this.#fieldQuoted = true
+            this.#fieldLine = this.line
+            i++
+            break
+          }
+          this.#state = 'unquoted'
+        // falls through
+        case 'unquoted': {
+          let j = i
+          let char = 0
+          for (; j < text.length; j++) {
+            char = text.charCodeAt(j)
+            if (char === delimiter || char === NEWLINE) break
+          }
+          this.#field += text.slice(i, j)
+          i = j + 1
+          if (j === text.length) break
+          if (char === delimiter) this.#endField()
+          else {
+            const row = this.#endRecord(offset + i)
+            if (row) yield row
+          }
+          break
+        }
+        case 'quoted': {
+          const quote = text.indexOf('"', i)
+          const end = quote === -1 ? text.length : quote
+          this.line += countNewlines(text, i, end)
+          this.#field += text.slice(i, end)
+          if (quote !== -1) this.#state = 'quote'
+          i = end + 1
+          break
+        }
+        case 'quote': {
+          const char = text.charCodeAt(i++)
+          if (char === QUOTE) {
+            this.#field += '"'
+            this.#state = 'quoted'
+          } else if (char === delimiter) this.#endField()
+          else if (char === CR) this.#state = 'cr'
+          else if (char === NEWLINE) {
+            const row = this.#endRecord(offset + i)
+            if (row) yield row
+          } else throw this.#afterQuote(text[i - 1]!)
+          break
+        }
+        case 'cr': {
+          if (text.charCodeAt(i++) !== NEWLINE) throw this.#afterQuote('\r')
+          const row = this.#endRecord(offset + i)
+          if (row) yield row
+          break
+        }
+      }
+    }
+  }
+
+  *finish(): Generator<IngestRow> {
+    if (this.#state === 'quoted') throw new InvalidLine(this.#fieldLine, 'a quoted field starts here and is never closed')
+    if (this.#state !== 'start' || this.#fields.length > 0) {
+      const row = this.#endRecord(this.#offset)
+      if (row) yield row
+    }
+    if (!this.#header) throw new InvalidBody('The body is empty')
+  }
+
+  #afterQuote(char: string): InvalidLine {
+    return new InvalidLine(this.line, `unexpected ${JSON.stringify(char)} after the closing quote of a field; a quote inside a quoted field is written ""`)
+  }
+
+  #endField(): void {
+    this.#fields.push(this.#field)
+    this.#quoted.push(this.#fieldQuoted)
+    this.#field = ''
+    this.#fieldQuoted = false
+    this.#state = 'start'
+    // Refused as soon as it happens, so a runaway record is never held whole.
+    if (this.#header && this.#fields.length > this.#header.length) {
+      throw new InvalidLine(this.#recordLine, `the record has more fields than the ${this.#header.length} columns of the header`)
+    }
+  }
+
+  /** Closes the record ending at `end`; its row, or nothing for the header and blank lines. */
+  #endRecord(end: number): IngestRow | undefined {
+    if (!this.#fieldQuoted && this.#field.endsWith('\r')) this.#field = this.#field.slice(0, -1)
+    this.#endField()
+    const fields = this.#fields
+    const quoted = this.#quoted
+    const line = this.#recordLine
+    this.#fields = []
+    this.#quoted = []
+    this.line++
+    this.#recordLine = this.line
+    this.consumed = end
+    if (fields.length === 1 && fields[0] === '' && !quoted[0]) return undefined
+    if (!this.#header) {
+      this.#header = headerNames(fields, line)
+      return undefined
+    }
+    const entries: RowEntries = this.#header.map((name, index) => [name, index < fields.length ? fieldValue(fields[index]!, quoted[index]!) : null] as const)
+    return { line, entries }
+  }
+}
+
+function countNewlines(text: string, from: number, to: number): number {
+  let count = 0
+  for (let at = text.indexOf('\n', from); at !== -1 && at < to; at = text.indexOf('\n', at + 1)) count++
+  return count
+}
+
+/** The header's names, refused when empty, too many, or equal ignoring ASCII case (SQLite would see one column). */
+function headerNames(names: string[], line: number): string[] {
+  if (names.length > MAX_COLUMNS) throw new InvalidLine(line, `the header has ${names.length} columns; SQLite allows at most ${MAX_COLUMNS}`)
+  const spellings = new Map<string, string[]>()
+  names.forEach((name, index) => {
+    if (name === '') throw new InvalidLine(line, `column ${index + 1} of the header has no name`, 'invalid_name')
+    atLine(line, () => assertColumnName(name))
+    const key = identifierKey(name)
+    const seen = spellings.get(key)
+    if (seen) seen.push(name)
+    else spellings.set(key, [name])
+  })
+  const repeated = [...spellings.values()].filter((group) => group.length > 1)
+  if (repeated.length > 0) {
+    const listed = repeated.map((group) => group.map((name) => JSON.stringify(name)).join(', ')).join('; ')
+    throw new InvalidLine(line, `the header repeats column names (SQLite ignores ASCII case in names): ${listed}`)
+  }
+  return names
+}
+
+const INTEGER = /^-?\d+$/
+const FLOAT = /^-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?$/
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+
+/**
+ * A field's value as sqlite-utils' `--detect-types` reads it, value by value: integers (exact, bigint past 2^53),
+ * floats (integral ones as FloatLiteral), otherwise the text. An empty field is null unless it was quoted.
+ * Numbers that SQLite cannot hold exactly as numbers (past 64 bits, or beyond a double's range) stay text.
+ */
+function fieldValue(text: string, quoted: boolean): JsonValue {
+  if (text === '') return quoted ? '' : null
+  if (INTEGER.test(text)) {
+    // Up to 15 digits is always a safe integer; `|| 0` turns "-0" into 0.
+    if (text.length < 16) return Number(text) || 0
+    const value = BigInt(text)
+    if (value < INT64_MIN || value > INT64_MAX) return text
+    return Number.isSafeInteger(Number(value)) ? Number(value) : value
+  }
+  if (FLOAT.test(text)) {
+    const value = Number(text)
+    if (!Number.isFinite(value)) return text
+    return Number.isInteger(value) ? new FloatLiteral(value) : value
+  }
+  return text
+}
