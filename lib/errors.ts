@@ -64,8 +64,9 @@ export class UnknownKeys extends ApiError {
 
 /** A row that must carry its primary key does not. */
 export class MissingPk extends ApiError {
-  constructor(index: number, pks: string[]) {
-    super(400, 'missing_pk', `Row ${index} is missing primary key column(s): ${pks.map((pk) => JSON.stringify(pk)).join(', ')}`)
+  /** `row` names the row: "Row 0" in a JSON body, "Line 12" in a streamed one. */
+  constructor(row: string, pks: string[]) {
+    super(400, 'missing_pk', `${row} is missing primary key column(s): ${pks.map((pk) => JSON.stringify(pk)).join(', ')}`)
   }
 }
 

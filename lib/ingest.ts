@@ -3,7 +3,6 @@ import { ApiError, InvalidBody, InvalidJson, PayloadTooLarge } from './errors'
 import { assertColumnName, identifierKey } from './identifiers'
 import { FloatLiteral, parseJson, type JsonValue } from './json'
 import { isJsonObject, MAX_COLUMNS, rowEntries, type RowEntries } from './rows'
-import { inferColumns, type ColumnSpec, type ColumnType } from './schema'
 
 /** One row of the body; `line` is the 1-based line of the body where it starts. */
 export interface IngestRow {
@@ -52,37 +51,6 @@ export async function* ndjsonRows(body: ReadableStream<Uint8Array>, options: Ndj
  */
 export async function* delimitedRows(body: ReadableStream<Uint8Array>, options: DelimitedOptions): AsyncGenerator<IngestBatch> {
   yield* batches(body, options.maxBytes, new DelimitedParser(options.delimiter), 'invalid_body')
-}
-
-/**
- * Column types over a whole stream, fed batch by batch without keeping the rows: the same columns, names and types
- * `inferColumns` would give for all the rows at once.
- */
-export class ColumnTypes {
-  readonly #columns = new Map<string, { name: string; types: Set<ColumnType> }>()
-
-  add(batch: IngestBatch): void {
-    for (const { entries } of batch.rows) {
-      for (const [name] of entries) {
-        const key = identifierKey(name)
-        if (!this.#columns.has(key)) this.#columns.set(key, { name, types: new Set() })
-      }
-    }
-    // Nulls say nothing about a column's type, and a column that is all null in one batch must not read as TEXT.
-    const typed = inferColumns(batch.rows.map(({ entries }) => entries.filter(([, value]) => value !== null)))
-    for (const { name, type } of typed) this.#columns.get(identifierKey(name))!.types.add(type)
-  }
-
-  columns(): ColumnSpec[] {
-    return [...this.#columns.values()].map(({ name, types }) => ({ name, type: mergeTypes(types) }))
-  }
-}
-
-/** The rule inferColumns applies to the kinds in a column, applied to the types of its batches. */
-function mergeTypes(types: Set<ColumnType>): ColumnType {
-  if (types.size === 0) return 'TEXT'
-  if (types.size === 1) return [...types][0]!
-  return types.size === 2 && types.has('INTEGER') && types.has('REAL') ? 'REAL' : 'TEXT'
 }
 
 interface RowParser {

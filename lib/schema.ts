@@ -37,21 +37,36 @@ function typeOfKinds(kinds: Set<ValueKind>): ColumnType {
   return 'TEXT'
 }
 
-/**
- * Columns for the keys of `rows`, in order of first appearance. Keys are matched ignoring ASCII case,
- * as SQLite does, and the first spelling seen names the column.
- */
-export function inferColumns(rows: ReadonlyArray<ReadonlyArray<readonly [string, JsonValue]>>, only?: (key: string) => boolean): ColumnSpec[] {
-  const seen = new Map<string, { name: string; kinds: Set<ValueKind> }>()
-  for (const row of rows) {
+/** The kinds of value seen in each column, fed row by row: inferColumns over any number of rows, without keeping them. */
+export class ColumnKinds {
+  private readonly seen = new Map<string, { name: string; kinds: Set<ValueKind> }>()
+
+  /** Keys are matched ignoring ASCII case, as SQLite does; the first spelling seen names the column. */
+  add(row: ReadonlyArray<readonly [string, JsonValue]>, only?: (key: string) => boolean): void {
     for (const [name, value] of row) {
       if (only && !only(name)) continue
       const key = identifierKey(name)
-      let column = seen.get(key)
-      if (!column) seen.set(key, (column = { name, kinds: new Set() }))
+      let column = this.seen.get(key)
+      if (!column) this.seen.set(key, (column = { name, kinds: new Set() }))
       const kind = kindOf(value)
       if (kind) column.kinds.add(kind)
     }
   }
-  return [...seen.values()].map(({ name, kinds }) => ({ name, type: typeOfKinds(kinds) }))
+
+  /** Whether some value of the column was a number: turning the column to TEXT or REAL then changes stored values. */
+  hasNumbers(name: string): boolean {
+    const kinds = this.seen.get(identifierKey(name))?.kinds
+    return kinds !== undefined && (kinds.has('integer') || kinds.has('float'))
+  }
+
+  columns(): ColumnSpec[] {
+    return [...this.seen.values()].map(({ name, kinds }) => ({ name, type: typeOfKinds(kinds) }))
+  }
+}
+
+/** Columns for the keys of `rows`, in order of first appearance, typed as sqlite-utils types them. */
+export function inferColumns(rows: ReadonlyArray<ReadonlyArray<readonly [string, JsonValue]>>, only?: (key: string) => boolean): ColumnSpec[] {
+  const kinds = new ColumnKinds()
+  for (const row of rows) kinds.add(row, only)
+  return kinds.columns()
 }

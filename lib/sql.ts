@@ -86,3 +86,13 @@ export function deleteByKeySql(table: string, keyColumns: string[]): string {
 export function dropTableSql(table: string): string {
   return `DROP TABLE ${q(table)}`
 }
+
+/** Copies every row (and its rowid, for rowid tables) into a table with the same columns. */
+export function copyRowsSql(from: string, to: string, columns: string[], withRowid: boolean): string {
+  const list = [...(withRowid ? ['rowid'] : []), ...columns.map(q)].join(', ')
+  return `INSERT INTO ${q(to)} (${list}) SELECT ${list} FROM ${q(from)}`
+}
+
+export function renameTableSql(from: string, to: string): string {
+  return `ALTER TABLE ${q(from)} RENAME TO ${q(to)}`
+}

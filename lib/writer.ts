@@ -1,5 +1,5 @@
 /** The write path: creates and alters tables, writes, updates and deletes rows, all inside one synchronous transaction per request. */
-import { InvalidBody, InvalidName, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
+import { apiErrorFromSqlite, ConstraintFailed, InvalidBody, InvalidName, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
 import type { CachedConnection, TableInfo } from './database'
 import { assertColumnName, assertWritableTableName, identifierKey } from './identifiers'
 import { MAX_COLUMNS, type RowEntries } from './rows'
@@ -31,6 +31,11 @@ export interface RowsWrite {
   alter: boolean
   /** Whether the caller may create the table when it is missing. */
   mayCreate: boolean
+  /**
+   * How errors name a row: "Row 3" by default. A streamed body names lines instead, and then SQLite's constraint
+   * errors are labelled too, since the client cannot otherwise tell which of a million lines failed.
+   */
+  rowLabel?: (index: number) => string
 }
 
 export interface RowsWritten {
@@ -134,11 +139,11 @@ function assertUpsertKey(table: TableInfo, write: RowsWrite): void {
   }
   write.rows.forEach((row, index) => {
     const present = new Set(row.filter(([, value]) => value !== null).map(([name]) => identifierKey(name)))
-    if (!keys.every((pk) => present.has(identifierKey(pk)))) throw new MissingPk(index, keys)
+    if (!keys.every((pk) => present.has(identifierKey(pk)))) throw new MissingPk(labelOf(write)(index), keys)
   })
 }
 
-const cellName = (index: number, name: string) => `Row ${index} column ${JSON.stringify(name)}`
+const labelOf = (write: RowsWrite) => write.rowLabel ?? ((index: number) => `Row ${index}`)
 
 /** Writes every row of the request; call inside RowpostDatabase.write. */
 export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
@@ -147,6 +152,7 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
   const keys = keyColumns(table)
   const keyKeys = keys.map(identifierKey)
   const written: RowsWritten['keys'] = []
+  const label = labelOf(write)
   const replaces = write.mode === 'upsert' || write.mode === 'replace'
   if (write.mode === 'replace' && table.otherUniqueIndexes) db.counts?.forget(table.name)
   const probe = replaces ? db.statement(existsByKeySql(table.name, keys)) : undefined
@@ -161,7 +167,7 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
       const sql = write.mode === 'upsert' ? upsertSql(table.name, columns, keys) : insertSql(table.name, columns, write.mode)
       statement = db.statement(sql)
     }
-    const values: SqlValue[] = row.map(([name, value]) => toSqlValue(value, cellName(index, name)))
+    const values: SqlValue[] = row.map(([name, value]) => toSqlValue(value, `${label(index)} column ${JSON.stringify(name)}`))
     const given = keyKeys.map((key) => {
       const at = columns.findIndex((column) => identifierKey(column) === key)
       return at === -1 ? undefined : values[at]
@@ -169,7 +175,14 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
     const keyGiven = given.every((value) => value !== undefined && value !== null)
     // A replace or upsert of an existing key leaves the count unchanged; the probe is one index lookup.
     const existed = probe && keyGiven ? probe.get(...(given as never[])) !== null : false
-    const result = statement.run(...(values as never[]))
+    let result: ReturnType<typeof statement.run>
+    try {
+      result = statement.run(...(values as never[]))
+    } catch (error) {
+      const refused = write.rowLabel && error instanceof Error ? apiErrorFromSqlite(error as Error & { code?: string }) : undefined
+      if (refused instanceof ConstraintFailed) throw new ConstraintFailed(`${label(index)}: ${refused.message}`)
+      throw error
+    }
     if (replaces) added += existed ? 0 : 1
     else added += result.changes
     if (keyGiven) written.push(given as SqlValue[])

@@ -324,6 +324,24 @@ describe('unpaired surrogates, which JSON escapes allow but UTF-8 cannot hold', 
   })
 })
 
+describe('nesting depth', () => {
+  const row = (depth: number, leaf: string) => `{"id": 2, "name": ${'['.repeat(depth - 1)}${leaf}${']'.repeat(depth - 1)}}`
+
+  test.each(['1', '1.0'])('a body nested 1000 levels deep around %s is stored exactly, as JSON SQLite can read', async (leaf) => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/dogs', row(1000, leaf)), 200, { table_count: 2 })
+    const stored = '['.repeat(999) + leaf + ']'.repeat(999)
+    expect(query(t, 'SELECT name, json_valid(name) AS valid FROM dogs WHERE id = 2')).toEqual([{ name: stored, valid: 1 }])
+  })
+
+  test.each(['1', '1.0'])('a body nested 1001 levels deep around %s is refused and writes nothing', async (leaf) => {
+    const t = await seeded()
+    await expectJson(await t.post('/-/insert/data/dogs', row(1001, leaf)), 400, invalidJson('nesting is deeper than 1000 levels'))
+    expect(snapshot(t)).toEqual(SEEDED)
+    await expectStillServing(t)
+  })
+})
+
 describe('SQLite’s column limit', () => {
   const wideRow = (count: number, prefix = 'c') => Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, i]))
 

@@ -25,14 +25,13 @@ function schemaOf(t: TestApp, table: string): string | undefined {
 }
 
 /** Every table with its columns and rows: what "the database is unchanged" compares. */
-function snapshot(t: TestApp) {
+function snapshot(t: TestApp): Record<string, unknown> {
   return Object.fromEntries(t.tables().map((name) => [name, { columns: t.columns(name), rows: t.rows(name) }]))
 }
 
-const DOGS = [
-  { id: 1, name: 'Cleopaws', age: 5 },
-  { id: 2, name: 'Pancakes', age: 4 },
-]
+const CLEOPAWS = { id: 1, name: 'Cleopaws', age: 5 }
+const PANCAKES = { id: 2, name: 'Pancakes', age: 4 }
+const DOGS = [CLEOPAWS, PANCAKES]
 
 /** An app (unsafe unless `options` say otherwise) whose `dogs` table, laid out as rowpost creates it, holds DOGS. */
 function withDogs(options: Parameters<typeof makeApp>[0] = { unsafe: true }): TestApp {
@@ -115,14 +114,14 @@ describe('insert replaces rows whose key exists', () => {
   test('an existing key is replaced whole: omitted columns become NULL', async () => {
     const t = withDogs()
     await expectJson(await t.post('/-/insert/data/dogs', [{ id: 1, name: 'Cleo' }]), 200, { table_count: 2 })
-    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Cleo', age: null }, DOGS[1]])
+    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Cleo', age: null }, PANCAKES])
   })
 
   test('table_count is every row in the table after the write, not the rows sent', async () => {
     const t = withDogs()
     const response = await t.post('/-/insert/data/dogs', [{ id: 2, name: 'Pancakes', age: 6 }, { id: 7, name: 'Rex', age: 1 }])
     await expectJson(response, 200, { table_count: 3 })
-    expect(t.rows('dogs')).toEqual([DOGS[0], { id: 2, name: 'Pancakes', age: 6 }, { id: 7, name: 'Rex', age: 1 }])
+    expect(t.rows('dogs')).toEqual([CLEOPAWS, { id: 2, name: 'Pancakes', age: 6 }, { id: 7, name: 'Rex', age: 1 }])
   })
 
   test('rows sent to a rowid table are appended, never replaced', async () => {
@@ -154,7 +153,7 @@ describe('insert replaces rows whose key exists', () => {
   test('?pk= naming another column is ignored once the table exists', async () => {
     const t = withDogs()
     await expectJson(await t.post('/-/insert/data/dogs?pk=name', [{ id: 1, name: 'Pancakes', age: 9 }]), 200, { table_count: 2 })
-    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Pancakes', age: 9 }, DOGS[1]])
+    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Pancakes', age: 9 }, PANCAKES])
     expect(schemaOf(t, 'dogs')).toBe('CREATE TABLE "dogs" (\n   "id" INTEGER PRIMARY KEY,\n   "name" TEXT,\n   "age" INTEGER\n)')
   })
 
@@ -223,7 +222,7 @@ describe('upsert', () => {
   test('updates only the given column of an existing row (the README example)', async () => {
     const t = withDogs()
     await expectJson(await t.post('/-/upsert/data/dogs?pk=id', { id: 1, age: 7 }), 200, { table_count: 2 })
-    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Cleopaws', age: 7 }, DOGS[1]])
+    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Cleopaws', age: 7 }, PANCAKES])
   })
 
   test('rows with different key sets each update only their own columns, and new keys are inserted', async () => {
@@ -246,21 +245,18 @@ describe('upsert', () => {
 
   test('with a compound key updates the row matching both columns', async () => {
     const t = makeApp({ unsafe: true })
-    const rows = [
-      { country: 'fr', city: 'Paris', population: 1 },
-      { country: 'us', city: 'Paris', population: 2 },
-    ]
-    await expectJson(await t.post('/-/insert/data/cities?pk=country&pk=city', rows), 200, { table_count: 2 })
+    const france = { country: 'fr', city: 'Paris', population: 1 }
+    await expectJson(await t.post('/-/insert/data/cities?pk=country&pk=city', [france, { country: 'us', city: 'Paris', population: 2 }]), 200, { table_count: 2 })
     await expectJson(await t.post('/-/upsert/data/cities?pk=country&pk=city', { country: 'us', city: 'Paris', population: 25000 }), 200, {
       table_count: 2,
     })
-    expect(t.rows('cities')).toEqual([rows[0], { country: 'us', city: 'Paris', population: 25000 }])
+    expect(t.rows('cities')).toEqual([france, { country: 'us', city: 'Paris', population: 25000 }])
   })
 
   test('with ?alter=1 adds the new column and sets it only on the rows that name it', async () => {
     const t = withDogs()
     await expectJson(await t.post('/-/upsert/data/dogs?pk=id&alter=1', [{ id: 2, weight: 12.5 }]), 200, { table_count: 2 })
-    expect(t.rows('dogs')).toEqual([{ ...DOGS[0], weight: null }, { ...DOGS[1], weight: 12.5 }])
+    expect(t.rows('dogs')).toEqual([{ ...CLEOPAWS, weight: null }, { ...PANCAKES, weight: 12.5 }])
     expect(t.columns('dogs')).toEqual([['id', 'INTEGER'], ['name', 'TEXT'], ['age', 'INTEGER'], ['weight', 'REAL']])
   })
 
@@ -467,7 +463,7 @@ describe('OPTIONS and CORS', () => {
     expect(t.tables()).toEqual([])
   })
 
-  const CORS = [
+  const CORS: Array<[string, string]> = [
     ['access-control-allow-headers', 'content-type,authorization'],
     ['access-control-allow-methods', 'POST'],
     ['access-control-allow-origin', '*'],

@@ -10,7 +10,7 @@ async function expectJson(response: Response, status: number, body: unknown) {
   expect({ status: response.status, body: await response.json() }).toEqual({ status, body })
 }
 
-function snapshot(t: TestApp) {
+function snapshot(t: TestApp): Record<string, unknown> {
   return Object.fromEntries(t.tables().map((name) => [name, { columns: t.columns(name), rows: t.rows(name) }]))
 }
 
@@ -58,7 +58,7 @@ function configFor(level: Level, operation: Operation) {
   return withTokens(atLevel(level, { 'insert-row': ALICE_AND_BOB, 'update-row': ALICE_AND_BOB, [tested]: ALICE }))
 }
 
-const OPERATIONS: Record<Operation, { seeded: boolean; path: string; row: Record<string, unknown>; after: unknown }> = {
+const OPERATIONS: Record<Operation, { seeded: boolean; path: string; row: Record<string, unknown>; after: Record<string, unknown> }> = {
   'insert into an existing table': {
     seeded: true,
     path: '/-/insert/data/dogs',

@@ -60,22 +60,31 @@ describe('parseJson', () => {
   })
 
   test.each([
-    ['', 'Invalid JSON: the body is empty'],
-    [' \n\t ', 'Invalid JSON: the body is empty'],
-    ['{"a": 1,}', 'Invalid JSON: Expected a double-quoted property name at line 1 column 9'],
-    ['[1, 2', 'Invalid JSON: Unexpected end of input at line 1 column 6'],
-    ['{"a"\n:\n}', 'Invalid JSON: Unexpected character "}" at line 3 column 1'],
-    ['{"a": "\\x"}', 'Invalid JSON: Invalid escape in string at line 1 column 8'],
-    ['{"a": "\\u12"}', 'Invalid JSON: Invalid escape in string at line 1 column 8'],
-    ['01', 'Invalid JSON: Unexpected data after the JSON value at line 1 column 2'],
-    ['{"a": 1} x', 'Invalid JSON: Unexpected data after the JSON value at line 1 column 10'],
-    ['[1 2]', "Invalid JSON: Expected ',' or ']' at line 1 column 4"],
-    ['undefined', 'Invalid JSON: Unexpected character "u" at line 1 column 1'],
-    ['[' .repeat(100_000), 'Invalid JSON: Unexpected end of input at line 1 column 100001'],
-    ['['.repeat(100_000) + ']'.repeat(100_000), 'Invalid JSON: nesting is deeper than 1000 levels'],
-  ])('refuses %p with a located message', (text, message) => {
+    ['an empty text', '', 'Invalid JSON: the body is empty'],
+    ['whitespace', ' \n\t ', 'Invalid JSON: the body is empty'],
+    ['a trailing comma in an object', '{"a": 1,}', 'Invalid JSON: Expected a double-quoted property name at line 1 column 9'],
+    ['an unclosed array', '[1, 2', 'Invalid JSON: Unexpected end of input at line 1 column 6'],
+    ['a missing value on line 3', '{"a"\n:\n}', 'Invalid JSON: Unexpected character "}" at line 3 column 1'],
+    ['an unknown escape', '{"a": "\\x"}', 'Invalid JSON: Invalid escape in string at line 1 column 8'],
+    ['a short \\u escape', '{"a": "\\u12"}', 'Invalid JSON: Invalid escape in string at line 1 column 8'],
+    ['a leading zero', '01', 'Invalid JSON: Unexpected data after the JSON value at line 1 column 2'],
+    ['data after the value', '{"a": 1} x', 'Invalid JSON: Unexpected data after the JSON value at line 1 column 10'],
+    ['a missing comma', '[1 2]', "Invalid JSON: Expected ',' or ']' at line 1 column 4"],
+    ['a bare word', 'undefined', 'Invalid JSON: Unexpected character "u" at line 1 column 1'],
+    ['100,000 unclosed brackets', '['.repeat(100_000), 'Invalid JSON: Unexpected end of input at line 1 column 100001'],
+    ['brackets nested 100,000 deep', '['.repeat(100_000) + ']'.repeat(100_000), 'Invalid JSON: nesting is deeper than 1000 levels'],
+    ['brackets nested 100,000 deep around a float', '['.repeat(100_000) + '1.0' + ']'.repeat(100_000), 'Invalid JSON: nesting is deeper than 1000 levels'],
+  ])('refuses %s with a located message', (_name, text, message) => {
     const error = thrown(() => parseJson(text))
     expect(error).toEqual(['InvalidJson', message])
+  })
+
+  test.each(['1', '1.0', '"[[[["'])('nesting is limited to 1000 levels whichever parse path a leaf of %s takes', (leaf) => {
+    const nested = (depth: number) => '['.repeat(depth) + leaf + ']'.repeat(depth)
+    expect([thrown(() => parseJson(nested(1000))), thrown(() => parseJson(nested(1001)))]).toEqual([
+      null,
+      ['InvalidJson', 'Invalid JSON: nesting is deeper than 1000 levels'],
+    ])
   })
 
   test('its errors are 400 invalid_json ApiErrors', () => {

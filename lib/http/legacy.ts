@@ -6,6 +6,8 @@ import { legacyRows } from '../rows'
 import { writeRows } from '../writer'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
+import { jsonResponse } from './respond'
+import { ingestStream, streamFormat } from './stream'
 import type { WriteResponder } from './write-once'
 
 const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
@@ -26,11 +28,17 @@ export function legacyRoutes(context: AppContext, writeOnce: WriteResponder) {
     context.require(request, ['insert-row', 'update-row'], resource)
     if (alter) context.require(request, ['alter-table'], resource, () => 'Alter permission denied')
     if (database.immutable) throw new ImmutableDatabase()
+    const mayCreate = context.allowed(request, 'create-table', { database: database.name })
+    const mode = verb === 'upsert' ? 'upsert' : 'replace'
+    const format = streamFormat(request)
+    if (format) {
+      const { tableCount } = await ingestStream(context, request, database, format, { table: tableName, pks, mode, alter, mayCreate })
+      return jsonResponse({ table_count: tableCount })
+    }
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     const rows = legacyRows(parseJson(bodyText))
-    const mayCreate = context.allowed(request, 'create-table', { database: database.name })
     return writeOnce(request, database, bodyText, (writer) => {
-      const { table } = writeRows(writer, { table: tableName, rows, pks, mode: verb === 'upsert' ? 'upsert' : 'replace', alter, mayCreate })
+      const { table } = writeRows(writer, { table: tableName, rows, pks, mode, alter, mayCreate })
       return { status: 200, body: { table_count: writer.countRows(table.name) } }
     })
   }

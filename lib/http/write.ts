@@ -9,7 +9,9 @@ import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBo
 import { createTable, deleteRow, dropTable, keyColumns, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
+import { queryFlag } from './legacy'
 import { jsonResponse } from './respond'
+import { ingestStream, streamFormat, type StreamFormat } from './stream'
 import type { WriteResponder } from './write-once'
 import { parseJson, type JsonValue } from '../json'
 
@@ -56,6 +58,8 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
       }
     } else if (!allowed(request, 'insert-row', database, table.name)) throw new PermissionDenied()
     assertMutable(database)
+    const format = streamFormat(request)
+    if (format) return insertStream(request, database, table.name, format, upsert)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     const body = parseInsertBody(parseJson(bodyText), table, { upsert, maxRows: context.settings.max_insert_rows })
     if (upsert && (body.ignore || body.replace)) throw invalid('Upsert does not support ignore or replace')
@@ -69,6 +73,22 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
       const rows = body.returnRows ? readRowsByKey(writer, written.table, written.keys) : undefined
       return { status: upsert ? 200 : 201, body: rows ? { ok: true, rows } : { ok: true } }
     })
+  }
+
+  /**
+   * A streamed body has no JSON envelope: `ignore`, `replace` and `alter` come from the query string instead, the
+   * permissions they need are checked the same way, and `max_insert_rows` does not apply.
+   */
+  async function insertStream(request: Request, database: RowpostDatabase, tableName: string, format: StreamFormat, upsert: boolean) {
+    const query = new URL(request.url).searchParams
+    const [ignore, replace, alter] = ['ignore', 'replace', 'alter'].map((name) => queryFlag(query.get(name)))
+    if (ignore && replace) throw invalid('Cannot use "ignore" and "replace" at the same time')
+    if (upsert && (ignore || replace)) throw invalid('Upsert does not support ignore or replace')
+    if (replace && !allowed(request, 'update-row', database, tableName)) throw new PermissionDenied('Permission denied: need update-row to use "replace"')
+    if (alter && !allowed(request, 'alter-table', database, tableName)) throw new PermissionDenied('Permission denied for alter-table')
+    const mode = upsert ? 'upsert' : ignore ? 'ignore' : replace ? 'replace' : 'abort'
+    const { rows } = await ingestStream(context, request, database, format, { table: tableName, pks: [], mode, alter, mayCreate: false })
+    return jsonResponse({ ok: true, row_count: rows }, upsert ? 200 : 201)
   }
 
   /**
