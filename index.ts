@@ -50,9 +50,10 @@ function start(command: ServeCommand): number {
     version: packageJson.version,
     secret: command.secret ?? process.env.ROWPOST_SECRET,
   })
-  let server: ReturnType<typeof serve>
+  let server: ReturnType<typeof serve>['server']
+  let flushLog: () => Promise<void>
   try {
-    server = serve(app, { port: command.port, host: command.host })
+    ;({ server, flushLog } = serve(app, { port: command.port, host: command.host }))
   } catch (error) {
     for (const database of databases) database.close()
     const code = (error as { code?: string }).code
@@ -71,6 +72,7 @@ function start(command: ServeCommand): number {
       database.checkpoint()
       database.close()
     }
+    await flushLog()
     process.exit(0)
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))

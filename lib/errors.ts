@@ -170,6 +170,7 @@ export function apiErrorFromSqlite(error: { code?: string; message: string }): A
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return new DatabaseBusy()
   if (code === 'SQLITE_TOOBIG') return new InvalidValue(`Value too large for SQLite: ${error.message}`)
   if (code === 'SQLITE_ERROR' && /too many columns|too many SQL variables/.test(error.message)) return new InvalidBody(error.message)
+  if (code === 'SQLITE_ERROR' && /pattern too complex/.test(error.message)) return new InvalidQuery(`Filter value too long: ${error.message}`)
   if (code.startsWith('SQLITE_READONLY')) return new ImmutableDatabase()
   return undefined
 }

@@ -8,7 +8,12 @@ export function quoteIdentifier(name: string): string {
 
 /** SQLite compares identifiers ignoring ASCII case only, so this is the key that decides "same column". */
 export function identifierKey(name: string): string {
-  return name.replace(/[A-Z]/g, (letter) => letter.toLowerCase())
+  // Called for every key of every row: skip the regex when there is no ASCII capital, the common case.
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i)
+    if (code >= 65 && code <= 90) return name.replace(/[A-Z]/g, (letter) => letter.toLowerCase())
+  }
+  return name
 }
 
 /** rowpost's own bookkeeping tables (stored Idempotency-Key responses): never listed, read or written through the API. */

@@ -1,7 +1,7 @@
 /** Datasette 1.0 write API request bodies: validated in Datasette's order, with its exact messages. */
 import { InvalidBody } from './errors'
 import type { TableInfo } from './database'
-import { identifierKey, isReservedTableName } from './identifiers'
+import { assertColumnName, identifierKey, isReservedTableName } from './identifiers'
 import { FloatLiteral, type JsonValue } from './json'
 import type { Action } from './permissions'
 import { isJsonObject, rowEntries, type RowEntries } from './rows'
@@ -201,6 +201,7 @@ function parseColumns(value: JsonValue): CreateColumn[] {
   if (!value.every(isJsonObject)) throw invalid('columns must be a list of objects')
   const columns = (value as JsonObject[]).map((column, index) => {
     if (typeof column.name !== 'string' || column.name === '') throw invalid('Column name is required')
+    assertColumnName(column.name)
     const where = `columns.${index}`
     for (const key of Object.keys(column)) if (!COLUMN_KEYS.has(key)) throw invalid(`${where}.${key}: Extra inputs are not permitted`)
     const type = column.type ?? 'text'
@@ -210,6 +211,9 @@ function parseColumns(value: JsonValue): CreateColumn[] {
     const defaultValue = column.default instanceof FloatLiteral ? column.default.value : column.default
     if (hasDefault && defaultValue !== null && typeof defaultValue !== 'string' && typeof defaultValue !== 'number') {
       throw invalid(`${where}.default: Input should be a string, a number or null`)
+    }
+    if (typeof defaultValue === 'string' && (defaultValue.includes('\0') || !defaultValue.isWellFormed())) {
+      throw invalid(`${where}.default: must not contain NUL characters or lone surrogates`)
     }
     const expression = column.default_expr
     if (expression != null && (typeof expression !== 'string' || !Object.hasOwn(DEFAULT_EXPRESSIONS, expression))) {

@@ -78,8 +78,12 @@ function uniquePks(pks: string[]): string[] {
   return pks
 }
 
-function assertColumnCount(table: string, count: number): void {
-  if (count > MAX_COLUMNS) throw new InvalidBody(`Table ${table} would have ${count} columns; SQLite allows at most ${MAX_COLUMNS}`)
+/** SQLite's 2000-column limit applies to result rows too, so a rowid table keeps one column free for its rowid. */
+function assertColumnCount(table: string, count: number, hasPk: boolean): void {
+  if (hasPk && count > MAX_COLUMNS) throw new InvalidBody(`Table ${table} would have ${count} columns; SQLite allows at most ${MAX_COLUMNS}`)
+  if (!hasPk && count > MAX_COLUMNS - 1) {
+    throw new InvalidBody(`Table ${table} would have ${count} columns; a table without a primary key may have at most ${MAX_COLUMNS - 1}, since reads return its rowid too`)
+  }
 }
 
 /**
@@ -92,7 +96,7 @@ export function createTable(db: CachedConnection, name: string, columns: ColumnD
   const keys = uniquePks(pks).map((pk) => byKey.get(identifierKey(pk))?.name ?? pk)
   const missing = keys.filter((pk) => !byKey.has(identifierKey(pk))).map((pk) => ({ name: pk, type: 'INTEGER' as const }))
   if (columns.length + missing.length === 0) throw new InvalidBody(`Cannot create table ${name} with no columns`)
-  assertColumnCount(name, columns.length + missing.length)
+  assertColumnCount(name, columns.length + missing.length, keys.length > 0)
   db.run(createTableSql(name, [...missing, ...columns], keys))
   return db.table(name)!
 }
@@ -107,12 +111,13 @@ const ROWID_ALIASES = new Set(['rowid', 'oid', '_rowid_'])
 
 /** Adds the columns `rows` name that the table lacks, or refuses them when `alter` is off. */
 function addMissingColumns(db: CachedConnection, table: TableInfo, rows: RowEntries[], alter: boolean): TableInfo {
-  const missing = inferColumns(rows, (name) => columnFor(table, name) === undefined)
-  if (missing.length === 0) return table
+  const isMissing = (name: string) => columnFor(table, name) === undefined
+  if (!rows.some((row) => row.some(([name]) => isMissing(name)))) return table
+  const missing = inferColumns(rows, isMissing)
   if (!alter) throw new UnknownKeys(table.name, missing[0]!.name)
   const alias = table.withoutRowid ? undefined : missing.find((column) => ROWID_ALIASES.has(identifierKey(column.name)))
   if (alias) throw new InvalidName(`Cannot add column ${JSON.stringify(alias.name)} to table ${table.name}: SQLite reserves that name for the rowid`)
-  assertColumnCount(table.name, table.columns.length + missing.length)
+  assertColumnCount(table.name, table.columns.length + missing.length, table.pks.length > 0 || table.withoutRowid)
   for (const column of missing) db.run(addColumnSql(table.name, column))
   return db.table(table.name)!
 }
@@ -155,7 +160,7 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
   const label = labelOf(write)
   const replaces = write.mode === 'upsert' || write.mode === 'replace'
   if (write.mode === 'replace' && table.otherUniqueIndexes) db.counts?.forget(table.name)
-  const probe = replaces ? db.statement(existsByKeySql(table.name, keys)) : undefined
+  const probe = replaces ? db.cached(`exists\0${table.name}\0${keys.join('\0')}`, () => existsByKeySql(table.name, keys)) : undefined
   let added = 0
   let signature: string | undefined
   let statement: ReturnType<CachedConnection['statement']> | undefined
@@ -164,8 +169,9 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
     const rowSignature = columns.join('\0')
     if (rowSignature !== signature || !statement) {
       signature = rowSignature
-      const sql = write.mode === 'upsert' ? upsertSql(table.name, columns, keys) : insertSql(table.name, columns, write.mode)
-      statement = db.statement(sql)
+      statement = db.cached(`${write.mode}\0${table.name}\0${rowSignature}`, () =>
+        write.mode === 'upsert' ? upsertSql(table.name, columns, keys) : insertSql(table.name, columns, write.mode as ConflictMode),
+      )
     }
     const values: SqlValue[] = row.map(([name, value]) => toSqlValue(value, `${label(index)} column ${JSON.stringify(name)}`))
     const given = keyKeys.map((key) => {

@@ -9,9 +9,28 @@ export interface ServeOptions {
   log?: (line: string) => void
 }
 
+/** Request lines go to stdout in one write per event-loop turn rather than one per request (a write per request halved throughput). */
+function batchedStdout() {
+  let pending = ''
+  const flush = () =>
+    new Promise<void>((resolve) => {
+      const text = pending
+      pending = ''
+      if (text === '') resolve()
+      else process.stdout.write(text, () => resolve())
+    })
+  const log = (line: string) => {
+    if (pending === '') setImmediate(flush)
+    pending += `${line}\n`
+  }
+  return { log, flush }
+}
+
+/** Starts listening; `flushLog` writes out request lines still buffered (call it before exiting). */
 export function serve(app: RowpostApp, options: ServeOptions) {
-  const log = options.log ?? ((line: string) => console.log(line))
-  return Bun.serve({
+  const stdout = batchedStdout()
+  const log = options.log ?? stdout.log
+  const server = Bun.serve({
     port: options.port,
     hostname: options.host,
     // rowpost enforces max_post_body_bytes itself, with a JSON 413; Bun's own cap would answer first in text.
@@ -25,4 +44,5 @@ export function serve(app: RowpostApp, options: ServeOptions) {
       return response
     },
   })
+  return { server, flushLog: stdout.flush }
 }

@@ -23,13 +23,13 @@ export function createWriteResponder(context: AppContext) {
     bodyText: string,
     work: (writer: CachedConnection) => WriteOutcome,
   ): Promise<Response> {
-    const url = new URL(request.url)
     const actor = context.actorOf(request)
+    const target = request.url.slice(request.url.indexOf('/', request.url.indexOf('//') + 2))
     const idempotent = idempotentRequest(
       request.headers.get('idempotency-key'),
       actor === null ? '' : stringifyJson(actor.id ?? actor),
       request.method,
-      url.pathname + url.search,
+      target,
       bodyText,
     )
     const outcome = await database.write((writer) => {

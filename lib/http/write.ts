@@ -9,6 +9,7 @@ import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBo
 import { createTable, deleteRow, dropTable, keyColumns, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
+import { parseNumber } from '../reader'
 import { queryFlag } from './legacy'
 import { jsonResponse } from './respond'
 import { ingestStream, streamFormat, type StreamFormat } from './stream'
@@ -22,7 +23,8 @@ export function parseRowKey(segment: string, table: TableInfo): SqlValue[] {
   if (values.length !== columns.length) {
     throw new InvalidBody(`Expected ${columns.length} primary key value${columns.length === 1 ? '' : 's'} (${columns.join(', ')}) in the URL, got ${values.length}`)
   }
-  return values.map((value, index) => (columns[index] === 'rowid' && /^-?\d+$/.test(value) ? BigInt(value) : value))
+  // A rowid is an integer; text beyond 64 bits stays text, which simply matches no row.
+  return values.map((value, index) => (columns[index] === 'rowid' ? (parseNumber(value) ?? value) : value)) as SqlValue[]
 }
 
 export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
