@@ -50,9 +50,23 @@ export class IdempotencyStore {
   /** The stored response for this key, or undefined when the key is new (or expired); a different request with it is a 422. */
   lookup(writer: CachedConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {
     this.ensureTable(writer)
-    const row = writer
-      .statement(`SELECT fingerprint, status, body FROM ${TABLE} WHERE actor = ? AND key = ? AND created > ?`)
-      .get(request.actor, request.key, now - this.ttlSeconds * 1000) as { fingerprint: string; status: number; body: string } | null
+    return this.find(writer, request, now)
+  }
+
+  /**
+   * lookup on any connection, without creating the table: on the reader it finds only committed responses, for a
+   * retry whose first attempt removed its own target (a delete, a drop, an update that changed the key).
+   */
+  find(connection: CachedConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {
+    let row: { fingerprint: string; status: number; body: string } | null
+    try {
+      row = connection
+        .statement(`SELECT fingerprint, status, body FROM ${TABLE} WHERE actor = ? AND key = ? AND created > ?`)
+        .get(request.actor, request.key, now - this.ttlSeconds * 1000) as typeof row
+    } catch (error) {
+      if (/no such table/.test((error as Error).message)) return undefined
+      throw error
+    }
     if (!row) return undefined
     if (row.fingerprint !== request.fingerprint) throw new IdempotencyKeyReused()
     return { status: row.status, body: row.body }

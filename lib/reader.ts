@@ -155,7 +155,7 @@ function listValues(value: string): SqlValue[] {
     if (item !== null && typeof item === 'object' && !(item instanceof FloatLiteral)) {
       throw new InvalidQuery(`Item ${index} of the filter's JSON array is not a string, number, boolean or null`)
     }
-    return toSqlValue(item, `Item ${index} of the filter's JSON array`)
+    return toSqlValue(item, () => `Item ${index} of the filter's JSON array`)
   })
 }
 

@@ -11,10 +11,14 @@ export function isJsonObject(value: JsonValue | undefined): value is { [key: str
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof FloatLiteral)
 }
 
+/** The key names of the last row that passed the checks: batches usually repeat them row after row. */
+let lastValidNames: string[] = []
+
 /** One row object as entries, refusing empty or NUL-bearing names and keys that differ only in case. */
 export function rowEntries(row: { [key: string]: JsonValue }, index: number): RowEntries {
   const entries = Object.entries(row)
   if (entries.length > MAX_COLUMNS) throw new InvalidBody(`Row ${index} has ${entries.length} columns; SQLite allows at most ${MAX_COLUMNS}`)
+  if (entries.length === lastValidNames.length && entries.every(([name], i) => name === lastValidNames[i])) return entries
   const seen = new Map<string, string>()
   for (const [name] of entries) {
     assertColumnName(name)
@@ -25,6 +29,7 @@ export function rowEntries(row: { [key: string]: JsonValue }, index: number): Ro
     }
     seen.set(key, name)
   }
+  lastValidNames = entries.map(([name]) => name)
   return entries
 }
 

@@ -75,6 +75,11 @@ export function existsByKeySql(table: string, keyColumns: string[]): string {
   return `SELECT 1 FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`
 }
 
+/** How many rows have one of the key values in the JSON array bound to `?`. */
+export function countExistingKeysSql(table: string, column: string): string {
+  return `SELECT count(*) AS n FROM ${q(table)} WHERE ${q(column)} IN (SELECT value FROM json_each(?))`
+}
+
 export function updateByKeySql(table: string, columns: string[], keyColumns: string[]): string {
   return `UPDATE ${q(table)} SET ${columns.map((column) => `${q(column)} = ?`).join(', ')} WHERE ${keyWhere(keyColumns)}`
 }

@@ -23,40 +23,40 @@ export function isRawValue(value: JsonValue): value is JsonObject {
   return isPlainObject(value) && Object.keys(value).length === 1 && Object.hasOwn(value, '$raw')
 }
 
-/** The SQLite value for one cell; `where` names the cell in error messages. */
-export function toSqlValue(value: JsonValue, where: string): SqlValue {
+/** The SQLite value for one cell; `describe` names the cell in error messages (only called on error: it is on the hot path). */
+export function toSqlValue(value: JsonValue, describe: () => string): SqlValue {
   if (value === null) return null
   switch (typeof value) {
     case 'boolean':
       return value ? 1 : 0
     case 'string':
       // UTF-8 cannot hold a lone surrogate; SQLite would silently store U+FFFD instead.
-      if (!value.isWellFormed()) throw new InvalidValue(`${where}: string is not valid Unicode (it has a lone surrogate)`)
+      if (!value.isWellFormed()) throw new InvalidValue(`${describe()}: string is not valid Unicode (it has a lone surrogate)`)
       return value
     case 'number':
-      if (!Number.isFinite(value)) throw new InvalidValue(`${where}: number is out of range`)
+      if (!Number.isFinite(value)) throw new InvalidValue(`${describe()}: number is out of range`)
       return value
     case 'bigint':
       if (value < INT64_MIN || value > INT64_MAX) {
-        throw new InvalidValue(`${where}: integer ${value} does not fit in SQLite's 64-bit INTEGER`)
+        throw new InvalidValue(`${describe()}: integer ${value} does not fit in SQLite's 64-bit INTEGER`)
       }
       return value
   }
   if (value instanceof FloatLiteral) {
-    if (!Number.isFinite(value.value)) throw new InvalidValue(`${where}: number is out of range`)
+    if (!Number.isFinite(value.value)) throw new InvalidValue(`${describe()}: number is out of range`)
     return value.value
   }
   if (isBase64Value(value)) {
     const encoded = value.encoded
-    if (typeof encoded !== 'string' || !BASE64.test(encoded)) throw new InvalidValue(`${where}: "encoded" is not valid base64`)
+    if (typeof encoded !== 'string' || !BASE64.test(encoded)) throw new InvalidValue(`${describe()}: "encoded" is not valid base64`)
     return Buffer.from(encoded, 'base64')
   }
   const stored = isRawValue(value) ? value.$raw! : value
-  if (stored === null || typeof stored !== 'object' || stored instanceof FloatLiteral) return toSqlValue(stored, where)
+  if (stored === null || typeof stored !== 'object' || stored instanceof FloatLiteral) return toSqlValue(stored, describe)
   try {
     return storedJson(stored)
   } catch {
-    throw new InvalidValue(`${where}: value is nested too deeply to store`)
+    throw new InvalidValue(`${describe()}: value is nested too deeply to store`)
   }
 }
 

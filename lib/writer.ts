@@ -1,3 +1,4 @@
+import type { Statement } from 'bun:sqlite'
 /** The write path: creates and alters tables, writes, updates and deletes rows, all inside one synchronous transaction per request. */
 import { apiErrorFromSqlite, ConstraintFailed, InvalidBody, InvalidName, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
 import type { CachedConnection, TableInfo } from './database'
@@ -8,6 +9,7 @@ import {
   addColumnSql,
   createTableSql,
   deleteByKeySql,
+  countExistingKeysSql,
   dropTableSql,
   existsByKeySql,
   insertSql,
@@ -18,6 +20,7 @@ import {
   type ConflictMode,
 } from './sql'
 import { rowFromValues, toSqlValue, type SqlValue } from './values'
+import { stringifyJson } from './json'
 
 export type WriteMode = 'upsert' | ConflictMode
 
@@ -150,48 +153,91 @@ function assertUpsertKey(table: TableInfo, write: RowsWrite): void {
 
 const labelOf = (write: RowsWrite) => write.rowLabel ?? ((index: number) => `Row ${index}`)
 
+/** How the rows of one key layout are written: their key names in order, the statement, and where the key columns sit. */
+interface RowShape {
+  names: string[]
+  statement: Statement
+  keyAt: number[]
+}
+
+const sameNames = (row: RowEntries, names: string[]) => row.length === names.length && row.every(([name], i) => name === names[i])
+
+/** Identity of a key value for counting distinct keys; BLOBs and multi-column keys are probed row by row instead. */
+const scalarKey = (value: SqlValue) => (value instanceof Uint8Array ? undefined : `${typeof value}:${String(value)}`)
+
+/**
+ * How many of `keys` (one-column key values) already exist, in one query: the count of a replace or upsert batch
+ * changes only by the keys that are new.
+ */
+function countExisting(db: CachedConnection, table: TableInfo, column: string, keys: SqlValue[]): number {
+  if (keys.length === 0) return 0
+  const statement = db.cached(`existing\0${table.name}\0${column}`, () => countExistingKeysSql(table.name, column))
+  return (statement.get(stringifyJson(keys)) as { n: number }).n
+}
+
 /** Writes every row of the request; call inside RowpostDatabase.write. */
 export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
   const table = prepareTable(db, write)
   if (write.mode === 'upsert') assertUpsertKey(table, write)
   const keys = keyColumns(table)
-  const keyKeys = keys.map(identifierKey)
-  const written: RowsWritten['keys'] = []
   const label = labelOf(write)
   const replaces = write.mode === 'upsert' || write.mode === 'replace'
   if (write.mode === 'replace' && table.otherUniqueIndexes) db.counts?.forget(table.name)
-  const probe = replaces ? db.cached(`exists\0${table.name}\0${keys.join('\0')}`, () => existsByKeySql(table.name, keys)) : undefined
-  let added = 0
-  let signature: string | undefined
-  let statement: ReturnType<CachedConnection['statement']> | undefined
+
+  const shapeFor = (row: RowEntries): RowShape => {
+    const names = row.map(([name]) => name)
+    const columns = names.map((name) => columnFor(table, name)!)
+    const signature = columns.join('\0')
+    const statement = db.cached(`${write.mode}\0${table.name}\0${signature}`, () =>
+      write.mode === 'upsert' ? upsertSql(table.name, columns, keys) : insertSql(table.name, columns, write.mode as ConflictMode),
+    )
+    const keyAt = keys.map((key) => columns.findIndex((column) => identifierKey(column) === identifierKey(key)))
+    return { names, statement, keyAt }
+  }
+
+  // First every row's values and key, so a replace or upsert batch can learn which keys exist in one query.
+  const prepared: Array<{ shape: RowShape; values: SqlValue[]; key: SqlValue[] | null }> = []
+  let shape: RowShape | undefined
   write.rows.forEach((row, index) => {
-    const columns = row.map(([name]) => columnFor(table, name)!)
-    const rowSignature = columns.join('\0')
-    if (rowSignature !== signature || !statement) {
-      signature = rowSignature
-      statement = db.cached(`${write.mode}\0${table.name}\0${rowSignature}`, () =>
-        write.mode === 'upsert' ? upsertSql(table.name, columns, keys) : insertSql(table.name, columns, write.mode as ConflictMode),
-      )
+    if (!shape || !sameNames(row, shape.names)) shape = shapeFor(row)
+    const values = row.map(([name, value]) => toSqlValue(value, () => `${label(index)} column ${JSON.stringify(name)}`))
+    const key = shape.keyAt.map((at) => (at === -1 ? null : values[at]!))
+    prepared.push({ shape, values, key: key.every((value) => value !== null) ? key : null })
+  })
+
+  let added = 0
+  let probe: Statement | undefined
+  if (replaces) {
+    const distinct = new Map<string, SqlValue>()
+    let unkeyed = 0
+    let scalar = keys.length === 1
+    for (const { key } of prepared) {
+      if (!key) unkeyed++
+      else if (scalar) {
+        const identity = scalarKey(key[0]!)
+        if (identity === undefined) scalar = false
+        else distinct.set(identity, key[0]!)
+      }
     }
-    const values: SqlValue[] = row.map(([name, value]) => toSqlValue(value, `${label(index)} column ${JSON.stringify(name)}`))
-    const given = keyKeys.map((key) => {
-      const at = columns.findIndex((column) => identifierKey(column) === key)
-      return at === -1 ? undefined : values[at]
-    })
-    const keyGiven = given.every((value) => value !== undefined && value !== null)
-    // A replace or upsert of an existing key leaves the count unchanged; the probe is one index lookup.
-    const existed = probe && keyGiven ? probe.get(...(given as never[])) !== null : false
-    let result: ReturnType<typeof statement.run>
+    if (scalar) added = unkeyed + distinct.size - countExisting(db, table, keys[0]!, [...distinct.values()])
+    else probe = db.cached(`exists\0${table.name}\0${keys.join('\0')}`, () => existsByKeySql(table.name, keys))
+  }
+
+  const written: RowsWritten['keys'] = []
+  prepared.forEach(({ shape, values, key }, index) => {
+    // Multi-column or BLOB keys: a key already present (even from earlier in this batch) adds no row.
+    const existed = probe && key ? probe.get(...(key as never[])) !== null : false
+    let result: ReturnType<Statement['run']>
     try {
-      result = statement.run(...(values as never[]))
+      result = shape.statement.run(...(values as never[]))
     } catch (error) {
       const refused = write.rowLabel && error instanceof Error ? apiErrorFromSqlite(error as Error & { code?: string }) : undefined
       if (refused instanceof ConstraintFailed) throw new ConstraintFailed(`${label(index)}: ${refused.message}`)
       throw error
     }
-    if (replaces) added += existed ? 0 : 1
-    else added += result.changes
-    if (keyGiven) written.push(given as SqlValue[])
+    if (!replaces) added += result.changes
+    else if (probe) added += existed ? 0 : 1
+    if (key) written.push(key)
     else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])
     else written.push(null)
   })
@@ -227,7 +273,7 @@ export function updateRow(db: CachedConnection, request: RowUpdate): boolean {
   const table = addMissingColumns(db, request.table, [request.update], request.alter)
   if (request.update.length === 0) return existsByKey(db, table, request.key)
   const columns = request.update.map(([name]) => columnFor(table, name)!)
-  const values = request.update.map(([name, value]) => toSqlValue(value, `Column ${JSON.stringify(name)}`))
+  const values = request.update.map(([name, value]) => toSqlValue(value, () => `Column ${JSON.stringify(name)}`))
   const result = db.statement(updateByKeySql(table.name, columns, keyColumns(table))).run(...([...values, ...request.key] as never[]))
   return result.changes > 0
 }

@@ -13,25 +13,32 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 
 export function createWriteResponder(context: AppContext) {
   const store = new IdempotencyStore(context.settings.idempotency_key_ttl)
+  const describe = (request: Request, bodyText: string) => {
+    const actor = context.actorOf(request)
+    const target = request.url.slice(request.url.indexOf('/', request.url.indexOf('//') + 2))
+    return idempotentRequest(request.headers.get('idempotency-key'), actor === null ? '' : stringifyJson(actor.id ?? actor), request.method, target, bodyText)
+  }
+  const replay = (body: string, status: number) =>
+    new Response(body, { status, headers: { 'content-type': JSON_TYPE, 'idempotent-replayed': 'true' } })
+
+  /** A committed response stored for this request's Idempotency-Key, if any: for when the request cannot run again. */
+  function storedResponse(request: Request, database: RowpostDatabase, bodyText: string): Response | undefined {
+    const idempotent = describe(request, bodyText)
+    const stored = idempotent && store.find(database.reader, idempotent)
+    return stored ? replay(stored.body, stored.status) : undefined
+  }
+
   /**
    * Runs `work` as the request's transaction and answers with what it returns. With an Idempotency-Key, a retry of
    * the same request by the same actor gets the stored answer (marked `Idempotent-Replayed: true`) and writes nothing.
    */
-  return async function writeOnce(
+  async function writeOnce(
     request: Request,
     database: RowpostDatabase,
     bodyText: string,
     work: (writer: CachedConnection) => WriteOutcome,
   ): Promise<Response> {
-    const actor = context.actorOf(request)
-    const target = request.url.slice(request.url.indexOf('/', request.url.indexOf('//') + 2))
-    const idempotent = idempotentRequest(
-      request.headers.get('idempotency-key'),
-      actor === null ? '' : stringifyJson(actor.id ?? actor),
-      request.method,
-      target,
-      bodyText,
-    )
+    const idempotent = describe(request, bodyText)
     const outcome = await database.write((writer) => {
       const stored = idempotent && store.lookup(writer, idempotent)
       if (stored) return { ...stored, replayed: true }
@@ -40,10 +47,11 @@ export function createWriteResponder(context: AppContext) {
       if (idempotent) store.store(writer, idempotent, { status, body: text })
       return { status, body: text, replayed: false }
     })
-    const headers: Record<string, string> = { 'content-type': JSON_TYPE }
-    if (outcome.replayed) headers['idempotent-replayed'] = 'true'
-    return new Response(outcome.body, { status: outcome.status, headers })
+    if (outcome.replayed) return replay(outcome.body, outcome.status)
+    return new Response(outcome.body, { status: outcome.status, headers: { 'content-type': JSON_TYPE } })
   }
+
+  return Object.assign(writeOnce, { storedResponse })
 }
 
 export type WriteResponder = ReturnType<typeof createWriteResponder>

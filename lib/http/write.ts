@@ -1,7 +1,7 @@
 /** Datasette 1.0's JSON write API: insert, upsert, update, delete, create and drop. */
 import { Elysia, t } from 'elysia'
 import type { RowpostDatabase, TableInfo } from '../database'
-import { ImmutableDatabase, InvalidBody, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
+import { ApiError, ImmutableDatabase, InvalidBody, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
 import { identifierKey, tildeDecode, tildeEncode } from '../identifiers'
 import type { Action } from '../permissions'
 import type { SqlValue } from '../values'
@@ -156,8 +156,26 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     })
   }
 
+  /**
+   * Resolves the target of an update, delete or drop; when it is gone, a retry carrying the Idempotency-Key of the
+   * request that removed it gets that request's stored answer instead of a 404.
+   */
+  async function resolveOrReplay<T>(request: Request, databaseName: string, resolve: () => T): Promise<T | Response> {
+    try {
+      return resolve()
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 404 || !request.headers.has('idempotency-key')) throw error
+      const database = context.database(tildeDecode(databaseName))
+      const replay = writeOnce.storedResponse(request, database, await readBodyText(request, context.settings.max_post_body_bytes))
+      if (replay) return replay
+      throw error
+    }
+  }
+
   async function update(request: Request, params: { database: string; table: string; pks: string }) {
-    const { database, table, key } = resolveRow(params)
+    const resolved = await resolveOrReplay(request, params.database, () => resolveRow(params))
+    if (resolved instanceof Response) return resolved
+    const { database, table, key } = resolved
     if (!allowed(request, 'update-row', database, table.name)) throw new PermissionDenied()
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
@@ -175,7 +193,9 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   }
 
   async function remove(request: Request, params: { database: string; table: string; pks: string }) {
-    const { database, table, key } = resolveRow(params)
+    const resolved = await resolveOrReplay(request, params.database, () => resolveRow(params))
+    if (resolved instanceof Response) return resolved
+    const { database, table, key } = resolved
     if (!allowed(request, 'delete-row', database, table.name)) throw new PermissionDenied()
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
@@ -186,7 +206,9 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   }
 
   async function drop(request: Request, params: { database: string; table: string }) {
-    const { database, table } = resolveTable(params)
+    const resolved = await resolveOrReplay(request, params.database, () => resolveTable(params))
+    if (resolved instanceof Response) return resolved
+    const { database, table } = resolved
     if (!allowed(request, 'drop-table', database, table.name)) throw new PermissionDenied()
     assertMutable(database)
     const text = await readBodyText(request, context.settings.max_post_body_bytes)
