@@ -27,6 +27,11 @@ export interface TableInfo {
   otherUniqueIndexes: boolean
 }
 
+/** The columns that identify a row: the primary key, or `rowid` for a rowid table. */
+export function keyColumns(table: TableInfo): string[] {
+  return table.pks.length ? table.pks : ['rowid']
+}
+
 export type Durability = 'full' | 'normal'
 
 export interface OpenOptions {

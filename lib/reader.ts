@@ -1,6 +1,6 @@
 /** The read side: filtered, sorted, keyset-paginated table pages, single rows and table summaries, as plain values. */
 import { Database } from 'bun:sqlite'
-import type { RowpostDatabase, TableInfo } from './database'
+import { keyColumns, type RowpostDatabase, type TableInfo } from './database'
 import { InvalidQuery, TableNotFound } from './errors'
 import { identifierKey, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
 import { FloatLiteral, parseJson } from './json'
@@ -59,11 +59,6 @@ const showsRowid = (table: TableInfo) => table.pks.length === 0 && !table.column
 export function visibleColumns(table: TableInfo): string[] {
   const names = table.columns.map((column) => column.name)
   return showsRowid(table) ? ['rowid', ...names] : names
-}
-
-/** The columns that identify a row: the primary key, or `rowid`. */
-export function keyColumns(table: TableInfo): string[] {
-  return table.pks.length ? table.pks : ['rowid']
 }
 
 /** The real name of a visible column, matched ignoring ASCII case as SQLite does; undefined when there is none. */
@@ -341,20 +336,22 @@ export function readTablePage(db: RowpostDatabase, table: TableInfo, options: Pa
   }
 }
 
-/** The row a row URL names (key values tilde-encoded, joined by `,`), or undefined when there is none. */
-export function readRow(db: RowpostDatabase, table: TableInfo, identifier: string): { columns: string[]; row: unknown[] } | undefined {
-  const columns = visibleColumns(table)
+/** The key values a row URL names: tilde-encoded, joined by `,`, one per key column (the rowid for a rowid table). */
+export function parseRowIdentifier(table: TableInfo, identifier: string): SqlValue[] {
   const keys = keyColumns(table)
   const components = identifier.split(',')
   if (components.length !== keys.length) {
-    throw new InvalidQuery(
-      `Row identifier ${JSON.stringify(identifier)} has ${components.length} value(s); ` +
-        `table ${table.name} is keyed by ${keys.length}: ${keys.join(', ')}`,
-    )
+    throw new InvalidQuery(`Expected ${keys.length} primary key value${keys.length === 1 ? '' : 's'} (${keys.join(', ')}) in the URL, got ${components.length}`)
   }
   const values = components.map((component, i) => decodeKeyValue(component, columnAffinity(table, keys[i]!)))
   if (values.some((value) => value === undefined)) throw new InvalidQuery(`Invalid row identifier: ${identifier}`)
-  const { sql, params } = selectRowSql(table.name, columns, keys, values as SqlValue[])
+  return values as SqlValue[]
+}
+
+/** The row a row URL names, or undefined when there is none. */
+export function readRow(db: RowpostDatabase, table: TableInfo, identifier: string): { columns: string[]; row: unknown[] } | undefined {
+  const columns = visibleColumns(table)
+  const { sql, params } = selectRowSql(table.name, columns, keyColumns(table), parseRowIdentifier(table, identifier))
   const row = (db.statement(sql, { safeIntegers: true }).values(...params) as SqlValue[][])[0]
   return row && { columns, row: row.map(fromSqlValue) }
 }

@@ -1,7 +1,7 @@
 import type { Statement } from 'bun:sqlite'
 /** The write path: creates and alters tables, writes, updates and deletes rows, all inside one synchronous transaction per request. */
 import { apiErrorFromSqlite, ConstraintFailed, InvalidBody, InvalidName, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
-import type { CachedConnection, TableInfo } from './database'
+import { keyColumns, type CachedConnection, type TableInfo } from './database'
 import { assertColumnName, assertWritableTableName, identifierKey } from './identifiers'
 import { MAX_COLUMNS, type RowEntries } from './rows'
 import { inferColumns } from './schema'
@@ -45,11 +45,6 @@ export interface RowsWritten {
   table: TableInfo
   /** The key of each written row, in request order (rowid for rowid tables); null where nothing was written. */
   keys: Array<SqlValue[] | null>
-}
-
-/** The columns that identify a row: the primary key, or `rowid` for a rowid table. */
-export function keyColumns(table: TableInfo): string[] {
-  return table.pks.length ? table.pks : ['rowid']
 }
 
 /** Whether the row key is the rowid itself: a rowid table, or an INTEGER PRIMARY KEY (an alias of the rowid). */

@@ -1,31 +1,19 @@
 /** Datasette 1.0's JSON write API: insert, upsert, update, delete, create and drop. */
 import { Elysia, t } from 'elysia'
 import type { RowpostDatabase, TableInfo } from '../database'
-import { ApiError, ImmutableDatabase, InvalidBody, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
+import { ApiError, ImmutableDatabase, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
 import { identifierKey, tildeDecode, tildeEncode } from '../identifiers'
 import type { Action } from '../permissions'
-import type { SqlValue } from '../values'
 import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBody, type CreateColumn } from '../write-api'
-import { createTable, deleteRow, dropTable, keyColumns, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
+import { createTable, deleteRow, dropTable, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
-import { parseNumber } from '../reader'
+import { parseRowIdentifier } from '../reader'
 import { queryFlag } from './legacy'
 import { jsonResponse } from './respond'
 import { ingestStream, streamFormat, type StreamFormat } from './stream'
 import type { WriteResponder } from './write-once'
 import { parseJson, type JsonValue } from '../json'
-
-/** The key of a row from its URL segment: tilde-encoded values joined by commas, one per key column. */
-export function parseRowKey(segment: string, table: TableInfo): SqlValue[] {
-  const columns = keyColumns(table)
-  const values = segment.split(',').map(tildeDecode)
-  if (values.length !== columns.length) {
-    throw new InvalidBody(`Expected ${columns.length} primary key value${columns.length === 1 ? '' : 's'} (${columns.join(', ')}) in the URL, got ${values.length}`)
-  }
-  // A rowid is an integer; text beyond 64 bits stays text, which simply matches no row.
-  return values.map((value, index) => (columns[index] === 'rowid' ? (parseNumber(value) ?? value) : value)) as SqlValue[]
-}
 
 export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   const allowed = (request: Request, action: Action, database: RowpostDatabase, table?: string) =>
@@ -45,7 +33,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
 
   function resolveRow(params: { database: string; table: string; pks: string }) {
     const { database, table } = resolveTable(params)
-    const key = parseRowKey(params.pks, table)
+    const key = parseRowIdentifier(table, params.pks)
     if (readRowsByKey(database.reader, table, [key]).length === 0) {
       throw new RowNotFound(`Record not found: [${key.map((value) => `'${String(value)}'`).join(', ')}]`)
     }
