@@ -35,7 +35,7 @@ try {
   const response = await fetch(url!, {
     method: 'POST',
     headers,
-    body: body() as unknown as BodyInit,
+    body: body() as unknown as RequestInit['body'],
     signal: AbortSignal.timeout(Number(timeoutArg) * 1000),
   })
   const answer = await response.text()

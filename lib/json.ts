@@ -1,6 +1,13 @@
 /** JSON in and out without losing precision: exact 64-bit integers, `1.0` kept apart from `1`, errors with line and column. */
 import { InvalidJson } from './errors'
 
+declare global {
+  interface JSON {
+    /** Bun/JSC's JSON.rawJSON (TC39 "JSON.parse source text access"): emits its text verbatim from JSON.stringify. */
+    rawJSON(text: string): unknown
+  }
+}
+
 /** A number written as a float (`1.0`, `2e3`) whose value happens to be integral; plain non-integral floats stay numbers. */
 export class FloatLiteral {
   constructor(readonly value: number) {}

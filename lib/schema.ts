@@ -19,7 +19,7 @@ function kindOf(value: JsonValue): ValueKind | null {
   if (typeof value === 'object' && !Array.isArray(value)) {
     if (isBase64Value(value)) return 'blob'
     if (isRawValue(value)) {
-      const raw = value.$raw ?? null
+      const raw = (value as { $raw?: JsonValue }).$raw ?? null
       return raw !== null && typeof raw === 'object' && !(raw instanceof FloatLiteral) ? 'text' : kindOf(raw)
     }
   }

@@ -166,7 +166,7 @@ export function parseCreateBody(
   let columns: CreateColumn[] | undefined
   if (given(data.columns)) {
     if (hasRows) throw invalid('Cannot specify columns with rows or row')
-    columns = parseColumns(data.columns)
+    columns = parseColumns(data.columns!)
   }
   let rows: RowEntries[] | undefined
   if (hasRows) {

@@ -138,7 +138,7 @@ describe('insert', () => {
     t.db.connection.run('CREATE TABLE things (title TEXT, score REAL)')
     const { status, body } = await call(t, '/data/things/-/insert', { rows: [{ title: 'One', score: 1.5 }, { title: 'Two' }], return: true })
     expect({ status, body }).toEqual({ status: 201, body: { ok: true, rows: [{ rowid: 1, title: 'One', score: 1.5 }, { rowid: 2, title: 'Two', score: null }] } })
-    expect(Object.keys(body.rows[0])).toEqual(['rowid', 'title', 'score'])
+    expect(Object.keys((body as { rows: object[] }).rows[0]!)).toEqual(['rowid', 'title', 'score'])
     expect(query(t.path, 'SELECT rowid, title, score FROM things ORDER BY rowid')).toEqual([
       { rowid: 1, title: 'One', score: 1.5 },
       { rowid: 2, title: 'Two', score: null },

@@ -71,7 +71,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
    */
   async function insertStream(request: Request, database: RowpostDatabase, tableName: string, format: StreamFormat, upsert: boolean) {
     const query = new URL(request.url).searchParams
-    const [ignore, replace, alter] = ['ignore', 'replace', 'alter'].map((name) => queryFlag(query.get(name)))
+    const [ignore, replace, alter] = ['ignore', 'replace', 'alter'].map((name) => queryFlag(query.get(name))) as [boolean, boolean, boolean]
     if (ignore && replace) throw invalid('Cannot use "ignore" and "replace" at the same time')
     if (upsert && (ignore || replace)) throw invalid('Upsert does not support ignore or replace')
     if (replace && !allowed(request, 'update-row', database, tableName)) throw new PermissionDenied('Permission denied: need update-row to use "replace"')
