@@ -85,11 +85,9 @@ export class CachedConnection {
     statement = this.connection.prepare(buildSql())
     if (safeIntegers) statement.safeIntegers(true)
     // Evicting the oldest-prepared statement is enough here: the hot ones are re-prepared at most once per cycle.
-    if (this.statements.size >= STATEMENT_CACHE_SIZE) {
-      const [oldestKey, oldest] = this.statements.entries().next().value!
-      this.statements.delete(oldestKey)
-      oldest.finalize()
-    }
+    // It is only dropped, not finalized: a caller may still hold it (a batch with hundreds of row shapes does), and
+    // bun:sqlite finalizes a statement once it is garbage.
+    if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value!)
     this.statements.set(key, statement)
     return statement
   }

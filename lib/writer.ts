@@ -84,6 +84,9 @@ function assertColumnCount(table: string, count: number, hasPk: boolean): void {
   }
 }
 
+/** The names of a rowid table's rowid: SQLite refuses them in ADD COLUMN, and rowpost in CREATE TABLE, where a column would hide it. */
+const ROWID_ALIASES = new Set(['rowid', 'oid', '_rowid_'])
+
 /**
  * Creates a table from column definitions. Key columns missing from them are added first as INTEGER, as sqlite-utils
  * does, so `pk: "id"` with no `id` column gives an `"id" INTEGER PRIMARY KEY`.
@@ -94,6 +97,10 @@ export function createTable(db: CachedConnection, name: string, columns: ColumnD
   const keys = uniquePks(pks).map((pk) => byKey.get(identifierKey(pk))?.name ?? pk)
   const missing = keys.filter((pk) => !byKey.has(identifierKey(pk))).map((pk) => ({ name: pk, type: 'INTEGER' as const }))
   if (columns.length + missing.length === 0) throw new InvalidBody(`Cannot create table ${name} with no columns`)
+  const alias = keys.length ? undefined : columns.find((column) => ROWID_ALIASES.has(identifierKey(column.name)))
+  if (alias) {
+    throw new InvalidName(`A table without a primary key cannot have a column named ${JSON.stringify(alias.name)}: it would hide the rowid that addresses its rows`)
+  }
   assertColumnCount(name, columns.length + missing.length, keys.length > 0)
   db.run(createTableSql(name, [...missing, ...columns], keys))
   return db.table(name)!
@@ -103,9 +110,6 @@ function createTableFromRows(db: CachedConnection, write: RowsWrite): TableInfo 
   if (write.rows.length === 0) throw new InvalidBody(`Cannot create table ${write.table} from an empty list of rows`)
   return createTable(db, write.table, inferColumns(write.rows), write.pks)
 }
-
-/** Names SQLite refuses to ADD COLUMN to a rowid table (CREATE TABLE accepts them). */
-const ROWID_ALIASES = new Set(['rowid', 'oid', '_rowid_'])
 
 /** Adds the columns `rows` name that the table lacks, or refuses them when `alter` is off. */
 function addMissingColumns(db: CachedConnection, table: TableInfo, rows: RowEntries[], alter: boolean): TableInfo {

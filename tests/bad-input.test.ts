@@ -205,9 +205,14 @@ describe('table and column names are taken literally', () => {
     expect(t.tables()).toEqual(['cats', 'dogs'])
   })
 
-  test.each(['rowid', 'OID', '_rowid_'])('a column named %p can create a table but alter cannot add it: SQLite refuses, so it is a 400', async (name) => {
+  test.each(['rowid', 'OID', '_rowid_'])('a column named %p can create a table with a primary key, not one without, and alter cannot add it', async (name) => {
     const t = await seeded()
-    await expectJson(await t.post('/-/insert/data/cats', [{ id: 1, [name]: 'x' }]), 200, { table_count: 1 })
+    await expectJson(await t.post('/-/insert/data/birds', [{ id: 1, [name]: 'x' }]), 400, {
+      status: 400,
+      error: `A table without a primary key cannot have a column named ${JSON.stringify(name)}: it would hide the rowid that addresses its rows`,
+      error_code: 'invalid_name',
+    })
+    await expectJson(await t.post('/-/insert/data/cats?pk=id', [{ id: 1, [name]: 'x' }]), 200, { table_count: 1 })
     expect(t.columns('cats')).toEqual([['id', 'INTEGER'], [name, 'TEXT']])
     expect(query(t, 'SELECT * FROM cats')).toEqual([{ id: 1, [name]: 'x' }])
     await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', [name]: 7 }]), 400, {

@@ -1,6 +1,6 @@
 /** Datasette 1.0's JSON write API: insert, upsert, update, delete, create and drop. */
 import { Elysia, t } from 'elysia'
-import type { RowpostDatabase, TableInfo } from '../database'
+import type { CachedConnection, RowpostDatabase, TableInfo } from '../database'
 import { ApiError, ImmutableDatabase, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
 import { identifierKey, tildeDecode, tildeEncode } from '../identifiers'
 import type { Action } from '../permissions'
@@ -14,6 +14,13 @@ import { jsonResponse } from './respond'
 import { ingestStream, streamFormat, type StreamFormat } from './stream'
 import type { WriteResponder } from './write-once'
 import { parseJson, type JsonValue } from '../json'
+
+/** The table as the write transaction sees it: a request batched after a drop of it gets the 404 it would have got later. */
+function tableNow(writer: CachedConnection, name: string): TableInfo {
+  const table = writer.table(name)
+  if (!table) throw new TableNotFound(name)
+  return table
+}
 
 export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   const allowed = (request: Request, action: Action, database: RowpostDatabase, table?: string) =>
@@ -174,8 +181,8 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
       if (unknown !== undefined) throw invalid(`no such column: ${unknown}`)
     }
     return writeOnce(request, database, bodyText, (writer) => {
-      updateRow(writer, { table: writer.table(table.name)!, key, update: body.update, alter: body.alter })
-      const row = body.returnRow ? readRowsByKey(writer, writer.table(table.name)!, [key])[0] : undefined
+      updateRow(writer, { table: tableNow(writer, table.name), key, update: body.update, alter: body.alter })
+      const row = body.returnRow ? readRowsByKey(writer, tableNow(writer, table.name), [key])[0] : undefined
       return { status: 200, body: row ? { ok: true, row, rows: [row] } : { ok: true } }
     })
   }
@@ -188,7 +195,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     return writeOnce(request, database, bodyText, (writer) => {
-      deleteRow(writer, writer.table(table.name)!, key)
+      deleteRow(writer, tableNow(writer, table.name), key)
       return { status: 200, body: { ok: true } }
     })
   }
@@ -216,7 +223,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
       })
     }
     return writeOnce(request, database, text, (writer) => {
-      dropTable(writer, writer.table(table.name)!)
+      dropTable(writer, tableNow(writer, table.name))
       return { status: 200, body: { ok: true } }
     })
   }
