@@ -1,20 +1,6 @@
 /** Hostile and malformed requests to the legacy API: each is a 4xx naming the problem, writes nothing, and leaves the app serving. */
-import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
-import { makeApp, type BodyInit, type TestApp } from './helpers'
-
-async function expectJson(response: Response, status: number, body: unknown) {
-  expect({ status: response.status, body: await response.json() }).toEqual({ status, body })
-}
-
-function query(t: TestApp, sql: string, params: Array<string | number> = [], safeIntegers = false): Record<string, unknown>[] {
-  const file = new Database(t.path, { readonly: true, safeIntegers })
-  try {
-    return file.query(sql).all(...params) as Record<string, unknown>[]
-  } finally {
-    file.close()
-  }
-}
+import { expectJson, makeApp, query, type BodyInit, type TestApp } from './helpers'
 
 function snapshot(t: TestApp): Record<string, unknown> {
   return Object.fromEntries(t.tables().map((name) => [name, { columns: t.columns(name), rows: t.rows(name) }]))

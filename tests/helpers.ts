@@ -1,5 +1,6 @@
 /** Test helpers: a fresh temporary database per test, an in-process app, and direct reads of the SQLite file. */
 import { Database } from 'bun:sqlite'
+import { expect } from 'bun:test'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,5 +63,20 @@ export function makeApp(options: Partial<AppOptions> & { path?: string; database
     tables: () => inspect((file) => (file.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name)),
     columns: (table) =>
       inspect((file) => (file.query('SELECT name, type FROM pragma_table_info(?)').all(table) as { name: string; type: string }[]).map((c) => [c.name, c.type] as [string, string])),
+  }
+}
+
+/** Asserts a response's status and whole JSON body at once, so a failure shows both. */
+export async function expectJson(response: Response, status: number, body: unknown) {
+  expect({ status: response.status, body: await response.json() }).toEqual({ status, body })
+}
+
+/** Runs a read-only query against the file, with exact 64-bit integers when `safeIntegers` is set. */
+export function query(t: TestApp, sql: string, params: Array<string | number> = [], safeIntegers = false): Record<string, unknown>[] {
+  const file = new Database(t.path, { readonly: true, safeIntegers })
+  try {
+    return file.query(sql).all(...params) as Record<string, unknown>[]
+  } finally {
+    file.close()
   }
 }

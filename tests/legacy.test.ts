@@ -3,21 +3,7 @@ import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
 import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
-import { makeApp, tempDbPath, type TestApp } from './helpers'
-
-async function expectJson(response: Response, status: number, body: unknown) {
-  expect({ status: response.status, body: await response.json() }).toEqual({ status, body })
-}
-
-/** Runs a read-only query against the file, with exact 64-bit integers when `safeIntegers` is set. */
-function query(t: TestApp, sql: string, params: Array<string | number> = [], safeIntegers = false): Record<string, unknown>[] {
-  const file = new Database(t.path, { readonly: true, safeIntegers })
-  try {
-    return file.query(sql).all(...params) as Record<string, unknown>[]
-  } finally {
-    file.close()
-  }
-}
+import { expectJson, makeApp, query, tempDbPath, type TestApp } from './helpers'
 
 /** The CREATE TABLE statement SQLite keeps for `table`. */
 function schemaOf(t: TestApp, table: string): string | undefined {
