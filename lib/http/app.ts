@@ -28,7 +28,7 @@ export function createApp(options: AppOptions) {
       const apiError = toApiError(code, error, request.method, path)
       if (apiError) return renderError(apiError, path)
       console.error(`rowpost: unexpected error on ${request.method} ${path}:`, error)
-      return serverError()
+      return serverError(path)
     })
     .use(legacyRoutes(context, writeOnce))
     .use(writeRoutes(context, writeOnce))

@@ -50,6 +50,7 @@ function summariseValidation(detail: string): string {
   }
 }
 
-export function serverError(): Response {
-  return jsonResponse({ ok: false, error: 'Internal server error', errors: ['Internal server error'], status: 500 }, 500)
+/** A fault of the server's own, in the envelope of the path's API; the details stay in the server's log. */
+export function serverError(path: string): Response {
+  return renderError(new ApiError(500, 'internal_error', 'Internal server error'), path)
 }
