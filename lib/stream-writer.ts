@@ -33,6 +33,7 @@ export class StreamWriter {
         alter: this.target.alter || this.created,
         rows,
         rowLabel: (index) => `Line ${batch.rows[index]!.line}`,
+        recount: true,
       }).table
     } catch (error) {
       if (!(error instanceof UnknownKeys)) throw error
