@@ -65,12 +65,6 @@ function keyWhere(keyColumns: string[]): string {
   return keyColumns.map((column) => `${q(column)} = ?`).join(' AND ')
 }
 
-/** One row by its key, `rowid` first for rowid tables (`withRowid`). */
-export function selectByKeySql(table: string, columns: string[], keyColumns: string[], withRowid: boolean): string {
-  const selected = [...(withRowid ? ['rowid'] : []), ...columns.map(q)].join(', ')
-  return `SELECT ${selected} FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`
-}
-
 export function existsByKeySql(table: string, keyColumns: string[]): string {
   return `SELECT 1 FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`
 }

@@ -13,7 +13,6 @@ import {
   dropTableSql,
   existsByKeySql,
   insertSql,
-  selectByKeySql,
   updateByKeySql,
   upsertSql,
   type ColumnDefinition,
@@ -21,6 +20,7 @@ import {
 } from './sql'
 import { rowFromValues, toSqlValue, type SqlValue } from './values'
 import { stringifyJson } from './json'
+import { selectRowSql, visibleColumns } from './reader'
 
 export type WriteMode = 'upsert' | ConflictMode
 
@@ -252,16 +252,14 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
 
 /** The rows with these keys, as JSON-ready objects (`rowid` first for rowid tables), skipping keys that match nothing. */
 export function readRowsByKey(db: CachedConnection, table: TableInfo, keys: Array<SqlValue[] | null>): Record<string, unknown>[] {
-  const withRowid = table.pks.length === 0 && !table.withoutRowid
-  const statement = db.statement(selectByKeySql(table.name, table.columns.map((column) => column.name), keyColumns(table), withRowid), {
-    safeIntegers: true,
-  })
-  const names = [...(withRowid ? ['rowid'] : []), ...table.columns.map((column) => column.name)]
+  // The same columns and query as the read API's row URL, so a returned row looks exactly like a read one.
+  const columns = visibleColumns(table)
   const rows: Record<string, unknown>[] = []
   for (const key of keys) {
     if (!key) continue
-    const values = statement.values(...(key as never[]))[0]
-    if (values) rows.push(rowFromValues(names, values))
+    const { sql, params } = selectRowSql(table.name, columns, keyColumns(table), key)
+    const values = db.statement(sql, { safeIntegers: true }).values(...(params as never[]))[0]
+    if (values) rows.push(rowFromValues(columns, values))
   }
   return rows
 }
