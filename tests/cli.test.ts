@@ -1,14 +1,11 @@
-import { afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from './helpers'
-import { runCli, startServer, type RunningServer } from './process'
+import { killServersAfterEach, runCli, startServer } from './process'
 
-const servers: RunningServer[] = []
-afterEach(async () => {
-  for (const server of servers.splice(0)) if (server.child.exitCode === null) await server.stop('SIGKILL')
-})
+const servers = killServersAfterEach()
 async function started(args: string[], options?: Parameters<typeof startServer>[1]) {
   const server = await startServer(args, options)
   servers.push(server)

@@ -1,19 +1,16 @@
-import { afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { existsSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCrashLoop, seededRandom, Workload } from './crash-harness'
 import { tempDir } from './helpers'
-import { startServer, type RunningServer } from './process'
+import { killServersAfterEach, startServer } from './process'
 
 // A short run of the crash loop; `bun tests/crash-loop.ts` is the full one (25 kills under each durability setting).
 // kill -9 loses nothing the process had handed to the OS, so this checks atomicity and acknowledgement order,
 // not survival of a power cut.
 
-const servers: RunningServer[] = []
-afterEach(async () => {
-  for (const server of servers.splice(0)) if (server.child.exitCode === null && server.child.signalCode === null) await server.stop('SIGKILL')
-})
+const servers = killServersAfterEach()
 
 describe('crash safety', () => {
   test(

@@ -1,9 +1,9 @@
-import { afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { interpretMetadata } from '../lib/config'
 import { makeApp, tempDir } from './helpers'
-import { startServer, type RunningServer } from './process'
+import { killServersAfterEach, startServer } from './process'
 
 const withKey = (key: string) => ({ 'idempotency-key': key })
 
@@ -110,10 +110,7 @@ describe('Idempotency-Key', () => {
 })
 
 describe('Idempotency-Key across a crash', () => {
-  const servers: RunningServer[] = []
-  afterEach(async () => {
-    for (const server of servers.splice(0)) if (server.child.exitCode === null) await server.stop('SIGKILL')
-  })
+  const servers = killServersAfterEach()
 
   test('a retry after kill -9 and restart gets the stored response and writes nothing again', async () => {
     const dir = tempDir()

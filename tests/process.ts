@@ -1,5 +1,6 @@
 /** Helpers for process-level tests: run the CLI, start a real server on port 0, wait for its output. */
 import { join } from 'node:path'
+import { afterEach } from 'bun:test'
 import type { Subprocess } from 'bun'
 
 export const ENTRY = join(import.meta.dir, '..', 'index.ts')
@@ -71,4 +72,15 @@ export async function startServer(args: string[], options: { cwd?: string; env?:
       return child.exited
     },
   }
+}
+
+/** A list to push started servers into; after each test, any still running is killed, so a failed test leaks none. */
+export function killServersAfterEach(): RunningServer[] {
+  const servers: RunningServer[] = []
+  afterEach(async () => {
+    for (const server of servers.splice(0)) {
+      if (server.child.exitCode === null && server.child.signalCode === null) await server.stop('SIGKILL')
+    }
+  })
+  return servers
 }

@@ -1,10 +1,10 @@
-import { afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { RowpostDatabase } from '../lib/database'
 import { createApp } from '../lib/http/app'
 import { makeApp, tempDbPath, tempDir } from './helpers'
-import { startServer, type RunningServer } from './process'
+import { killServersAfterEach, startServer } from './process'
 
 const integrity = (path: string) => {
   const file = new Database(path, { readonly: true })
@@ -79,10 +79,7 @@ describe('a database locked by another process', () => {
 })
 
 describe('two rowpost processes on one file', () => {
-  const servers: RunningServer[] = []
-  afterEach(async () => {
-    for (const server of servers.splice(0)) if (server.child.exitCode === null) await server.stop('SIGKILL')
-  })
+  const servers = killServersAfterEach()
 
   test('both write at once: every acknowledged row is there once, refusals are 503, and the file stays sound', async () => {
     const dir = tempDir()

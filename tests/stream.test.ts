@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { makeApp, tempDir, type TestApp } from './helpers'
-import { startServer, type RunningServer } from './process'
+import { killServersAfterEach, startServer } from './process'
 
 const encoder = new TextEncoder()
 
@@ -176,10 +176,7 @@ describe('streams and other requests', () => {
 })
 
 describe('streams over a real socket', () => {
-  const servers: RunningServer[] = []
-  afterEach(async () => {
-    for (const server of servers.splice(0)) if (server.child.exitCode === null) await server.stop('SIGKILL')
-  })
+  const servers = killServersAfterEach()
 
   test('a client that disconnects mid-stream leaves nothing behind, and the server keeps serving', async () => {
     const dir = tempDir()
