@@ -3,6 +3,7 @@ import { Database } from 'bun:sqlite'
 import { keyColumns, type RowpostDatabase, type TableInfo } from './database'
 import { InvalidQuery, TableNotFound } from './errors'
 import { identifierKey, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
+import { queryFlag } from './flags'
 import { FloatLiteral, parseJson } from './json'
 import { fromSqlValue, toSqlValue, type SqlValue } from './values'
 
@@ -20,7 +21,6 @@ export type FilterOp = (typeof FILTER_OPS)[number]
 
 const isFilterOp = (name: string): name is FilterOp => (FILTER_OPS as readonly string[]).includes(name)
 const FLAG_OPS = new Set<FilterOp>(['isnull', 'notnull', 'isblank', 'notblank'])
-const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
 
 export interface Filter {
   /** The column's real name (or `rowid`), already checked to exist. */
@@ -103,7 +103,7 @@ function filterFor(table: TableInfo, key: string, value: string): Filter | undef
     const named = op === undefined ? key : key.slice(0, split)
     throw new InvalidQuery(`Cannot filter on column ${JSON.stringify(named)}: table ${table.name} has no such column`)
   }
-  if (FLAG_OPS.has(filter.op) && !TRUE_WORDS.has(value.trim().toLowerCase())) {
+  if (FLAG_OPS.has(filter.op) && !queryFlag(value)) {
     throw new InvalidQuery(`Filter ${key} takes the value 1, not ${JSON.stringify(value)}`)
   }
   return filter

@@ -1,6 +1,7 @@
 /** The datasette-insert plugin's routes: POST /-/insert/<db>/<table> and /-/upsert/<db>/<table>. */
 import { Elysia, t } from 'elysia'
 import { ImmutableDatabase, UpsertRequiresPk } from '../errors'
+import { queryFlag } from '../flags'
 import { parseJson } from '../json'
 import { legacyRows } from '../rows'
 import { writeRows } from '../writer'
@@ -9,13 +10,6 @@ import type { AppContext } from './context'
 import { jsonResponse } from './respond'
 import { ingestStream, streamFormat } from './stream'
 import type { WriteResponder } from './write-once'
-
-const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
-
-/** `?alter=` as the plugin's users write it: 1/true/yes/on are true, anything else false. */
-export function queryFlag(value: string | null): boolean {
-  return value !== null && TRUE_WORDS.has(value.trim().toLowerCase())
-}
 
 export function legacyRoutes(context: AppContext, writeOnce: WriteResponder) {
   async function insertOrUpsert(request: Request, verb: 'insert' | 'upsert', databaseName: string, tableName: string) {

@@ -8,7 +8,7 @@ import { canView, type Resource } from '../permissions'
 import { findTable, parseFilters, parseSort, readRow, readTablePage, sqliteVersion, tableSummaries, type Page } from '../reader'
 import type { Settings } from '../settings'
 import type { AppContext } from './context'
-import { queryFlag } from './legacy'
+import { queryFlag } from '../flags'
 import { jsonResponse } from './respond'
 
 const SHAPES = ['objects', 'arrays', 'array', 'object'] as const

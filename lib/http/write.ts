@@ -9,7 +9,7 @@ import { createTable, deleteRow, dropTable, readRowsByKey, unknownColumns, updat
 import { readBodyText } from './body'
 import type { AppContext } from './context'
 import { parseRowIdentifier } from '../reader'
-import { queryFlag } from './legacy'
+import { queryFlag } from '../flags'
 import { jsonResponse } from './respond'
 import { ingestStream, streamFormat, type StreamFormat } from './stream'
 import type { WriteResponder } from './write-once'
