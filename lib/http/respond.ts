@@ -3,7 +3,12 @@ import { ApiError, MethodNotAllowed, NotFound, InvalidJson, InvalidBody, apiErro
 import { stringifyJson } from '../json'
 
 export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(stringifyJson(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } })
+  return jsonTextResponse(stringifyJson(body), status, headers)
+}
+
+/** A response for JSON that is already text (a stored Idempotency-Key answer). */
+export function jsonTextResponse(text: string, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(text, { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } })
 }
 
 /** The legacy datasette-insert paths keep that plugin's error body; everything else uses Datasette 1.0's. */

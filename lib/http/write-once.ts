@@ -3,13 +3,12 @@ import type { CachedConnection, RowpostDatabase } from '../database'
 import { IdempotencyStore, idempotentRequest } from '../idempotency'
 import { stringifyJson } from '../json'
 import type { AppContext } from './context'
+import { jsonTextResponse } from './respond'
 
 export interface WriteOutcome {
   status: number
   body: unknown
 }
-
-const JSON_TYPE = 'application/json; charset=utf-8'
 
 export function createWriteResponder(context: AppContext) {
   const store = new IdempotencyStore(context.settings.idempotency_key_ttl)
@@ -19,7 +18,7 @@ export function createWriteResponder(context: AppContext) {
     return idempotentRequest(request.headers.get('idempotency-key'), actor === null ? '' : stringifyJson(actor.id ?? actor), request.method, target, bodyText)
   }
   const replay = (body: string, status: number) =>
-    new Response(body, { status, headers: { 'content-type': JSON_TYPE, 'idempotent-replayed': 'true' } })
+    jsonTextResponse(body, status, { 'idempotent-replayed': 'true' })
 
   /** A committed response stored for this request's Idempotency-Key, if any: for when the request cannot run again. */
   function storedResponse(request: Request, database: RowpostDatabase, bodyText: string): Response | undefined {
@@ -48,7 +47,7 @@ export function createWriteResponder(context: AppContext) {
       return { status, body: text, replayed: false }
     })
     if (outcome.replayed) return replay(outcome.body, outcome.status)
-    return new Response(outcome.body, { status: outcome.status, headers: { 'content-type': JSON_TYPE } })
+    return jsonTextResponse(outcome.body, outcome.status)
   }
 
   return Object.assign(writeOnce, { storedResponse })
