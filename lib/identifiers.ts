@@ -36,6 +36,23 @@ export function assertWritableTableName(name: string): void {
   }
 }
 
+/** C0 and C1 control characters, and white space at either end (Unicode White_Space; U+FEFF is not white space). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+const EDGE_SPACE = /^[\s\u0085]|[\s\u0085]$/u
+const BOM = '\ufeff'
+
+/**
+ * Refuses names for a table rowpost is about to create that a person could not tell apart from another table's name
+ * in a listing or a log: `"audit "` beside `audit`, or a name broken by a newline. Existing tables keep working
+ * whatever their names; only new ones are held to this.
+ */
+export function assertNewTableName(name: string): void {
+  assertWritableTableName(name)
+  if (CONTROL.test(name)) throw new InvalidName(`Table name ${JSON.stringify(name)} must not contain control characters such as a newline or a tab`)
+  const edgeSpace = EDGE_SPACE.test(name.replaceAll(BOM, 'x'))
+  if (edgeSpace) throw new InvalidName(`Table name ${JSON.stringify(name)} must not begin or end with white space`)
+}
+
 /** Refuses column names SQLite cannot hold. */
 export function assertColumnName(name: string): void {
   if (name === '') throw new InvalidName('Column name must not be empty')

@@ -31,7 +31,10 @@ function objectBody(body: JsonValue, message: string): JsonObject {
 
 export interface InsertBody {
   rows: RowEntries[]
-  returnRows: boolean
+  /** `"return": true` was sent. */
+  returnAsked: boolean
+  /** The body sent one `"row"`, which Datasette echoes back unasked. */
+  single: boolean
   ignore: boolean
   replace: boolean
   alter: boolean
@@ -74,7 +77,7 @@ export function parseInsertBody(body: JsonValue, table: TableInfo, options: { up
     return entries
   })
   if (errors.length) throw invalid(...errors)
-  return { rows: entries, returnRows: returnRows || hasRow, ignore, replace, alter }
+  return { rows: entries, returnAsked: returnRows, single: hasRow, ignore, replace, alter }
 }
 
 export interface UpdateBody {
@@ -125,16 +128,22 @@ export interface CreateBody {
   alter: boolean
 }
 
-/**
- * Validates a `/-/create` body in Datasette's order. `require` is called for each permission as the
- * order reaches it and throws when the actor lacks it; `tableExists` and `existingPks` look at the database.
- */
-export function parseCreateBody(
-  body: JsonValue,
-  require: (action: Action, message: string) => void,
-  tableExists: (name: string) => TableInfo | undefined,
-): CreateBody {
+/** What validating a `/-/create` body needs to ask of the server. */
+export interface CreateChecks {
+  /**
+   * Throws when the actor lacks `action` on `table`, the name the body gives (undefined when it gives none that is a
+   * string): called for each permission as Datasette's order reaches it.
+   */
+  require(action: Action, message: string, table: string | undefined): void
+  /** The existing table of that name, if any. */
+  existing(name: string): TableInfo | undefined
+}
+
+/** Validates a `/-/create` body in Datasette's order, asking `checks` for permissions and the existing table. */
+export function parseCreateBody(body: JsonValue, checks: CreateChecks): CreateBody {
   const data = objectBody(body, 'JSON must be an object')
+  const named = typeof data.table === 'string' ? data.table : undefined
+  const require = (action: Action, message: string) => checks.require(action, message, named)
   const unknown = Object.keys(data).filter((key) => !CREATE_KEYS.has(key)).sort()
   if (unknown.length) throw invalid(`Invalid keys: ${unknown.join(', ')}`)
   const ignore = flag(data, 'ignore')
@@ -151,7 +160,7 @@ export function parseCreateBody(
   const table = data.table
   if (!given(table)) throw invalid('Table is required')
   if (typeof table !== 'string' || isReservedTableName(table) || table.includes('\0')) throw invalid('Invalid table name')
-  const existing = tableExists(table)
+  const existing = checks.existing(table)
   if (!given(data.columns) && !hasRows) throw invalid('columns, rows or row is required')
   if (given(data.rows) && given(data.row)) throw invalid('Cannot specify both rows and row')
   let alter = false
@@ -187,6 +196,8 @@ export function parseCreateBody(
     pks = data.pks as string[]
   }
   if (existing) {
+    // Past this point the answer shows the existing table: its key in an error, its schema on success.
+    require('view-table', `Permission denied: need view-table on ${table}, which exists, to write to it through /-/create (its answer shows the table's schema)`)
     const actual = existing.pks.map(identifierKey)
     const asked = pks.map(identifierKey)
     const changed = asked.length > 0 && (asked.length !== actual.length || asked.some((pk) => !actual.includes(pk)))

@@ -2,7 +2,7 @@ import type { Statement } from 'bun:sqlite'
 /** The write path: creates and alters tables, writes, updates and deletes rows, all inside one synchronous transaction per request. */
 import { apiErrorFromSqlite, ConstraintFailed, InvalidBody, InvalidName, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
 import { keyColumns, type CachedConnection, type TableInfo } from './database'
-import { assertColumnName, assertWritableTableName, identifierKey } from './identifiers'
+import { assertColumnName, assertNewTableName, assertWritableTableName, identifierKey } from './identifiers'
 import { MAX_COLUMNS, type RowEntries } from './rows'
 import { inferColumns } from './schema'
 import {
@@ -97,7 +97,7 @@ const ROWID_ALIASES = new Set(['rowid', 'oid', '_rowid_'])
  * does, so `pk: "id"` with no `id` column gives an `"id" INTEGER PRIMARY KEY`.
  */
 export function createTable(db: CachedConnection, name: string, columns: ColumnDefinition[], pks: string[]): TableInfo {
-  assertWritableTableName(name)
+  assertNewTableName(name)
   const byKey = new Map(columns.map((column) => [identifierKey(column.name), column]))
   const keys = uniquePks(pks).map((pk) => byKey.get(identifierKey(pk))?.name ?? pk)
   const missing = keys.filter((pk) => !byKey.has(identifierKey(pk))).map((pk) => ({ name: pk, type: 'INTEGER' as const }))

@@ -168,7 +168,7 @@ const LITERAL_NAMES = [
 ]
 
 describe('table and column names are taken literally', () => {
-  test.each(LITERAL_NAMES)('a table named %p', async (name) => {
+  test.each(LITERAL_NAMES.filter((name) => name.trim() === name))('a table named %p', async (name) => {
     const t = await seeded()
     await expectJson(await t.post(`/-/insert/data/${encodeURIComponent(name)}`, [{ id: 1, value: 'x' }]), 200, { table_count: 1 })
     expect(t.tables()).toEqual(['dogs', name].sort())
@@ -178,6 +178,17 @@ describe('table and column names are taken literally', () => {
     // A second write finds the same table instead of creating another.
     await expectJson(await t.post(`/-/insert/data/${encodeURIComponent(name)}`, [{ id: 2, value: 'y' }]), 200, { table_count: 2 })
     expect(t.tables()).toEqual(['dogs', name].sort())
+  })
+
+  test.each(['  padded  ', 'audit ', ' audit', 'a\nb', 'tab\there'])('a new table named %p is refused, an existing one is written to', async (name) => {
+    const t = await seeded()
+    const refused = await t.post(`/-/insert/data/${encodeURIComponent(name)}`, [{ id: 1, value: 'x' }])
+    expect(refused.status).toBe(400)
+    expect(await refused.json()).toEqual({ status: 400, error: expect.stringMatching(/white space|control characters/), error_code: 'invalid_name' })
+    expect(t.tables()).toEqual(['dogs'])
+    t.db.connection.run(`CREATE TABLE "${name}" (id INTEGER PRIMARY KEY, value TEXT)`)
+    await expectJson(await t.post(`/-/insert/data/${encodeURIComponent(name)}`, [{ id: 1, value: 'x' }]), 200, { table_count: 1 })
+    expect(t.rows(name)).toEqual([{ id: 1, value: 'x' }])
   })
 
   test.each(LITERAL_NAMES.filter((name) => name !== 'rowid'))('a column named %p, added by alter too', async (name) => {

@@ -6,6 +6,7 @@ import { parseJson } from '../json'
 import { legacyRows } from '../rows'
 import { writeRows } from '../writer'
 import { readBodyText } from './body'
+import { ROUTE_NEEDS, TableAccess } from './access'
 import type { AppContext } from './context'
 import { jsonResponse } from './respond'
 import { ingestStream, streamFormat } from './stream'
@@ -18,9 +19,10 @@ export function legacyRoutes(context: AppContext, writeOnce: WriteResponder) {
     const pks = query.getAll('pk').filter((pk) => pk !== '')
     if (verb === 'upsert' && pks.length === 0) throw new UpsertRequiresPk()
     const alter = queryFlag(query.get('alter'))
-    const resource = { database: database.name, table: tableName }
-    context.require(request, ['insert-row', 'update-row'], resource)
-    if (alter) context.require(request, ['alter-table'], resource, () => 'Alter permission denied')
+    // The plugin's names are taken as they are (no tilde decoding), and permissions are checked before any lookup.
+    const access = new TableAccess(context, request, database.name, tableName)
+    access.require(ROUTE_NEEDS.legacy)
+    if (alter) access.require(ROUTE_NEEDS.legacyAlter)
     if (database.immutable) throw new ImmutableDatabase()
     const mayCreate = context.allowed(request, 'create-table', { database: database.name })
     const mode = verb === 'upsert' ? 'upsert' : 'replace'

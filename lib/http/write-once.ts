@@ -2,8 +2,19 @@
 import type { CachedConnection, RowpostDatabase } from '../database'
 import { IdempotencyStore, idempotentRequest } from '../idempotency'
 import { stringifyJson } from '../json'
+import type { Actor } from '../permissions'
 import type { AppContext } from './context'
 import { jsonTextResponse } from './respond'
+
+/**
+ * Whose keys these are: the actor's id, and a signed token's restrictions too, so a token restricted to less than its
+ * actor may hold cannot be answered with what a fuller token of the same actor stored.
+ */
+function keyScope(actor: Actor): string {
+  if (actor === null) return ''
+  const id = stringifyJson(actor.id ?? actor)
+  return actor._r === undefined ? id : `${id}\n${stringifyJson(actor._r)}`
+}
 
 export interface WriteOutcome {
   status: number
@@ -13,9 +24,8 @@ export interface WriteOutcome {
 export function createWriteResponder(context: AppContext) {
   const store = new IdempotencyStore(context.settings.idempotency_key_ttl)
   const describe = (request: Request, bodyText: string) => {
-    const actor = context.actorOf(request)
     const target = request.url.slice(request.url.indexOf('/', request.url.indexOf('//') + 2))
-    return idempotentRequest(request.headers.get('idempotency-key'), actor === null ? '' : stringifyJson(actor.id ?? actor), request.method, target, bodyText)
+    return idempotentRequest(request.headers.get('idempotency-key'), keyScope(context.actorOf(request)), request.method, target, bodyText)
   }
   const replay = (body: string, status: number) =>
     jsonTextResponse(body, status, { 'idempotent-replayed': 'true' })

@@ -1,9 +1,9 @@
 /** Datasette 1.0's JSON write API: insert, upsert, update, delete, create and drop. */
 import { Elysia, t } from 'elysia'
-import type { CachedConnection, RowpostDatabase, TableInfo } from '../database'
+import type { RowpostDatabase, TableInfo } from '../database'
 import { ApiError, ImmutableDatabase, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
 import { identifierKey, tildeDecode, tildeEncode } from '../identifiers'
-import type { Action } from '../permissions'
+import { optionNeeds, ROUTE_NEEDS, TableAccess, type Need } from './access'
 import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBody, type CreateColumn } from '../write-api'
 import { createTable, deleteRow, dropTable, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
 import { readBodyText } from './body'
@@ -15,59 +15,52 @@ import { ingestStream, streamFormat, type StreamFormat } from './stream'
 import type { WriteResponder } from './write-once'
 import { parseJson, type JsonValue } from '../json'
 
-/** The table as the write transaction sees it: a request batched after a drop of it gets the 404 it would have got later. */
-function tableNow(writer: CachedConnection, name: string): TableInfo {
-  const table = writer.table(name)
+/**
+ * The named table or a 404; asked of the writer inside a transaction too, so a request batched after a drop of its
+ * table gets the 404 it would have got later.
+ */
+function tableNamed(source: { table(name: string): TableInfo | undefined }, name: string): TableInfo {
+  const table = source.table(name)
   if (!table) throw new TableNotFound(name)
   return table
 }
 
 export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
-  const allowed = (request: Request, action: Action, database: RowpostDatabase, table?: string) =>
-    context.allowed(request, action, { database: database.name, table })
-
-  function resolveTable(params: { database: string; table: string }) {
-    const database = context.database(tildeDecode(params.database))
-    const name = tildeDecode(params.table)
-    const table = database.table(name)
-    if (!table) throw new TableNotFound(name)
-    return { database, table }
-  }
-
   function assertMutable(database: RowpostDatabase) {
     if (database.immutable) throw new ImmutableDatabase()
   }
 
-  function resolveRow(params: { database: string; table: string; pks: string }) {
-    const { database, table } = resolveTable(params)
-    const key = parseRowIdentifier(table, params.pks)
+  /** The database and table a table route names, with the caller's access to that table. */
+  function target(request: Request, params: { database: string; table: string }) {
+    const database = context.database(tildeDecode(params.database))
+    return { database, access: new TableAccess(context, request, database.name, tildeDecode(params.table)) }
+  }
+
+  function rowOf(database: RowpostDatabase, name: string, pks: string) {
+    const table = tableNamed(database, name)
+    const key = parseRowIdentifier(table, pks)
     if (readRowsByKey(database.reader, table, [key]).length === 0) {
       throw new RowNotFound(`Record not found: [${key.map((value) => `'${String(value)}'`).join(', ')}]`)
     }
-    return { database, table, key }
+    return { table, key }
   }
 
   async function insertOrUpsert(request: Request, params: { database: string; table: string }, upsert: boolean) {
-    const { database, table } = resolveTable(params)
-    if (upsert) {
-      if (!allowed(request, 'insert-row', database, table.name) || !allowed(request, 'update-row', database, table.name)) {
-        throw new PermissionDenied('Permission denied: need both insert-row and update-row')
-      }
-    } else if (!allowed(request, 'insert-row', database, table.name)) throw new PermissionDenied()
+    const { database, access } = target(request, params)
+    const table = access.lookup(ROUTE_NEEDS[upsert ? 'upsert' : 'insert'], () => tableNamed(database, access.table))
     assertMutable(database)
     const format = streamFormat(request)
-    if (format) return insertStream(request, database, table.name, format, upsert)
+    if (format) return insertStream(request, database, access, table.name, format, upsert)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     const body = parseInsertBody(parseJson(bodyText), table, { upsert, maxRows: context.settings.max_insert_rows })
     if (upsert && (body.ignore || body.replace)) throw invalid('Upsert does not support ignore or replace')
-    if (body.replace && !allowed(request, 'update-row', database, table.name)) {
-      throw new PermissionDenied('Permission denied: need update-row to use "replace"')
-    }
-    if (body.alter && !allowed(request, 'alter-table', database, table.name)) throw new PermissionDenied('Permission denied for alter-table')
+    access.require(optionNeeds({ replace: body.replace, alter: body.alter, return: body.returnAsked }))
+    // A single "row" is echoed back unasked, as in Datasette, but only to a caller who may read the table.
+    const returnRows = body.returnAsked || (body.single && access.visible)
     const mode = upsert ? 'upsert' : body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
     return writeOnce(request, database, bodyText, (writer) => {
       const written = writeRows(writer, { table: table.name, rows: body.rows, pks: [], mode, alter: body.alter, mayCreate: false })
-      const rows = body.returnRows ? readRowsByKey(writer, written.table, written.keys) : undefined
+      const rows = returnRows ? readRowsByKey(writer, written.table, written.keys) : undefined
       return { status: upsert ? 200 : 201, body: rows ? { ok: true, rows } : { ok: true } }
     })
   }
@@ -76,13 +69,19 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
    * A streamed body has no JSON envelope: `ignore`, `replace` and `alter` come from the query string instead, the
    * permissions they need are checked the same way, and `max_insert_rows` does not apply.
    */
-  async function insertStream(request: Request, database: RowpostDatabase, tableName: string, format: StreamFormat, upsert: boolean) {
+  async function insertStream(
+    request: Request,
+    database: RowpostDatabase,
+    access: TableAccess,
+    tableName: string,
+    format: StreamFormat,
+    upsert: boolean,
+  ) {
     const query = new URL(request.url).searchParams
     const [ignore, replace, alter] = ['ignore', 'replace', 'alter'].map((name) => queryFlag(query.get(name))) as [boolean, boolean, boolean]
     if (ignore && replace) throw invalid('Cannot use "ignore" and "replace" at the same time')
     if (upsert && (ignore || replace)) throw invalid('Upsert does not support ignore or replace')
-    if (replace && !allowed(request, 'update-row', database, tableName)) throw new PermissionDenied('Permission denied: need update-row to use "replace"')
-    if (alter && !allowed(request, 'alter-table', database, tableName)) throw new PermissionDenied('Permission denied for alter-table')
+    access.require(optionNeeds({ replace, alter }))
     const mode = upsert ? 'upsert' : ignore ? 'ignore' : replace ? 'replace' : 'abort'
     const { rows } = await ingestStream(context, request, database, format, { table: tableName, pks: [], mode, alter, mayCreate: false })
     return jsonResponse({ ok: true, row_count: rows }, upsert ? 200 : 201)
@@ -90,12 +89,16 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
 
   /**
    * Checks each foreign key's target and fills in `{"fk_table": T}` with T's single primary key, as sqlite-utils does;
-   * a key may point at the table being created.
+   * a key may point at the table being created. Another table's columns and key are looked at only once the caller
+   * is known to be allowed to see that table, so a foreign key cannot probe a private one.
    */
-  function resolveForeignKeys(database: RowpostDatabase, tableName: string, pks: string[], columns: CreateColumn[]) {
+  function resolveForeignKeys(request: Request, database: RowpostDatabase, tableName: string, pks: string[], columns: CreateColumn[]) {
     const own = { name: tableName, pks, columns: new Set(columns.map((column) => identifierKey(column.name))) }
     const target = (name: string) => {
       if (identifierKey(name) === identifierKey(tableName)) return own
+      new TableAccess(context, request, database.name, name).require([
+        { action: 'view-table', message: `Permission denied: need view-table on ${name} to reference it in a foreign key` },
+      ])
       const table = database.table(name)
       return table && { name: table.name, pks: table.pks, columns: new Set(table.columnsByKey.keys()) }
     }
@@ -115,19 +118,23 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     })
   }
 
+  /**
+   * Datasette checks `/-/create`'s permissions on the database; rowpost checks each one on the table the body names,
+   * so a table's own rules hold here as on every other route (create-table stays a database action).
+   */
   async function create(request: Request, databaseName: string) {
     const database = context.database(tildeDecode(databaseName))
-    if (!allowed(request, 'create-table', database)) throw new PermissionDenied()
+    if (!context.allowed(request, 'create-table', { database: database.name })) throw new PermissionDenied()
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
-    const body = parseCreateBody(
-      parseJson(bodyText),
-      (action, message) => {
-        if (!allowed(request, action, database)) throw new PermissionDenied(message)
+    const body = parseCreateBody(parseJson(bodyText), {
+      require(action, message, table) {
+        if (table !== undefined) new TableAccess(context, request, database.name, table).require([{ action, message }])
+        else if (!context.allowed(request, action, { database: database.name })) throw new PermissionDenied(message)
       },
-      (name) => database.table(name),
-    )
-    const columns = body.columns && resolveForeignKeys(database, body.table, body.pks, body.columns)
+      existing: (name) => database.table(name),
+    })
+    const columns = body.columns && resolveForeignKeys(request, database, body.table, body.pks, body.columns)
     return writeOnce(request, database, bodyText, (writer) => {
       let table: TableInfo
       if (columns) {
@@ -152,15 +159,16 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   }
 
   /**
-   * Resolves the target of an update, delete or drop; when it is gone, a retry carrying the Idempotency-Key of the
-   * request that removed it gets that request's stored answer instead of a 404.
+   * Resolves the target of an update, delete or drop, with the route's needs checked around the lookup; when the
+   * target is gone, a retry carrying the Idempotency-Key of the request that removed it gets that request's stored
+   * answer instead of a 404, once the caller is known to hold those needs.
    */
-  async function resolveOrReplay<T>(request: Request, databaseName: string, resolve: () => T): Promise<T | Response> {
+  async function resolveOrReplay<T>(request: Request, database: RowpostDatabase, access: TableAccess, needs: Need[], resolve: () => T) {
     try {
-      return resolve()
+      return access.lookup(needs, resolve)
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 404 || !request.headers.has('idempotency-key')) throw error
-      const database = context.database(tildeDecode(databaseName))
+      access.require(needs)
       const replay = writeOnce.storedResponse(request, database, await readBodyText(request, context.settings.max_post_body_bytes))
       if (replay) return replay
       throw error
@@ -168,43 +176,42 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   }
 
   async function update(request: Request, params: { database: string; table: string; pks: string }) {
-    const resolved = await resolveOrReplay(request, params.database, () => resolveRow(params))
+    const { database, access } = target(request, params)
+    const resolved = await resolveOrReplay(request, database, access, ROUTE_NEEDS.update, () => rowOf(database, access.table, params.pks))
     if (resolved instanceof Response) return resolved
-    const { database, table, key } = resolved
-    if (!allowed(request, 'update-row', database, table.name)) throw new PermissionDenied()
+    const { table, key } = resolved
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     const body = parseUpdateBody(parseJson(bodyText))
-    if (body.alter && !allowed(request, 'alter-table', database, table.name)) throw new PermissionDenied('Permission denied for alter-table')
+    access.require(optionNeeds({ alter: body.alter, return: body.returnRow }))
     if (!body.alter) {
       const [unknown] = unknownColumns(table, body.update.map(([name]) => name))
       if (unknown !== undefined) throw invalid(`no such column: ${unknown}`)
     }
     return writeOnce(request, database, bodyText, (writer) => {
-      updateRow(writer, { table: tableNow(writer, table.name), key, update: body.update, alter: body.alter })
-      const row = body.returnRow ? readRowsByKey(writer, tableNow(writer, table.name), [key])[0] : undefined
+      updateRow(writer, { table: tableNamed(writer, table.name), key, update: body.update, alter: body.alter })
+      const row = body.returnRow ? readRowsByKey(writer, tableNamed(writer, table.name), [key])[0] : undefined
       return { status: 200, body: row ? { ok: true, row, rows: [row] } : { ok: true } }
     })
   }
 
   async function remove(request: Request, params: { database: string; table: string; pks: string }) {
-    const resolved = await resolveOrReplay(request, params.database, () => resolveRow(params))
+    const { database, access } = target(request, params)
+    const resolved = await resolveOrReplay(request, database, access, ROUTE_NEEDS.delete, () => rowOf(database, access.table, params.pks))
     if (resolved instanceof Response) return resolved
-    const { database, table, key } = resolved
-    if (!allowed(request, 'delete-row', database, table.name)) throw new PermissionDenied()
+    const { table, key } = resolved
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     return writeOnce(request, database, bodyText, (writer) => {
-      deleteRow(writer, tableNow(writer, table.name), key)
+      deleteRow(writer, tableNamed(writer, table.name), key)
       return { status: 200, body: { ok: true } }
     })
   }
 
   async function drop(request: Request, params: { database: string; table: string }) {
-    const resolved = await resolveOrReplay(request, params.database, () => resolveTable(params))
-    if (resolved instanceof Response) return resolved
-    const { database, table } = resolved
-    if (!allowed(request, 'drop-table', database, table.name)) throw new PermissionDenied()
+    const { database, access } = target(request, params)
+    const table = await resolveOrReplay(request, database, access, ROUTE_NEEDS.drop, () => tableNamed(database, access.table))
+    if (table instanceof Response) return table
     assertMutable(database)
     const text = await readBodyText(request, context.settings.max_post_body_bytes)
     let body: JsonValue | undefined
@@ -223,7 +230,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
       })
     }
     return writeOnce(request, database, text, (writer) => {
-      dropTable(writer, tableNow(writer, table.name))
+      dropTable(writer, tableNamed(writer, table.name))
       return { status: 200, body: { ok: true } }
     })
   }

@@ -1,0 +1,78 @@
+/**
+ * What each write route needs on the table it names, declared once and enforced in one order: a caller who may not see
+ * the table has its permissions checked before any lookup whose answer (404, a stored replay, a schema) would tell it
+ * something; a caller who may see it keeps Datasette's order (lookups first, then 403).
+ */
+import { PermissionDenied } from '../errors'
+import { canView, type Action } from '../permissions'
+import type { AppContext } from './context'
+
+/** One permission a route needs, with the 403 message Datasette gives when it is missing. */
+export interface Need {
+  action: Action
+  message: string
+}
+
+const need = (action: Action, message = 'Permission denied'): Need => ({ action, message })
+const UPSERT_DENIED = 'Permission denied: need both insert-row and update-row'
+
+/** What the path alone demands of the caller, on the table it names. */
+export const ROUTE_NEEDS = {
+  insert: [need('insert-row')],
+  upsert: [need('insert-row', UPSERT_DENIED), need('update-row', UPSERT_DENIED)],
+  update: [need('update-row')],
+  delete: [need('delete-row')],
+  drop: [need('drop-table')],
+  /** datasette-insert asked for both on every write, even a plain insert. */
+  legacy: [need('insert-row'), need('update-row')],
+  legacyAlter: [need('alter-table', 'Alter permission denied')],
+} satisfies Record<string, Need[]>
+
+/**
+ * What a body option adds. `view-table` stands for seeing the table, which takes the instance and the database too:
+ * rows sent back by a write are a read of the table.
+ */
+export const OPTION_NEEDS = {
+  replace: need('update-row', 'Permission denied: need update-row to use "replace"'),
+  alter: need('alter-table', 'Permission denied for alter-table'),
+  return: need('view-table', 'Permission denied: need view-table to use "return" (rows sent back are a read of the table)'),
+} satisfies Record<string, Need>
+
+/** The needs of the options a body turned on. */
+export function optionNeeds(options: Partial<Record<keyof typeof OPTION_NEEDS, boolean>>): Need[] {
+  return (Object.keys(OPTION_NEEDS) as Array<keyof typeof OPTION_NEEDS>).filter((option) => options[option]).map((option) => OPTION_NEEDS[option])
+}
+
+/** One request's access to one table of one database. */
+export class TableAccess {
+  /** Whether the caller may see the table (instance, database and table visible), as the read routes decide. */
+  readonly visible: boolean
+
+  constructor(
+    private readonly context: AppContext,
+    private readonly request: Request,
+    readonly database: string,
+    readonly table: string,
+  ) {
+    this.visible = canView(context.policy, context.actorOf(request), { database, table })
+  }
+
+  /** Throws PermissionDenied with the message of the first need the caller lacks. */
+  require(needs: Need[]): void {
+    for (const { action, message } of needs) {
+      const granted = action === 'view-table' ? this.visible : this.context.allowed(this.request, action, { database: this.database, table: this.table })
+      if (!granted) throw new PermissionDenied(message)
+    }
+  }
+
+  /**
+   * Runs `find`, a lookup that may answer 404 or replay a stored response, with `needs` checked around it: before it
+   * when the caller may not see the table (so its answer leaks nothing), after it otherwise (Datasette's order).
+   */
+  lookup<T>(needs: Need[], find: () => T): T {
+    if (!this.visible) this.require(needs)
+    const found = find()
+    if (this.visible) this.require(needs)
+    return found
+  }
+}
