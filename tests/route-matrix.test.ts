@@ -16,17 +16,31 @@ interface RouteCase {
   ok: number
   /** What shows that the write did (or, when refused, did not) happen. */
   effect?: (t: TestApp) => unknown
+  /** The same request asking for rows back, which also needs the table to be visible. */
+  returning?: unknown
+  /** The answer always shows the table (its schema), so the table must be visible even without `returning`. */
+  showsTable?: true
 }
 
 const docs = (t: TestApp) => t.rows('docs')
 const ROUTES: Record<string, RouteCase> = {
   'POST /-/insert/:database/:table': { needs: ['insert-row', 'update-row'], path: '/-/insert/data/docs', body: { id: 9, title: 'new' }, ok: 200, effect: docs },
   'POST /-/upsert/:database/:table': { needs: ['insert-row', 'update-row'], path: '/-/upsert/data/docs?pk=id', body: { id: 1, title: 'changed' }, ok: 200, effect: docs },
-  'POST /:database/-/create': { needs: ['create-table'], path: '/data/-/create', body: { table: 'made', columns: [{ name: 'x' }] }, ok: 201, effect: (t) => t.tables() },
-  'POST /:database/:table/-/insert': { needs: ['insert-row'], path: '/data/docs/-/insert', body: { row: { id: 9, title: 'new' } }, ok: 201, effect: docs },
-  'POST /:database/:table/-/upsert': { needs: ['insert-row', 'update-row'], path: '/data/docs/-/upsert', body: { rows: [{ id: 1, title: 'changed' }] }, ok: 200, effect: docs },
+  // Rows into an existing table: create-table on the database, insert-row on the table (and view-table, since it exists).
+  'POST /:database/-/create': { needs: ['create-table', 'insert-row'], path: '/data/-/create', body: { table: 'docs', rows: [{ id: 9, title: 'new' }], pk: 'id' }, ok: 201, effect: docs, showsTable: true },
+  'POST /:database/:table/-/insert': {
+    needs: ['insert-row'], path: '/data/docs/-/insert', body: { rows: [{ id: 9, title: 'new' }] }, ok: 201, effect: docs,
+    returning: { rows: [{ id: 9, title: 'new' }], return: true },
+  },
+  'POST /:database/:table/-/upsert': {
+    needs: ['insert-row', 'update-row'], path: '/data/docs/-/upsert', body: { rows: [{ id: 1, title: 'changed' }] }, ok: 200, effect: docs,
+    returning: { rows: [{ id: 1, title: 'changed' }], return: true },
+  },
   'POST /:database/:table/-/drop': { needs: ['drop-table'], path: '/data/docs/-/drop', body: { confirm: true }, ok: 200, effect: (t) => t.tables() },
-  'POST /:database/:table/:pks/-/update': { needs: ['update-row'], path: '/data/docs/1/-/update', body: { update: { title: 'changed' } }, ok: 200, effect: docs },
+  'POST /:database/:table/:pks/-/update': {
+    needs: ['update-row'], path: '/data/docs/1/-/update', body: { update: { title: 'changed' } }, ok: 200, effect: docs,
+    returning: { update: { title: 'changed' }, return: true },
+  },
   'POST /:database/:table/:pks/-/delete': { needs: ['delete-row'], path: '/data/docs/1/-/delete', ok: 200, effect: docs },
   'GET /-/databases.json': { needs: [], path: '/-/databases.json', ok: 200 },
   'GET /-/versions.json': { needs: [], path: '/-/versions.json', ok: 200 },
@@ -39,23 +53,58 @@ const ROUTES: Record<string, RouteCase> = {
 
 const ALL_WRITES: Action[] = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table']
 
-/** A token per caller kind: `granted` has exactly the route's permissions, `lacking` has every other write permission. */
-function appFor(route: RouteCase): TestApp {
-  const permissions = Object.fromEntries(
-    ALL_WRITES.map((action) => [action, route.needs.includes(action) ? { id: 'granted' } : { id: 'lacking' }]),
-  )
-  const config = interpretMetadata({
-    permissions,
-    plugins: { 'datasette-auth-tokens': { tokens: [{ token: 'granted-token', actor: { id: 'granted' } }, { token: 'lacking-token', actor: { id: 'lacking' } }] } },
-  })
+type Level = 'root' | 'database' | 'table'
+const LEVELS: Level[] = ['root', 'database', 'table']
+const TOKENS = ['granted', 'lacking', 'blind'].map((id) => ({ token: `${id}-token`, actor: { id } }))
+
+/** Permission blocks placed at one level; create-table is a database action, so the table level leaves it to the database. */
+function placed(level: Level, permissions: Record<string, unknown>, tableExtras: Record<string, unknown> = {}) {
+  const { 'create-table': createTable, ...tableActions } = permissions
+  if (level === 'root') return { permissions, databases: { data: { tables: { docs: tableExtras } } } }
+  if (level === 'database') return { databases: { data: { permissions, tables: { docs: tableExtras } } } }
+  return { databases: { data: { permissions: createTable ? { 'create-table': createTable } : {}, tables: { docs: { ...tableExtras, permissions: tableActions } } } } }
+}
+
+function seededApp(document: Record<string, unknown>): TestApp {
+  const config = interpretMetadata({ ...document, plugins: { 'datasette-auth-tokens': { tokens: TOKENS } } })
   const t = makeApp({ config })
   t.db.connection.run('CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT)')
   t.db.connection.run("INSERT INTO docs VALUES (1, 'first')")
   return t
 }
 
-const send = (t: TestApp, method: string, route: RouteCase, token?: string) =>
-  method === 'GET' ? t.get(route.path, token) : t.post(route.path, route.body ?? {}, token)
+/**
+ * `granted` holds exactly the route's permissions at `level`, `lacking` every other write permission there, and
+ * `blind` the route's permissions but may not view the docs table.
+ */
+function appFor(route: RouteCase, level: Level = 'root'): TestApp {
+  const permissions = Object.fromEntries(
+    ALL_WRITES.map((action) => [action, route.needs.includes(action) ? { id: ['granted', 'blind'] } : { id: 'lacking' }]),
+  )
+  return seededApp(placed(level, permissions))
+}
+
+/** Everything granted to `granted` and `lacking` at the database, but the table's own rules keep the route's permissions for `granted`. */
+function tableDeniesApp(route: RouteCase): TestApp {
+  const everything = Object.fromEntries(ALL_WRITES.map((action) => [action, { id: ['granted', 'lacking'] }]))
+  const tableRules = Object.fromEntries(route.needs.filter((action) => action !== 'create-table').map((action) => [action, { id: 'granted' }]))
+  return seededApp({ databases: { data: { permissions: everything, tables: { docs: { permissions: tableRules } } } } })
+}
+
+/** The route's permissions for `granted` and `blind`, but only `granted` may view the docs table. */
+function blindApp(route: RouteCase): TestApp {
+  const permissions = Object.fromEntries(route.needs.map((action) => [action, { id: ['granted', 'blind'] }]))
+  return seededApp(placed('database', permissions, { allow: { id: 'granted' } }))
+}
+
+const send = (t: TestApp, method: string, route: RouteCase, token?: string, body = route.body) =>
+  method === 'GET' ? t.get(route.path, token) : t.post(route.path, body ?? {}, token)
+
+async function expectRefusedUnchanged(app: TestApp, method: string, route: RouteCase, token: string | undefined, status: number, body?: unknown) {
+  const before = route.effect?.(app)
+  expect((await send(app, method, route, token, body)).status).toBe(status)
+  expect(route.effect?.(app)).toEqual(before)
+}
 
 describe('every route has a permission case', () => {
   const t = appFor(ROUTES['GET /-/actor.json']!)
@@ -68,40 +117,54 @@ describe('every route has a permission case', () => {
   })
 
   for (const key of served) {
-    const route = ROUTES[key]
+    const route = ROUTES[key]!
     const method = key.split(' ')[0]!
     describe(key, () => {
       test('a token matching nothing is 401 and changes nothing', async () => {
-        const app = appFor(route!)
-        const before = route!.effect?.(app)
-        expect((await send(app, method, route!, 'no-such-token')).status).toBe(401)
-        expect(route!.effect?.(app)).toEqual(before)
+        await expectRefusedUnchanged(appFor(route), method, route, 'no-such-token', 401)
       })
-      if (route!.needs.length) {
+      if (route.needs.length) {
         test('the anonymous caller is refused with 403 and changes nothing', async () => {
-          const app = appFor(route!)
-          const before = route!.effect?.(app)
-          expect((await send(app, method, route!)).status).toBe(403)
-          expect(route!.effect?.(app)).toEqual(before)
+          await expectRefusedUnchanged(appFor(route), method, route, undefined, 403)
         })
-        test('a token with every other write permission is refused with 403 and changes nothing', async () => {
-          const app = appFor(route!)
-          const before = route!.effect?.(app)
-          expect((await send(app, method, route!, 'lacking-token')).status).toBe(403)
-          expect(route!.effect?.(app)).toEqual(before)
-        })
+        for (const level of LEVELS) {
+          test(`with grants at the ${level} level, a token with every other write permission is refused with 403 and changes nothing`, async () => {
+            await expectRefusedUnchanged(appFor(route, level), method, route, 'lacking-token', 403)
+          })
+          test(`with grants at the ${level} level, a token with ${route.needs.join(' and ')} succeeds${route.effect ? ' and changes the file' : ''}`, async () => {
+            const app = appFor(route, level)
+            const before = route.effect?.(app)
+            expect((await send(app, method, route, 'granted-token')).status).toBe(route.ok)
+            if (route.effect) expect(route.effect(app)).not.toEqual(before)
+          })
+        }
+        if (route.needs.some((action) => action !== 'create-table')) {
+          test('a database-level grant does not override the table rules that withhold it', async () => {
+            await expectRefusedUnchanged(tableDeniesApp(route), method, route, 'lacking-token', 403)
+            expect((await send(tableDeniesApp(route), method, route, 'granted-token')).status).toBe(route.ok)
+          })
+        }
+        if (route.returning !== undefined) {
+          test('a writer who may not view the table writes, but asking for the rows back is a 403 that changes nothing', async () => {
+            await expectRefusedUnchanged(blindApp(route), method, route, 'blind-token', 403, route.returning)
+            expect((await send(blindApp(route), method, route, 'blind-token')).status).toBe(route.ok)
+            expect((await send(blindApp(route), method, route, 'granted-token', route.returning)).status).toBe(route.ok)
+          })
+        }
+        if (route.showsTable) {
+          test('a writer who may not view the table is refused with 403 and changes nothing', async () => {
+            await expectRefusedUnchanged(blindApp(route), method, route, 'blind-token', 403)
+            expect((await send(blindApp(route), method, route, 'granted-token')).status).toBe(route.ok)
+          })
+        }
       } else {
         test('the anonymous caller may read it', async () => {
-          expect((await send(appFor(route!), method, route!)).status).toBe(route!.ok)
+          expect((await send(appFor(route), method, route)).status).toBe(route.ok)
+        })
+        test('a token with no permissions may read it', async () => {
+          expect((await send(appFor(route), method, route, 'granted-token')).status).toBe(route.ok)
         })
       }
-      test(`a token with ${route!.needs.join(' and ') || 'no permissions'} succeeds${route!.effect ? ' and changes the file' : ''}`, async () => {
-        const app = appFor(route!)
-        const before = route!.effect?.(app)
-        const response = await send(app, method, route!, 'granted-token')
-        expect(response.status).toBe(route!.ok)
-        if (route!.effect) expect(route!.effect(app)).not.toEqual(before)
-      })
     })
   }
 })
