@@ -148,6 +148,31 @@ export class PayloadTooLarge extends ApiError {
   }
 }
 
+/** One row of a streamed upload (an NDJSON line, a CSV/TSV record) is longer than `max_stream_row_bytes`. */
+export class RowTooLarge extends ApiError {
+  constructor(line: number, limit: number) {
+    super(413, 'too_large', `Line ${line}: the row is longer than the maximum of ${limit} bytes (max_stream_row_bytes)`)
+  }
+}
+
+/** A streamed upload arrived slower than `min_stream_bytes_per_second` over a window of `stream_window_seconds`. */
+export class UploadTooSlow extends ApiError {
+  constructor(received: number, seconds: number, minimum: number) {
+    super(
+      408,
+      'upload_too_slow',
+      `Upload too slow: ${received} bytes in the last ${seconds} s, under the minimum of ${minimum} bytes per second; nothing was written`,
+    )
+  }
+}
+
+/** The connection closed before the request body was complete; only the server's log sees this answer. */
+export class ClientDisconnected extends ApiError {
+  constructor() {
+    super(499, 'client_disconnected', 'The connection closed before the request was complete; nothing was written')
+  }
+}
+
 /** SQLite reported the disk or the database full. */
 export class StorageFull extends ApiError {
   constructor() {

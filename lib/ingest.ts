@@ -1,5 +1,5 @@
 /** Streams NDJSON, CSV and TSV request bodies into batches of rows, holding only the current line or record in memory. */
-import { ApiError, InvalidBody, InvalidJson, PayloadTooLarge } from './errors'
+import { ApiError, InvalidBody, InvalidJson, RowTooLarge } from './errors'
 import { assertColumnName, identifierKey } from './identifiers'
 import { FloatLiteral, parseJson, type JsonValue } from './json'
 import { isJsonObject, MAX_COLUMNS, rowEntries, type RowEntries } from './rows'
@@ -13,16 +13,6 @@ export interface IngestRow {
 /** Rows to write in one synchronous step: at most 1000, or about 1 MiB of body text, whichever comes first (a longer row gets a batch of its own). */
 export interface IngestBatch {
   rows: IngestRow[]
-}
-
-export interface NdjsonOptions {
-  /** Refuse the body with 413 once more than this many bytes have arrived; no limit when absent. */
-  maxBytes?: number
-}
-
-export interface DelimitedOptions extends NdjsonOptions {
-  /** `,` for CSV, a tab for TSV. */
-  delimiter: ',' | '\t'
 }
 
 /** A line of a bulk upload that cannot become a row; the message starts with the line number. */
@@ -40,17 +30,20 @@ const BATCH_ROWS = 1000
 /** Counted in UTF-16 code units of the decoded text, which is bytes for ASCII. */
 const BATCH_TEXT = 1 << 20
 
-/** Rows of an NDJSON body: one JSON object per line, `\n` or `\r\n` line ends, blank lines skipped. */
-export async function* ndjsonRows(body: ReadableStream<Uint8Array>, options: NdjsonOptions = {}): AsyncGenerator<IngestBatch> {
-  yield* batches(body, options.maxBytes, new NdjsonParser(), 'invalid_json')
+/**
+ * Rows of an NDJSON body: one JSON object per line, `\n` or `\r\n` line ends, blank lines skipped. The body comes as
+ * byte chunks read synchronously (a spooled upload), so a whole upload can be written in one synchronous step.
+ */
+export function* ndjsonRows(body: Iterable<Uint8Array>): Generator<IngestBatch> {
+  yield* batches(body, new NdjsonParser(), 'invalid_json')
 }
 
 /**
  * Rows of a CSV or TSV body (RFC 4180 quoting, `\n` or `\r\n` record ends). The first record names the columns;
  * fields are typed as sqlite-utils' `--detect-types` would type them.
  */
-export async function* delimitedRows(body: ReadableStream<Uint8Array>, options: DelimitedOptions): AsyncGenerator<IngestBatch> {
-  yield* batches(body, options.maxBytes, new DelimitedParser(options.delimiter), 'invalid_body')
+export function* delimitedRows(body: Iterable<Uint8Array>, delimiter: ',' | '\t'): Generator<IngestBatch> {
+  yield* batches(body, new DelimitedParser(delimiter), 'invalid_body')
 }
 
 interface RowParser {
@@ -63,11 +56,11 @@ interface RowParser {
   finish(): Iterable<IngestRow>
 }
 
-async function* batches(body: ReadableStream<Uint8Array>, maxBytes: number | undefined, parser: RowParser, utf8Code: string): AsyncGenerator<IngestBatch> {
+function* batches(body: Iterable<Uint8Array>, parser: RowParser, utf8Code: string): Generator<IngestBatch> {
   let rows: IngestRow[] = []
   let start = 0
   try {
-    for await (const text of decodeText(body, maxBytes)) {
+    for (const text of decodeText(body)) {
       for (const row of parser.feed(text)) {
         rows.push(row)
         if (rows.length >= BATCH_ROWS || parser.consumed - start >= BATCH_TEXT) {
@@ -94,36 +87,24 @@ class BadUtf8 extends Error {
 
 const STREAM = { stream: true }
 
-/** The body as text, chunk by chunk, under the byte limit; the reader is cancelled if decoding stops early. */
-async function* decodeText(body: ReadableStream<Uint8Array>, maxBytes: number | undefined): AsyncGenerator<string> {
-  const reader = body.getReader()
+/** The body as text, chunk by chunk. */
+function* decodeText(body: Iterable<Uint8Array>): Generator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true })
-  let size = 0
   let tail: Uint8Array = new Uint8Array(0)
-  let finished = false
-  try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      size += value.byteLength
-      if (maxBytes !== undefined && size > maxBytes) throw new PayloadTooLarge(maxBytes)
-      let text: string
-      try {
-        text = decoder.decode(value, STREAM)
-      } catch {
-        throw new BadUtf8(newlinesBeforeInvalid(tail, value))
-      }
-      tail = value.subarray(Math.max(0, value.length - 3))
-      yield text
-    }
-    finished = true
+  for (const chunk of body) {
+    let text: string
     try {
-      yield decoder.decode()
+      text = decoder.decode(chunk, STREAM)
     } catch {
-      throw new BadUtf8(0)
+      throw new BadUtf8(newlinesBeforeInvalid(tail, chunk))
     }
-  } finally {
-    if (!finished) await reader.cancel().catch(() => {})
+    tail = chunk.subarray(Math.max(0, chunk.length - 3))
+    yield text
+  }
+  try {
+    yield decoder.decode()
+  } catch {
+    throw new BadUtf8(0)
   }
 }
 
@@ -407,4 +388,92 @@ function fieldValue(text: string, quoted: boolean): JsonValue {
     return Number.isInteger(value) ? new FloatLiteral(value) : value
   }
   return text
+}
+
+/** Where a row-size check is inside a CSV/TSV record, in the parser's terms (a quote opens a field only at its start). */
+type ScanState = 'start' | 'unquoted' | 'quoted' | 'quote'
+
+/**
+ * Refuses an upload with 413 as soon as one row passes `maxBytes`, by looking at its bytes as they arrive (before any
+ * parsing or lock): an NDJSON row ends at each newline, a CSV/TSV record at a newline outside a quoted field. Both
+ * byte scans jump from quote to newline with indexOf, so they cost little next to parsing.
+ */
+export class RowSizeLimit {
+  /** The body's line the scan has reached, and the line the current row started on. */
+  #line = 1
+  #rowLine = 1
+  /** Bytes of the current row that came in earlier chunks. */
+  #carried = 0
+  #state: ScanState = 'start'
+  readonly #delimiter: number
+
+  constructor(
+    private readonly maxBytes: number,
+    /** `,` or a tab for CSV/TSV; none for NDJSON. */
+    delimiter?: ',' | '\t',
+  ) {
+    this.#delimiter = delimiter === undefined ? -1 : delimiter.charCodeAt(0)
+  }
+
+  check(chunk: Uint8Array): void {
+    const start = this.#delimiter === -1 ? this.#ndjson(chunk) : this.#delimited(chunk)
+    this.#carried += chunk.length - start
+    if (this.#carried > this.maxBytes) throw new RowTooLarge(this.#rowLine, this.maxBytes)
+  }
+
+  /** Closes the row whose newline is at `end` of `chunk` (which it entered at `start`); where the next row starts. */
+  #endRow(start: number, end: number): number {
+    if (this.#carried + end - start > this.maxBytes) throw new RowTooLarge(this.#rowLine, this.maxBytes)
+    this.#carried = 0
+    this.#rowLine = ++this.#line
+    return end + 1
+  }
+
+  #ndjson(chunk: Uint8Array): number {
+    let start = 0
+    for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) start = this.#endRow(start, end)
+    return start
+  }
+
+  #delimited(chunk: Uint8Array): number {
+    const delimiter = this.#delimiter
+    const length = chunk.length
+    let start = 0
+    let i = 0
+    // The next newline and quote at or after i, kept rather than searched again, so the scan stays linear.
+    let newline = chunk.indexOf(NEWLINE)
+    let quote = chunk.indexOf(QUOTE)
+    while (i < length) {
+      if (newline !== -1 && newline < i) newline = chunk.indexOf(NEWLINE, i)
+      if (quote !== -1 && quote < i) quote = chunk.indexOf(QUOTE, i)
+      if (this.#state === 'quoted') {
+        const end = quote === -1 ? length : quote
+        for (; newline !== -1 && newline < end; newline = chunk.indexOf(NEWLINE, newline + 1)) this.#line++
+        if (quote !== -1) this.#state = 'quote'
+        i = end + 1
+      } else if (this.#state === 'quote') {
+        const char = chunk[i]
+        if (char === QUOTE) this.#state = 'quoted'
+        else if (char === delimiter) this.#state = 'start'
+        else if (char === NEWLINE) {
+          start = this.#endRow(start, i)
+          this.#state = 'start'
+        } else this.#state = 'unquoted'
+        i++
+      } else if (quote !== -1 && (newline === -1 || quote < newline)) {
+        // Delimiters matter only where a quote follows one: that quote opens a quoted field, any other is text.
+        const fieldStart = quote === i ? this.#state === 'start' : chunk[quote - 1] === delimiter
+        this.#state = fieldStart ? 'quoted' : 'unquoted'
+        i = quote + 1
+      } else if (newline === -1) {
+        this.#state = chunk[length - 1] === delimiter ? 'start' : 'unquoted'
+        i = length
+      } else {
+        start = this.#endRow(start, newline)
+        this.#state = 'start'
+        i = newline + 1
+      }
+    }
+    return start
+  }
 }

@@ -7,6 +7,12 @@ export interface Settings {
   max_post_body_bytes: number
   /** Largest streamed (NDJSON/CSV/TSV) body, in bytes; 0 means no limit. */
   max_stream_bytes: number
+  /** Longest one row of a streamed upload may be, in bytes: an NDJSON line, or a CSV/TSV record with its quoted line breaks. */
+  max_stream_row_bytes: number
+  /** Slowest a streamed upload may arrive, averaged over each window of `stream_window_seconds`; slower ones get 408. */
+  min_stream_bytes_per_second: number
+  /** Length of the windows the upload rate is measured over; also the longest pause an upload may make. */
+  stream_window_seconds: number
   /** Rows per page of the read API when `_size` is not given. */
   default_page_size: number
   /** Most rows one page of the read API may return. */
@@ -27,6 +33,9 @@ export const SETTING_SPECS: Record<keyof Settings, SettingSpec> = {
   max_insert_rows: { kind: 'integer', min: 1, help: 'Maximum rows in one insert/upsert request of the JSON write API' },
   max_post_body_bytes: { kind: 'integer', min: 1, help: 'Maximum JSON request body size in bytes (larger bodies get 413)' },
   max_stream_bytes: { kind: 'integer', min: 0, help: 'Maximum NDJSON/CSV/TSV upload size in bytes; 0 means no limit' },
+  max_stream_row_bytes: { kind: 'integer', min: 1, help: 'Maximum bytes in one NDJSON line or CSV/TSV record of an upload' },
+  min_stream_bytes_per_second: { kind: 'integer', min: 1, help: 'Slowest upload rate accepted (408 below it)' },
+  stream_window_seconds: { kind: 'integer', min: 1, help: 'Seconds the upload rate is averaged over' },
   default_page_size: { kind: 'integer', min: 1, help: 'Default rows per page in the read API' },
   max_returned_rows: { kind: 'integer', min: 1, help: 'Maximum rows per page in the read API (caps _size)' },
   durability: { kind: 'choice', choices: ['full', 'normal'], help: 'full: fsync every commit; normal: survive crashes, not power loss' },
@@ -38,7 +47,10 @@ export const SETTING_SPECS: Record<keyof Settings, SettingSpec> = {
 export const DEFAULT_SETTINGS: Settings = {
   max_insert_rows: 100,
   max_post_body_bytes: 20 * 1024 * 1024,
-  max_stream_bytes: 0,
+  max_stream_bytes: 256 * 1024 * 1024,
+  max_stream_row_bytes: 20 * 1024 * 1024,
+  min_stream_bytes_per_second: 1024,
+  stream_window_seconds: 30,
   default_page_size: 100,
   max_returned_rows: 1000,
   durability: 'full',

@@ -7,6 +7,7 @@ import { readRoutes } from './read'
 import { writeRoutes } from './write'
 import { createWriteResponder } from './write-once'
 import { renderError, serverError, toApiError } from './respond'
+import { ClientDisconnected } from '../errors'
 
 const pathOf = (url: string) => {
   const start = url.indexOf('/', url.indexOf('://') + 3)
@@ -27,6 +28,8 @@ export function createApp(options: AppOptions) {
       const path = pathOf(request.url)
       const apiError = toApiError(code, error, request.method, path)
       if (apiError) return renderError(apiError, path)
+      // A body read cut short by the client (or by Bun's idle timeout) is the client's doing, not a fault to trace.
+      if (request.signal.aborted && (error as Error)?.name === 'AbortError') return renderError(new ClientDisconnected(), path)
       console.error(`rowpost: unexpected error on ${request.method} ${path}:`, error)
       return serverError(path)
     })

@@ -1,6 +1,10 @@
 /** Serves the app on a socket, logging one line per request (never a token) and shutting down gracefully. */
 import type { RowpostApp } from './app'
 import { pathOf } from './app'
+import { streamFormat } from './stream'
+
+/** Bun's default: how long a connection may sit idle, or a request other than a streamed upload take to arrive. */
+const IDLE_TIMEOUT_SECONDS = 10
 
 export interface ServeOptions {
   port: number
@@ -35,12 +39,19 @@ export function serve(app: RowpostApp, options: ServeOptions) {
     hostname: options.host,
     // rowpost enforces max_post_body_bytes itself, with a JSON 413; Bun's own cap would answer first in text.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    async fetch(request) {
+    idleTimeout: IDLE_TIMEOUT_SECONDS,
+    async fetch(request, server) {
       const started = performance.now()
+      // Bun's idle timer is not re-armed by body data: it would cut any upload longer than idleTimeout, however fast.
+      // A streamed upload is paced by its own rate rule (lib/spool.ts) instead; the timer is back for the idle connection.
+      const streamed = streamFormat(request) !== null
+      if (streamed) server.timeout(request, 0)
       const response = await app.handle(request)
+      if (streamed) server.timeout(request, IDLE_TIMEOUT_SECONDS)
       const elapsed = (performance.now() - started).toFixed(1)
       const actor = app.context.actorIdOf(request) ?? '-'
-      log(`${new Date().toISOString()} ${request.method} ${pathOf(request.url)} ${response.status} ${elapsed}ms actor=${actor}`)
+      const gone = request.signal.aborted ? ' client disconnected' : ''
+      log(`${new Date().toISOString()} ${request.method} ${pathOf(request.url)} ${response.status} ${elapsed}ms actor=${actor}${gone}`)
       return response
     },
   })
