@@ -11,6 +11,39 @@ import { mintToken } from './lib/signed-tokens'
 
 const SHUTDOWN_GRACE_MS = 10_000
 
+/** HMAC keys shorter than this can be guessed offline from any token they signed. */
+const SHORT_SECRET_BYTES = 32
+
+/**
+ * The secret that signs `dstok_` tokens, from `--secret` or ROWPOST_SECRET: undefined when neither is given (signed
+ * tokens refused). An empty one would let anyone forge tokens, so it is refused; a short one is warned about.
+ */
+function secretOf(flag: string | undefined): string | undefined {
+  const secret = flag ?? process.env.ROWPOST_SECRET
+  if (secret === undefined) return undefined
+  const source = flag === undefined ? 'ROWPOST_SECRET' : '--secret'
+  if (secret === '') {
+    throw new ConfigError(
+      `${source} is empty, which would let anyone forge dstok_ tokens: ` +
+        'give a random secret (openssl rand -hex 32), or unset it to refuse signed tokens',
+    )
+  }
+  const bytes = Buffer.byteLength(secret)
+  if (bytes < SHORT_SECRET_BYTES) {
+    console.error(
+      `rowpost: warning: ${source} is ${bytes} bytes; a secret under ${SHORT_SECRET_BYTES} bytes can be guessed from any token it signed ` +
+        '(openssl rand -hex 32 makes a good one)',
+    )
+  }
+  return secret
+}
+
+/** A host for a URL: IPv6 addresses in brackets, once, however `-h` was spelled. */
+const urlHost = (host: string) => {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+  return bare.includes(':') ? `[${bare}]` : bare
+}
+
 /** Opens every database of the command line; names are file stems, with `_2`, `_3`… added on a clash, as Datasette does. */
 function openDatabases(command: ServeCommand): RowpostDatabase[] {
   const taken = new Set<string>()
@@ -37,6 +70,7 @@ function openDatabases(command: ServeCommand): RowpostDatabase[] {
 }
 
 function start(command: ServeCommand): number {
+  const secret = secretOf(command.secret)
   const config = command.metadata ? loadConfig(command.metadata) : undefined
   for (const action of config?.ignoredActions ?? []) console.error(`rowpost: note: permission ${JSON.stringify(action)} in ${command.metadata} is not used by rowpost`)
   const databases = openDatabases(command)
@@ -47,8 +81,9 @@ function start(command: ServeCommand): number {
     unsafe: command.unsafe,
     defaultDeny: command.defaultDeny,
     cors: command.cors,
+    corsOrigins: command.corsOrigins,
     version: packageJson.version,
-    secret: command.secret ?? process.env.ROWPOST_SECRET,
+    secret,
   })
   let server: ReturnType<typeof serve>['server']
   let flushLog: () => Promise<void>
@@ -79,8 +114,14 @@ function start(command: ServeCommand): number {
   process.on('SIGINT', () => void shutdown('SIGINT'))
   // Announce only once the signal handlers are in place: a supervisor may signal as soon as it sees this line.
   const names = databases.map((database) => database.name).join(', ')
-  console.log(`rowpost ${packageJson.version} serving ${names} at http://${command.host.includes(':') ? `[${command.host}]` : command.host}:${server.port}/`)
+  console.log(`rowpost ${packageJson.version} serving ${names} at http://${urlHost(command.host)}:${server.port}/`)
   if (command.unsafe) console.log('rowpost: --unsafe: anyone who can reach this port may read and write every database')
+  if (command.unsafe && command.cors && command.corsOrigins.length === 0) {
+    console.error(
+      'rowpost: warning: --cors with --unsafe and no origin list: any web page open in a browser on this machine can read and write ' +
+        'every database (list the pages allowed with --cors=ORIGIN,...)',
+    )
+  }
   return 0
 }
 
@@ -98,8 +139,15 @@ function main(argv: string[]): number {
     return 0
   }
   if (command.command === 'create-token') {
-    const secret = command.secret ?? process.env.ROWPOST_SECRET
-    if (!secret) {
+    let secret
+    try {
+      secret = secretOf(command.secret)
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error
+      console.error(`rowpost: ${error.message}`)
+      return 2
+    }
+    if (secret === undefined) {
       console.error('rowpost: create-token needs a secret: pass --secret or set ROWPOST_SECRET (the server must use the same one)')
       return 2
     }

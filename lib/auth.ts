@@ -14,6 +14,8 @@ export type Authenticator = (authorization: string | null) => Actor
  * verified with `secret`; without one they are refused rather than treated as unknown configured tokens.
  */
 export function createAuthenticator(grants: TokenGrant[], secret?: string): Authenticator {
+  // The CLI refuses an empty secret at startup; this keeps any other caller from verifying tokens anyone can forge.
+  if (secret === '') throw new RangeError('An empty secret would let anyone forge dstok_ tokens; pass none to refuse them')
   const table = grants.map(({ token, actor }) => ({ digest: digest(token), actor }))
   return function authenticate(authorization) {
     if (authorization === null) return null

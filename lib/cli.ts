@@ -12,6 +12,8 @@ export interface ServeCommand {
   port: number
   host: string
   cors: boolean
+  /** `--cors=ORIGIN,...`: the only origins CORS lets in; empty means any origin. */
+  corsOrigins: string[]
   unsafe: boolean
   defaultDeny: boolean
   settings: Settings
@@ -50,7 +52,9 @@ Options:
   -m, --metadata FILE      Tokens and permissions (metadata.json, or .yaml)
   -p, --port PORT          Port to listen on (default 8001; 0 picks a free one)
   -h, --host HOST          Address to bind (default 127.0.0.1)
-  --cors                   Send CORS headers so browser pages can call the API
+  --cors[=ORIGIN,...]      Send CORS headers so pages on other origins can call the
+                           API: any origin, or only the listed ones (exact origins
+                           such as https://app.example.com; also --cors ORIGIN)
   --unsafe                 Allow every action to everyone (loopback hosts only)
   --default-deny           Reads also need a grant (by default anyone may read)
   --setting NAME VALUE     Change a setting (see below); may be repeated
@@ -78,6 +82,21 @@ function parsePort(value: string): number {
   return Number(value)
 }
 
+/** `--cors=` values: comma-separated origins spelled exactly as browsers send them in `Origin`, since they are compared as text. */
+function parseOrigins(list: string): string[] {
+  const origins = list.split(',').map((origin) => origin.trim())
+  for (const origin of origins) {
+    const url = URL.canParse(origin) ? new URL(origin) : undefined
+    const canonical = url?.protocol === 'http:' || url?.protocol === 'https:' ? url.origin : undefined
+    if (canonical !== origin) {
+      const hint = canonical === undefined ? '' : ` (did you mean ${canonical}?)`
+      const expected = 'give http(s)://host[:port], lower case, no path; plain --cors allows any origin'
+      throw new UsageError(`--cors: ${JSON.stringify(origin)} is not an origin${hint}: ${expected}`)
+    }
+  }
+  return origins
+}
+
 /** Parses argv (without the `bun index.ts` part). Throws UsageError for anything it does not understand. */
 export function parseArgs(argv: string[]): Command {
   const command: ServeCommand = {
@@ -89,6 +108,7 @@ export function parseArgs(argv: string[]): Command {
     port: 8001,
     host: '127.0.0.1',
     cors: false,
+    corsOrigins: [],
     unsafe: false,
     defaultDeny: false,
     settings: { ...DEFAULT_SETTINGS },
@@ -129,6 +149,8 @@ export function parseArgs(argv: string[]): Command {
         break
       case '--cors':
         command.cors = true
+        if (inline !== undefined) command.corsOrigins.push(...parseOrigins(inline))
+        else if (/^https?:\/\//.test(args[0] ?? '')) command.corsOrigins.push(...parseOrigins(args.shift()!))
         break
       case '--unsafe':
         command.unsafe = true

@@ -206,3 +206,25 @@ export class InvalidQuery extends ApiError {
     super(400, 'invalid_query', message)
   }
 }
+
+/** A browser sent an unsafe method from another origin (Datasette's header-based CSRF rule). */
+export class CrossSiteRequest extends ApiError {
+  constructor(reason: string) {
+    super(403, 'cross_site_request', `Cross-site request refused: ${reason}`)
+  }
+}
+
+/** Under `--unsafe`, a Host header that does not name this machine, as a DNS-rebinding page's would. */
+export class NonLoopbackHost extends ApiError {
+  constructor(host: string | null) {
+    const named = host === null ? 'no Host header' : `Host ${JSON.stringify(host)}`
+    super(403, 'non_loopback_host', `--unsafe serves only loopback hosts (localhost, 127.0.0.1, [::1]); refused ${named}`)
+  }
+}
+
+/** A Host header that does not make a URL (Bun then hands over a path without scheme and host), or a URL not http://. */
+export class BadHost extends ApiError {
+  constructor(message: string) {
+    super(400, 'bad_host', message)
+  }
+}

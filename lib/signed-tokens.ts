@@ -160,6 +160,7 @@ function abbreviatedRestrictions(restrictions: Restrictions | undefined): Restri
 
 /** Mints a `dstok_` token with Datasette's payload `{"a", "t", "d"?, "_r"?}`, in that key order. */
 export function mintToken(secret: string, options: MintTokenOptions): string {
+  if (secret === '') throw new RangeError('An empty secret makes tokens anyone can forge')
   const { actorId, expiresAfter, restrictions, now = Date.now() / 1000 } = options
   if (typeof actorId !== 'string') throw new TypeError('actorId must be a string')
   if (expiresAfter !== undefined && !(Number.isInteger(expiresAfter) && expiresAfter >= 0)) {
@@ -216,6 +217,8 @@ function parseRestrictions(value: unknown): Restrictions {
 
 /** Verifies a `dstok_` token the way Datasette's signed-token handler does, throwing where Datasette would return None. */
 export function readToken(secret: string, token: string, now = Math.floor(Date.now() / 1000), options: ReadTokenOptions = {}): ReadToken {
+  // Anyone can sign with an empty key, so nothing it verifies proves anything.
+  if (secret === '') throw new TokenSignatureError('Signed API tokens cannot be verified with an empty secret')
   if (typeof token !== 'string' || !token.startsWith(TOKEN_PREFIX)) throw new TokenFormatError('Not a signed API token: expected the dstok_ prefix')
   const payload = unsignPayload(secret, token.slice(TOKEN_PREFIX.length))
   if (!isPlainObject(payload)) throw new TokenFormatError('Token payload must be a JSON object')

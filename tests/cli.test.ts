@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { parseArgs, USAGE } from '../lib/cli'
 import { tempDir } from './helpers'
 import { killServersAfterEach, runCli, startServer } from './process'
 
@@ -37,11 +38,32 @@ describe('command line', () => {
     [['x.db', '-m'], '-m needs a metadata file'],
     [[], 'No database given'],
     [['x.db', '--unsafe', '-h', '0.0.0.0'], 'only works on a loopback host'],
+    [['x.db', '--cors=example.com'], '--cors: "example.com" is not an origin'],
+    [['x.db', '--cors=https://example.com/'], '--cors: "https://example.com/" is not an origin (did you mean https://example.com?)'],
+    [['x.db', '--cors=HTTPS://Example.com'], '(did you mean https://example.com?)'],
+    [['x.db', '--cors='], '--cors: "" is not an origin'],
   ])('bad arguments %p print a clear message and usage, exit 2', async (args, message) => {
     const result = await runCli(args, { cwd: tempDir() })
     expect(result.exitCode).toBe(2)
     expect(result.stderr).toContain(message)
     expect(result.stderr).toContain('Usage: rowpost')
+  })
+
+  test('--cors takes an optional list of origins: --cors=A,B, or --cors A when A is a URL', () => {
+    const origins = (args: string[]) => {
+      const command = parseArgs(args)
+      return command.command === 'serve' ? [command.cors, command.corsOrigins, command.files] : command
+    }
+    expect(origins(['x.db', '--cors'])).toEqual([true, [], ['x.db']])
+    expect(origins(['--cors', 'x.db'])).toEqual([true, [], ['x.db']])
+    const listed = ['https://app.example', 'http://localhost:3000']
+    expect(origins(['x.db', `--cors=${listed.join(',')}`])).toEqual([true, listed, ['x.db']])
+    expect(origins(['--cors', 'http://localhost:3000', 'x.db', '--cors', 'https://b.example:8443'])).toEqual([
+      true,
+      ['http://localhost:3000', 'https://b.example:8443'],
+      ['x.db'],
+    ])
+    expect(USAGE).toContain('--cors[=ORIGIN,...]')
   })
 
   test('startup errors print one line and exit 1', async () => {
@@ -105,7 +127,7 @@ describe('real server', () => {
     expect(lines).toHaveLength(3)
     expect(lines[0]).toMatch(/ POST \/-\/insert\/data\/dogs 403 [\d.]+ms actor=-$/)
     expect(lines[1]).toMatch(/ POST \/-\/insert\/data\/dogs 401 [\d.]+ms actor=-$/)
-    expect(lines[2]).toMatch(/ POST \/-\/insert\/data\/dogs 200 [\d.]+ms actor=\{"bot":"insert-bot"\}$/)
+    expect(lines[2]).toMatch(/ POST \/-\/insert\/data\/dogs 200 [\d.]+ms actor=\(no id\)$/)
     expect(server.output()).not.toContain('sekrit')
     expect(await server.stop()).toBe(0)
     const file = new Database(join(dir, 'data.db'), { readonly: true })
@@ -125,14 +147,15 @@ describe('real server', () => {
     file.close()
   })
 
-  test('--cors adds exactly the plugin headers to legacy responses; without it there are none', async () => {
+  test('--cors adds the plugin headers (and Idempotency-Key’s) to legacy responses; without it there are none', async () => {
     const dir = tempDir()
     const withCors = await started(['data.db', '--create', '--unsafe', '--cors'], { cwd: dir })
     for (const init of [{ method: 'OPTIONS' }, { method: 'POST', body: '{"a": 1}' }, { method: 'POST', body: 'not json' }]) {
       const response = await fetch(`${withCors.url}/-/insert/data/things`, init)
       expect(response.headers.get('access-control-allow-origin')).toBe('*')
-      expect(response.headers.get('access-control-allow-headers')).toBe('content-type,authorization')
+      expect(response.headers.get('access-control-allow-headers')).toBe('content-type,authorization,idempotency-key')
       expect(response.headers.get('access-control-allow-methods')).toBe('POST')
+      expect(response.headers.get('access-control-expose-headers')).toBe('idempotent-replayed')
       expect(response.headers.get('access-control-allow-credentials')).toBeNull()
     }
     const preflight = await fetch(`${withCors.url}/-/insert/data/things`, { method: 'OPTIONS' })

@@ -450,9 +450,10 @@ describe('OPTIONS and CORS', () => {
   })
 
   const CORS: Array<[string, string]> = [
-    ['access-control-allow-headers', 'content-type,authorization'],
+    ['access-control-allow-headers', 'content-type,authorization,idempotency-key'],
     ['access-control-allow-methods', 'POST'],
     ['access-control-allow-origin', '*'],
+    ['access-control-expose-headers', 'idempotent-replayed'],
   ]
   const corsOf = (response: Response) => [...response.headers].filter(([name]) => name.startsWith('access-control-'))
 
@@ -462,7 +463,7 @@ describe('OPTIONS and CORS', () => {
     ['a 401', '/-/insert/data/dogs', 'wrong', '{"id": 1}', 401, { status: 401, error: 'Invalid token', error_code: 'invalid_token' }],
     ['a 404', '/-/insert/nope/dogs', 'alice-token', '{"id": 1}', 404, { status: 404, error: 'Database not found: nope', error_code: 'database_not_found' }],
     ['a 400', '/-/upsert/data/dogs', 'alice-token', '{"id": 1}', 400, { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' }],
-  ] as const)('with --cors, %s carries exactly the plugin’s three headers', async (_name, path, token, body, status, json) => {
+  ] as const)('with --cors, %s carries exactly the plugin’s three headers, plus Idempotency-Key’s', async (_name, path, token, body, status, json) => {
     const t = makeApp({ config: allowAlice(), cors: true })
     const response = await t.post(path, body, token)
     expect(corsOf(response)).toEqual(CORS)

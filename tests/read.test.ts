@@ -83,7 +83,7 @@ describe('instance endpoints', () => {
     const { status, body } = await getJson(t, '/-/databases.json')
     expect(status).toBe(200)
     expect(body).toEqual([
-      { name: 'data', path: t.path, is_mutable: true, is_memory: false, hash: null },
+      { name: 'data', path: 'data.db', is_mutable: true, is_memory: false, hash: null },
       { name: '_memory', path: null, is_mutable: true, is_memory: true, hash: null },
     ])
   })

@@ -1,16 +1,19 @@
-/** Assembles the Elysia app: CORS and OPTIONS first, then the actor, then the routes; one onError for every failure. */
+/** Assembles the Elysia app: refusals before routing, CORS and OPTIONS, then the actor, then the routes; one onError for every failure. */
 import { Elysia } from 'elysia'
 import { AppContext, type AppOptions } from './context'
-import { corsHeadersFor } from './cors'
+import { createCors } from './cors'
 import { legacyRoutes } from './legacy'
 import { readRoutes } from './read'
 import { writeRoutes } from './write'
 import { createWriteResponder } from './write-once'
+import { createRequestGuard } from './request-guard'
 import { renderError, serverError, toApiError } from './respond'
 import { ClientDisconnected } from '../errors'
 
+/** The path of a request URL; Bun's URL is a bare path when the Host header made no URL. */
 const pathOf = (url: string) => {
-  const start = url.indexOf('/', url.indexOf('://') + 3)
+  const scheme = url.indexOf('://')
+  const start = scheme === -1 ? url.indexOf('/') : url.indexOf('/', scheme + 3)
   const end = url.indexOf('?', start)
   return start === -1 ? '/' : url.slice(start, end === -1 ? undefined : end)
 }
@@ -18,9 +21,16 @@ const pathOf = (url: string) => {
 export function createApp(options: AppOptions) {
   const context = new AppContext(options)
   const writeOnce = createWriteResponder(context)
-  const app = new Elysia({ normalize: false })
-    .onRequest(function corsPreflightAndActor({ request, set }) {
-      if (context.cors) Object.assign(set.headers, corsHeadersFor(pathOf(request.url)))
+  const origins = context.cors ? context.corsOrigins : []
+  const guardRequest = createRequestGuard({ unsafe: context.policy.unsafe, anyOrigin: context.cors && origins.length === 0, origins })
+  const applyCors = context.cors ? createCors(origins) : undefined
+  // Elysia's default (standardHostname) looks for the path from the 11th character on, past hosts such as `db` or `x`
+  // and into the path: `Host: x` routed /zz/u/t/-/drop as /u/t/-/drop. From the 7th, any http:// URL routes by its own path.
+  const app = new Elysia({ normalize: false, handler: { standardHostname: false } })
+    .onRequest(function guardCorsPreflightAndActor({ request, set }) {
+      // CORS headers first, so that a page allowed to call the API can read a refusal too.
+      if (applyCors) applyCors(pathOf(request.url), request.headers.get('origin'), set.headers as Record<string, string>)
+      guardRequest(request)
       if (request.method === 'OPTIONS') return new Response('ok', { headers: { 'content-type': 'text/plain; charset=utf-8' } })
       context.actorOf(request)
     })

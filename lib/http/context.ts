@@ -17,6 +17,8 @@ export interface AppOptions {
   defaultDeny?: boolean
   /** `--cors`: add CORS headers to every response. */
   cors?: boolean
+  /** `--cors=ORIGIN,...`: CORS, and the cross-site check, let only these exact origins through; empty or absent means any. */
+  corsOrigins?: string[]
   version?: string
   /** Secret that signs and verifies `dstok_` API tokens (`--secret` or ROWPOST_SECRET); without it they are refused. */
   secret?: string
@@ -27,6 +29,7 @@ export class AppContext {
   readonly policy: Policy
   readonly settings: Settings
   readonly cors: boolean
+  readonly corsOrigins: readonly string[]
   readonly version: string
   private readonly authenticate: Authenticator
   private readonly actors = new WeakMap<Request, Actor>()
@@ -37,6 +40,7 @@ export class AppContext {
     this.policy = { ...config.policy, unsafe: options.unsafe ?? false, defaultDeny: options.defaultDeny ?? false }
     this.settings = { ...DEFAULT_SETTINGS, ...options.settings }
     this.cors = options.cors ?? false
+    this.corsOrigins = options.corsOrigins ?? []
     this.version = options.version ?? '0.0.0'
     this.authenticate = createAuthenticator(config.tokens, options.secret)
   }
@@ -49,11 +53,11 @@ export class AppContext {
     return actor
   }
 
-  /** How logs name the request's actor: its id, else the whole actor (configured actors hold no secrets); null when anonymous. */
+  /** How logs name the request's actor: its id, or `(no id)` (an actor's other keys may be long or personal); null when anonymous. */
   actorIdOf(request: Request): string | null {
     const actor = this.actors.get(request)
     if (!actor) return null
-    return actor.id !== undefined ? String(actor.id) : JSON.stringify(actor)
+    return actor.id !== undefined ? String(actor.id) : '(no id)'
   }
 
   database(name: string): RowpostDatabase {

@@ -1,4 +1,5 @@
 /** The read API (API.md §3): table pages, rows and database summaries as Datasette 1.0 JSON, plus the /-/ introspection routes. */
+import { basename } from 'node:path'
 import { Elysia, NotFoundError, t } from 'elysia'
 import type { RowpostDatabase, TableInfo } from '../database'
 import { InvalidQuery, PermissionDenied, RowNotFound } from '../errors'
@@ -111,7 +112,8 @@ export function readRoutes(context: AppContext) {
         return jsonResponse(
           visible.map((database) => {
             const memory = database.path === ':memory:'
-            const path = memory ? null : database.path
+            // The file name only: an absolute path tells any reader the server's user name and directory layout.
+            const path = memory ? null : basename(database.path)
             return { name: database.name, path, is_mutable: !database.immutable, is_memory: memory, hash: null }
           }),
         )
