@@ -1,7 +1,7 @@
 /** The streaming bulk-upload parsers: NDJSON, CSV and TSV bodies to batches of rows, chunk boundaries anywhere, bounded memory. */
 import { describe, expect, test } from 'bun:test'
 import { ApiError } from '../lib/errors'
-import { delimitedRows, ndjsonRows, type IngestBatch, type IngestRow } from '../lib/ingest'
+import { delimitedRows, ndjsonRows, RowSizeLimit, type IngestBatch, type IngestRow } from '../lib/ingest'
 import { FloatLiteral } from '../lib/json'
 import { ColumnKinds, inferColumns, type ColumnSpec } from '../lib/schema'
 
@@ -257,6 +257,37 @@ describe('the body', () => {
       for (const batch of ndjsonRows(body())) seen.push(batch.rows.length)
     }).toThrow(broken)
     expect(seen).toEqual([1000])
+  })
+})
+
+describe('RowSizeLimit', () => {
+  /** What the check says of `body` fed in chunks of `size` bytes: the 413 message, or 'ok'. */
+  const verdict = (body: string, maxBytes: number, delimiter?: ',' | '\t', size = Infinity) => {
+    const limit = new RowSizeLimit(maxBytes, delimiter)
+    try {
+      for (const chunk of chunksOf(body, () => size)) limit.check(chunk)
+      return 'ok'
+    } catch (error) {
+      return `${(error as ApiError).status} ${(error as ApiError).message}`
+    }
+  }
+
+  const refused = (line: string, maxBytes: number) =>
+    `413 ${line}: the row is longer than the maximum of ${maxBytes} bytes (max_stream_row_bytes)`
+
+  test.each([
+    ['an NDJSON line of exactly the limit passes', '{"a": 1}\n12345678\n', 8, undefined, 'ok'],
+    ['one byte more is refused with its line', '{"a": 1}\n123456789\n', 8, undefined, refused('Line 2', 8)],
+    ['a last line without a newline counts too', 'a\nb\n123456789', 8, undefined, refused('Line 3', 8)],
+    ['a quoted CSV field spanning lines is one record, named by its first line',
+      'a,b\n1,"x\ny\nzzzz"\n', 8, ',', refused('Line 2', 8)],
+    ['newlines inside quotes move the line of later records', 'a\n"x\ny"\n123456789\n', 8, ',', refused('Line 4', 8)],
+    ['a quote inside an unquoted field is text, so the newline after it ends the record', 'a,b\n12" pipe,1\n2,2\n', 12, ',', 'ok'],
+    ['a doubled quote stays inside the quoted field', 'a\n"say ""hi""\nthere"\n', 14, ',', refused('Line 2', 14)],
+    ['a quote after a tab opens a TSV field', 'a\tb\n1\t"x\ny"\n', 6, '\t', refused('Line 2', 6)],
+  ] as const)('%s, in any chunking', (_case, body, maxBytes, delimiter, expected) => {
+    expect(verdict(body, maxBytes, delimiter)).toBe(expected)
+    for (const size of [1, 2, 3, 5]) expect(verdict(body, maxBytes, delimiter, size)).toBe(expected)
   })
 })
 
