@@ -2,7 +2,7 @@
 import { Database, type Statement } from 'bun:sqlite'
 import { existsSync } from 'node:fs'
 import { basename, extname } from 'node:path'
-import { identifierKey, INTERNAL_TABLE_PREFIX } from './identifiers'
+import { identifierKey, isReservedTableName } from './identifiers'
 import { RowCounts } from './row-counts'
 import { countSql } from './sql'
 
@@ -54,9 +54,34 @@ export class DatabaseOpenError extends Error {}
 
 const STATEMENT_CACHE_SIZE = 512
 
-/** One connection with a bounded prepared-statement cache and a schema cache that follows `PRAGMA schema_version`. */
+/** A user table as sqlite_schema lists it; its columns are read only when first asked for. */
+interface SchemaEntry {
+  name: string
+  /** sqlite_schema's rowid: creation order, and the position a paged listing resumes after. */
+  position: number
+  /** Its CREATE TABLE statement. */
+  sql: string
+  /** The CREATE statements of the table and its indexes: while they are unchanged, so is the TableInfo. */
+  definition: string
+  /** Undefined until read; null when SQLite cannot describe the table (a virtual table whose module is missing). */
+  info?: TableInfo | null
+}
+
+/** A user table's name and its place in creation order. */
+export interface TableListing {
+  name: string
+  position: number
+}
+
+const isSqliteError = (error: unknown) => typeof (error as { code?: unknown }).code === 'string' && String((error as { code: string }).code).startsWith('SQLITE_')
+
+/**
+ * One connection with a bounded prepared-statement cache and a schema cache that follows `PRAGMA schema_version`.
+ * Both are dropped whenever the version moves: a cached statement's SQL was built from the schema it was prepared
+ * under (an upsert's conflict target, say), and SQLite would recompile it against the new schema rather than fail.
+ */
 export class CachedConnection {
-  private tables = new Map<string, TableInfo>()
+  private schema = new Map<string, SchemaEntry>()
   private schemaVersion = -1
   private statements = new Map<string, Statement>()
 
@@ -77,7 +102,7 @@ export class CachedConnection {
 
   /**
    * A prepared statement found by `key` before its SQL is built: on the hot path, joining a few names into a key is
-   * cheaper than quoting them into SQL for every row.
+   * cheaper than quoting them into SQL for every row. The key must name everything the SQL is built from.
    */
   cached(key: string, buildSql: () => string, safeIntegers = false): Statement {
     let statement = this.statements.get(key)
@@ -92,49 +117,92 @@ export class CachedConnection {
     return statement
   }
 
-  /** Drops cached schema when this connection sees a different schema (another connection, a create/alter or a rollback). */
-  private syncSchema(): void {
+  /**
+   * Called after a rollback on this connection: the cached schema may describe a state that no longer exists, and a
+   * later change could bring the schema version back to the number it was cached under.
+   */
+  rolledBack(): void {
     const { schema_version: version } = this.statement('PRAGMA schema_version').get() as { schema_version: number }
-    if (version !== this.schemaVersion) {
-      this.tables.clear()
-      this.schemaVersion = version
-    }
+    if (version !== this.schemaVersion) this.schemaVersion = -1
   }
 
-  /** The table's columns and key, or undefined when no such table exists (names match ignoring ASCII case); rowpost's own tables never match. */
-  table(name: string): TableInfo | undefined {
-    this.syncSchema()
-    if (identifierKey(name).startsWith(INTERNAL_TABLE_PREFIX)) return undefined
-    const key = identifierKey(name)
-    const cached = this.tables.get(key)
-    if (cached) return cached
-    const row = this.statement("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE").get(name) as
-      | { name: string; sql: string }
-      | null
-    if (!row) return undefined
-    const columns = (
-      this.statement('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)').all(row.name) as Array<{
-        name: string
-        type: string
-        notnull: number
-        dflt_value: string | null
-        pk: number
-      }>
-    ).map((column) => ({ name: column.name, type: column.type, notNull: column.notnull === 1, defaultValue: column.dflt_value, pk: column.pk }))
-    const info: TableInfo = {
-      name: row.name,
+  /** The user tables, re-read when this connection sees a different schema (another connection, a create/alter or a rollback). */
+  private syncSchema(): Map<string, SchemaEntry> {
+    const { schema_version: version } = this.statement('PRAGMA schema_version').get() as { schema_version: number }
+    if (version !== this.schemaVersion) {
+      this.statements.clear()
+      this.schema = this.readSchema()
+      this.schemaVersion = version
+    }
+    return this.schema
+  }
+
+  /**
+   * One scan of sqlite_schema, keeping what was already known of every table whose definition did not change: a
+   * schema change costs one pass over the names, not a lookup per table.
+   */
+  private readSchema(): Map<string, SchemaEntry> {
+    const rows = this.statement("SELECT type, name, tbl_name, sql, rowid FROM sqlite_schema WHERE type IN ('table', 'index') ORDER BY rowid").values() as Array<
+      [string, string, string, string | null, number]
+    >
+    const indexes = new Map<string, string>()
+    for (const [type, , table, sql] of rows) {
+      if (type === 'index' && sql !== null) indexes.set(identifierKey(table), `${indexes.get(identifierKey(table)) ?? ''}\0${sql}`)
+    }
+    const schema = new Map<string, SchemaEntry>()
+    for (const [type, name, , sql, position] of rows) {
+      if (type !== 'table' || isReservedTableName(name)) continue
+      const key = identifierKey(name)
+      const definition = `${sql ?? ''}${indexes.get(key) ?? ''}`
+      const known = this.schema.get(key)
+      const info = known && known.name === name && known.definition === definition ? known.info : undefined
+      schema.set(key, { name, position, sql: sql ?? '', definition, info })
+    }
+    return schema
+  }
+
+  /** Columns, key and flags of one table, from SQLite's own pragmas; null when SQLite cannot describe it. */
+  private describe(name: string, sql: string): TableInfo | null {
+    let columns: ColumnInfo[]
+    let otherUniqueIndexes: boolean
+    try {
+      columns = (
+        this.statement('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)').all(name) as Array<{
+          name: string
+          type: string
+          notnull: number
+          dflt_value: string | null
+          pk: number
+        }>
+      ).map((column) => ({ name: column.name, type: column.type, notNull: column.notnull === 1, defaultValue: column.dflt_value, pk: column.pk }))
+      otherUniqueIndexes =
+        (this.statement(`SELECT count(*) AS n FROM pragma_index_list(?) WHERE "unique" AND origin <> 'pk'`).get(name) as { n: number }).n > 0
+    } catch (error) {
+      if (isSqliteError(error)) return null
+      throw error
+    }
+    return {
+      name,
       columns,
       pks: columns
         .filter((column) => column.pk > 0)
         .sort((a, b) => a.pk - b.pk)
         .map((column) => column.name),
       columnsByKey: new Map(columns.map((column) => [identifierKey(column.name), column])),
-      withoutRowid: /\)\s*WITHOUT\s+ROWID\s*$/i.test(row.sql ?? ''),
-      otherUniqueIndexes:
-        (this.statement(`SELECT count(*) AS n FROM pragma_index_list(?) WHERE "unique" AND origin <> 'pk'`).get(row.name) as { n: number }).n > 0,
+      withoutRowid: /\)\s*WITHOUT\s+ROWID\s*$/i.test(sql),
+      otherUniqueIndexes,
     }
-    this.tables.set(key, info)
-    return info
+  }
+
+  /**
+   * The table's columns and key, or undefined when no such table exists (names match ignoring ASCII case); SQLite's
+   * (`sqlite_…`) and rowpost's own (`_rowpost_…`) tables never match.
+   */
+  table(name: string): TableInfo | undefined {
+    const entry = this.syncSchema().get(identifierKey(name))
+    if (!entry) return undefined
+    if (entry.info === undefined) entry.info = this.describe(entry.name, entry.sql)
+    return entry.info ?? undefined
   }
 
   /** The CREATE TABLE statement SQLite keeps for the table. */
@@ -143,21 +211,24 @@ export class CachedConnection {
     return row?.sql
   }
 
-  /** Names of the user tables (not SQLite's or rowpost's own), in creation order. */
-  tableNames(): string[] {
-    return (
-      this.statement("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid").all() as Array<{
-        name: string
-      }>
-    )
-      .map((row) => row.name)
-      .filter((name) => !identifierKey(name).startsWith(INTERNAL_TABLE_PREFIX))
+  /** The user tables (not SQLite's or rowpost's own), in creation order. */
+  tableList(): TableListing[] {
+    return [...this.syncSchema().values()].map(({ name, position }) => ({ name, position }))
   }
 
   /** Rows in the table, from the kept count when there is one (writer), else by counting. */
   countRows(table: string): number {
-    const countNow = () => (this.statement(countSql(table)).get() as { count: number }).count
-    return this.counts ? this.counts.count(table, countNow) : countNow()
+    return this.counts ? this.counts.count(table, () => this.countNow(table)) : this.countNow(table)
+  }
+
+  /** Counts by scanning, through a statement that is not cached: a listing of many tables would flush the cache. */
+  private countNow(table: string): number {
+    const statement = this.connection.prepare(countSql(table))
+    try {
+      return (statement.get() as { count: number }).count
+    } finally {
+      statement.finalize()
+    }
   }
 
   close(): void {
@@ -203,6 +274,8 @@ class GroupCommit {
     private readonly counts: RowCounts,
     private readonly enabled: boolean,
     private readonly busyTimeoutMs: number,
+    /** Told after each rollback, so the writer's schema cache cannot outlive the schema it read. */
+    private readonly rolledBack: () => void,
   ) {
     // Prepared once: bun:sqlite's transaction() wrapper costs more per call than the savepoint itself.
     this.savepoint = writer.prepare('SAVEPOINT rowpost_request')
@@ -257,6 +330,7 @@ class GroupCommit {
       else {
         this.rollbackToSavepoint.run()
         this.release.run()
+        this.rolledBack()
       }
       throw error
     }
@@ -317,6 +391,7 @@ class GroupCommit {
     } catch (error) {
       if (this.writer.inTransaction) this.writer.run('ROLLBACK')
       this.counts.batchFailed()
+      this.rolledBack()
       batch.reject(error)
     }
   }
@@ -324,6 +399,7 @@ class GroupCommit {
   private fail(batch: Batch, error: unknown): void {
     if (this.batch === batch) this.batch = null
     this.counts.batchFailed()
+    this.rolledBack()
     batch.reject(error)
   }
 
@@ -346,7 +422,7 @@ export class RowpostDatabase {
     groupCommit: boolean,
     busyTimeoutMs: number,
   ) {
-    this.commits = writer ? new GroupCommit(writer.connection, writer.counts!, groupCommit, busyTimeoutMs) : null
+    this.commits = writer ? new GroupCommit(writer.connection, writer.counts!, groupCommit, busyTimeoutMs, () => writer.rolledBack()) : null
   }
 
   /** The raw writer connection (the reader for an immutable database), for setup done outside requests. */
@@ -405,8 +481,8 @@ export class RowpostDatabase {
     return this.reader.statement(sql, options)
   }
 
-  tableNames(): string[] {
-    return this.reader.tableNames()
+  tableList(): TableListing[] {
+    return this.reader.tableList()
   }
 
   tableSchema(name: string): string | undefined {

@@ -5,7 +5,13 @@ import { ApiError, InvalidBody } from './errors'
 import { INTERNAL_TABLE_PREFIX, quoteIdentifier } from './identifiers'
 
 const TABLE = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}idempotency`)
+const CREATED_INDEX = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}idempotency_created`)
 const MAX_KEY_LENGTH = 255
+/**
+ * Expired keys removed by one keyed write. Each write adds one key and removes up to this many, so a backlog (a
+ * burst of keys expiring together) drains in bounded steps instead of stalling one request.
+ */
+const PURGE_BATCH = 100
 
 /** The same key was sent again, by the same actor, with a different request. */
 export class IdempotencyKeyReused extends ApiError {
@@ -41,10 +47,12 @@ export function idempotentRequest(header: string | null, actor: string, method: 
 export class IdempotencyStore {
   constructor(private readonly ttlSeconds: number) {}
 
+  /** Also adds the index on `created` to tables made before it existed. */
   private ensureTable(writer: CachedConnection): void {
     writer.run(
       `CREATE TABLE IF NOT EXISTS ${TABLE} (actor TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (actor, key)) WITHOUT ROWID`,
     )
+    writer.run(`CREATE INDEX IF NOT EXISTS ${CREATED_INDEX} ON ${TABLE} (created)`)
   }
 
   /** The stored response for this key, or undefined when the key is new (or expired); a different request with it is a 422. */
@@ -73,7 +81,10 @@ export class IdempotencyStore {
   }
 
   store(writer: CachedConnection, request: IdempotentRequest, response: StoredResponse, now = Date.now()): void {
-    writer.statement(`DELETE FROM ${TABLE} WHERE created <= ?`).run(now - this.ttlSeconds * 1000)
+    // The table is WITHOUT ROWID: its key, found through the index on created, names the rows to delete.
+    writer
+      .statement(`DELETE FROM ${TABLE} WHERE (actor, key) IN (SELECT actor, key FROM ${TABLE} WHERE created <= ? ORDER BY created LIMIT ${PURGE_BATCH})`)
+      .run(now - this.ttlSeconds * 1000)
     writer
       .statement(`INSERT OR REPLACE INTO ${TABLE} (actor, key, fingerprint, status, body, created) VALUES (?, ?, ?, ?, ?, ?)`)
       .run(request.actor, request.key, request.fingerprint, response.status, response.body, now)

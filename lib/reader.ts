@@ -1,11 +1,11 @@
 /** The read side: filtered, sorted, keyset-paginated table pages, single rows and table summaries, as plain values. */
-import { Database } from 'bun:sqlite'
+import { Database, type Statement } from 'bun:sqlite'
 import { keyColumns, type RowpostDatabase, type TableInfo } from './database'
 import { InvalidQuery, TableNotFound } from './errors'
 import { identifierKey, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
 import { queryFlag } from './flags'
 import { FloatLiteral, parseJson } from './json'
-import { fromSqlValue, toSqlValue, type SqlValue } from './values'
+import { affinityOf, fromSqlValue, toSqlValue, type Affinity, type SqlValue } from './values'
 
 /** A piece of SQL and the values bound to its `?` placeholders, in order. */
 export interface Fragment {
@@ -32,18 +32,6 @@ export interface Filter {
 export interface OrderKey {
   column: string
   descending: boolean
-}
-
-export type Affinity = 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC'
-
-/** SQLite's rules for the affinity of a declared column type ("Datatypes In SQLite", section 3.1). */
-export function affinityOf(declaredType: string): Affinity {
-  const type = declaredType.toUpperCase()
-  if (type.includes('INT')) return 'INTEGER'
-  if (/CHAR|CLOB|TEXT/.test(type)) return 'TEXT'
-  if (type === '' || type.includes('BLOB')) return 'BLOB'
-  if (/REAL|FLOA|DOUB/.test(type)) return 'REAL'
-  return 'NUMERIC'
 }
 
 export function findTable(db: RowpostDatabase, name: string): TableInfo {
@@ -306,6 +294,21 @@ export interface Page {
   next: string | null
 }
 
+/** SQLite's parser limits that a long enough query string reaches: its message names the limit. */
+const QUERY_TOO_LARGE = /Expression tree is too large|too many SQL variables/
+
+/** A read query prepared with exact integers; one past SQLite's limits (thousands of filters or `in` values) is the client's to shrink. */
+function readStatement(db: RowpostDatabase, sql: string): Statement {
+  try {
+    return db.statement(sql, { safeIntegers: true })
+  } catch (error) {
+    if (error instanceof Error && QUERY_TOO_LARGE.test(error.message)) {
+      throw new InvalidQuery(`Too many filters or filter values for one query: ${error.message}`)
+    }
+    throw error
+  }
+}
+
 /** One page of a table, after the `next` token's row: keyset pagination, so concurrent inserts never shift a page. */
 export function readTablePage(db: RowpostDatabase, table: TableInfo, options: PageRequest): Page {
   const columns = visibleColumns(table)
@@ -322,7 +325,7 @@ export function readTablePage(db: RowpostDatabase, table: TableInfo, options: Pa
     where.push(afterSql(order, values as SqlValue[]))
   }
   const { sql, params } = selectPageSql(table.name, columns, where, order, options.size + 1)
-  const fetched = db.statement(sql, { safeIntegers: true }).values(...params) as SqlValue[][]
+  const fetched = readStatement(db, sql).values(...params) as SqlValue[][]
   const rows = fetched.slice(0, options.size)
   const indexes = order.map((key) => columns.indexOf(key.column))
   const tokenOf = (row: SqlValue[], from: number) =>
@@ -352,7 +355,7 @@ export function parseRowIdentifier(table: TableInfo, identifier: string): SqlVal
 export function readRow(db: RowpostDatabase, table: TableInfo, identifier: string): { columns: string[]; row: unknown[] } | undefined {
   const columns = visibleColumns(table)
   const { sql, params } = selectRowSql(table.name, columns, keyColumns(table), parseRowIdentifier(table, identifier))
-  const row = (db.statement(sql, { safeIntegers: true }).values(...params) as SqlValue[][])[0]
+  const row = (readStatement(db, sql).values(...params) as SqlValue[][])[0]
   return row && { columns, row: row.map(fromSqlValue) }
 }
 
@@ -363,14 +366,30 @@ export interface TableSummary {
   count: number
 }
 
-/** Name, columns, key and row count of each table `include` accepts, in creation order. */
-export function tableSummaries(db: RowpostDatabase, include: (table: string) => boolean): TableSummary[] {
-  return db.tableNames().filter(include).flatMap((name) => {
+export interface TableSummaryPage {
+  tables: TableSummary[]
+  /** Where the next page starts (`_next`); null on the last one. */
+  next: string | null
+}
+
+/**
+ * Name, columns, key and row count of up to `size` tables that `include` accepts, in creation order, starting after
+ * the `next` token of the previous page. Counting is a scan per table, so a page, not the whole database, bounds it.
+ */
+export function tableSummaries(db: RowpostDatabase, include: (table: string) => boolean, size: number, next?: string): TableSummaryPage {
+  if (next !== undefined && !/^\d{1,15}$/.test(next)) throw new InvalidQuery(`Invalid _next token: ${next}`)
+  const after = next === undefined ? -Infinity : Number(next)
+  const tables: TableSummary[] = []
+  let last: number | undefined
+  for (const { name, position } of db.tableList()) {
+    if (position <= after || !include(name)) continue
+    if (tables.length === size) return { tables, next: String(last) }
     const table = db.table(name)
-    if (!table) return []
-    const columns = table.columns.map((column) => column.name)
-    return [{ name: table.name, columns, primary_keys: table.pks, count: db.countRows(table.name) }]
-  })
+    if (!table) continue
+    tables.push({ name: table.name, columns: table.columns.map((column) => column.name), primary_keys: table.pks, count: db.countRows(table.name) })
+    last = position
+  }
+  return { tables, next: null }
 }
 
 /** The SQLite library's version, asked of an attached database or, with none, of a throwaway in-memory one. */

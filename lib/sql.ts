@@ -69,9 +69,13 @@ export function existsByKeySql(table: string, keyColumns: string[]): string {
   return `SELECT 1 FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`
 }
 
-/** How many rows have one of the key values in the JSON array bound to `?`. */
+/**
+ * How many rows have one of the key values in the JSON array bound to `?`. The `+` strips json_each's own (BLOB)
+ * affinity, so each value is compared as a bound `?` would be, with the key column's affinity: `"2"` finds the
+ * INTEGER 2 and `2` the TEXT "2".
+ */
 export function countExistingKeysSql(table: string, column: string): string {
-  return `SELECT count(*) AS n FROM ${q(table)} WHERE ${q(column)} IN (SELECT value FROM json_each(?))`
+  return `SELECT count(*) AS n FROM ${q(table)} WHERE ${q(column)} IN (SELECT +value FROM json_each(?))`
 }
 
 export function updateByKeySql(table: string, columns: string[], keyColumns: string[]): string {

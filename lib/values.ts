@@ -60,6 +60,45 @@ export function toSqlValue(value: JsonValue, describe: () => string): SqlValue {
   }
 }
 
+export type Affinity = 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC'
+
+/** SQLite's rules for the affinity of a declared column type ("Datatypes In SQLite", section 3.1). */
+export function affinityOf(declaredType: string): Affinity {
+  const type = declaredType.toUpperCase()
+  if (type.includes('INT')) return 'INTEGER'
+  if (/CHAR|CLOB|TEXT/.test(type)) return 'TEXT'
+  if (type === '' || type.includes('BLOB')) return 'BLOB'
+  if (/REAL|FLOA|DOUB/.test(type)) return 'REAL'
+  return 'NUMERIC'
+}
+
+/** Whether a column of this declared type turns number-like text into a number. */
+export const convertsTextToNumbers = (declaredType: string) => ['INTEGER', 'REAL', 'NUMERIC'].includes(affinityOf(declaredType))
+
+/** Decimal text as SQLite reads it when converting to a number: ASCII whitespace around, no hex, no words. */
+const SQLITE_DECIMAL = /^[ \t\n\v\f\r]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\v\f\r]*$/
+
+/**
+ * Whether a column that converts text to numbers would store this text as ±Infinity (`"1e999"`), which reads back as
+ * null. JavaScript's Number() overflows exactly where SQLite does; it is only a first sieve, since it also reads
+ * `Infinity`, hex and Unicode spaces, which SQLite keeps as text.
+ */
+export function overflowsToInfinity(text: string): boolean {
+  if (text.length < 5) return false
+  const number = Number(text)
+  return (number === Infinity || number === -Infinity) && SQLITE_DECIMAL.test(text)
+}
+
+/**
+ * A key value as a REAL column stores it, to find its row by: such a column rounds integers past 2^53 (and text
+ * spelling them) to the nearest double, while `column = ?` would compare the integer itself and miss the row.
+ */
+export function asStoredReal(value: SqlValue): SqlValue {
+  if (typeof value === 'bigint') return Number(value)
+  if (typeof value === 'string' && SQLITE_DECIMAL.test(value)) return Number(value)
+  return value
+}
+
 /**
  * A stored value as JSON: BLOBs as `$base64`, integers exact (bigint only where a number would round), REALs as
  * floats even when whole (`1.0`). Only for values read with safeIntegers, where every INTEGER arrives as a bigint.

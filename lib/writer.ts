@@ -1,6 +1,6 @@
 import type { Statement } from 'bun:sqlite'
 /** The write path: creates and alters tables, writes, updates and deletes rows, all inside one synchronous transaction per request. */
-import { apiErrorFromSqlite, ConstraintFailed, InvalidBody, InvalidName, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
+import { apiErrorFromSqlite, ConstraintFailed, InvalidBody, InvalidName, InvalidValue, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
 import { keyColumns, type CachedConnection, type TableInfo } from './database'
 import { assertColumnName, assertNewTableName, assertWritableTableName, identifierKey } from './identifiers'
 import { MAX_COLUMNS, type RowEntries } from './rows'
@@ -18,8 +18,8 @@ import {
   type ColumnDefinition,
   type ConflictMode,
 } from './sql'
-import { rowFromValues, toSqlValue, type SqlValue } from './values'
-import { stringifyJson } from './json'
+import { affinityOf, asStoredReal, convertsTextToNumbers, overflowsToInfinity, rowFromValues, toSqlValue, type SqlValue } from './values'
+import { stringifyJson, type JsonValue } from './json'
 import { selectRowSql, visibleColumns } from './reader'
 
 export type WriteMode = 'upsert' | ConflictMode
@@ -162,21 +162,38 @@ interface RowShape {
   names: string[]
   statement: Statement
   keyAt: number[]
+  /** Which values go to columns that turn number-like text into numbers. */
+  numericAt: boolean[]
+}
+
+/** Whether the column turns number-like text into numbers; the rowid does. */
+function convertsText(table: TableInfo, column: string): boolean {
+  const info = table.columnsByKey.get(identifierKey(column))
+  return info ? convertsTextToNumbers(info.type) : true
+}
+
+/** One cell as SQLite will store it; text that a numeric column would turn into ±Infinity is refused, as 1e999 is. */
+function cellValue(value: JsonValue, numeric: boolean, describe: () => string): SqlValue {
+  const stored = toSqlValue(value, describe)
+  if (numeric && typeof stored === 'string' && overflowsToInfinity(stored)) {
+    throw new InvalidValue(`${describe()}: ${JSON.stringify(stored.trim())} is beyond the range of a floating-point number`)
+  }
+  return stored
 }
 
 const sameNames = (row: RowEntries, names: string[]) => row.length === names.length && row.every(([name], i) => name === names[i])
 
-/** Identity of a key value for counting distinct keys; BLOBs and multi-column keys are probed row by row instead. */
-const scalarKey = (value: SqlValue) => (value instanceof Uint8Array ? undefined : `${typeof value}:${String(value)}`)
+/** Key values that reach SQLite through JSON exactly as they do when bound: text and integers, not floats, -0 (a float) or BLOBs. */
+const sameInJson = (value: SqlValue) =>
+  typeof value === 'string' || typeof value === 'bigint' || (Number.isSafeInteger(value) && !Object.is(value, -0))
 
 /**
- * How many of `keys` (one-column key values) already exist, in one query: the count of a replace or upsert batch
- * changes only by the keys that are new.
+ * How many rows have one of `keys` (values of a one-column key), in one query that compares them as the key column
+ * does: `2` and `"2"` are one key in an INTEGER column and two in a TEXT one, and SQLite, not rowpost, decides.
  */
-function countExisting(db: CachedConnection, table: TableInfo, column: string, keys: SqlValue[]): number {
-  if (keys.length === 0) return 0
+function countExisting(db: CachedConnection, table: TableInfo, column: string, keys: string): number {
   const statement = db.cached(`existing\0${table.name}\0${column}`, () => countExistingKeysSql(table.name, column))
-  return (statement.get(stringifyJson(keys)) as { n: number }).n
+  return (statement.get(keys) as { n: number }).n
 }
 
 /** Writes every row of the request; call inside RowpostDatabase.write. */
@@ -197,40 +214,36 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
       write.mode === 'upsert' ? upsertSql(table.name, columns, keys) : insertSql(table.name, columns, write.mode as ConflictMode),
     )
     const keyAt = keys.map((key) => columns.findIndex((column) => identifierKey(column) === identifierKey(key)))
-    return { names, statement, keyAt }
+    return { names, statement, keyAt, numericAt: columns.map((column) => convertsText(table, column)) }
   }
 
+  const realKeys = table.pks.map((pk) => affinityOf(table.columnsByKey.get(identifierKey(pk))!.type) === 'REAL')
   // First every row's values and key, so a replace or upsert batch can learn which keys exist in one query.
   const prepared: Array<{ shape: RowShape; values: SqlValue[]; key: SqlValue[] | null }> = []
   let shape: RowShape | undefined
   write.rows.forEach((row, index) => {
     if (!shape || !sameNames(row, shape.names)) shape = shapeFor(row)
-    const values = row.map(([name, value]) => toSqlValue(value, () => `${label(index)} column ${JSON.stringify(name)}`))
-    const key = shape.keyAt.map((at) => (at === -1 ? null : values[at]!))
+    const numericAt = shape.numericAt
+    const values = row.map(([name, value], i) => cellValue(value, numericAt[i]!, () => `${label(index)} column ${JSON.stringify(name)}`))
+    const key = shape.keyAt.map((at, i) => (at === -1 ? null : realKeys[i] ? asStoredReal(values[at]!) : values[at]!))
     prepared.push({ shape, values, key: key.every((value) => value !== null) ? key : null })
   })
 
+  // A replace or upsert adds only the rows whose key is new. A batch of one-column keys counts the rows holding its
+  // keys before and after writing; otherwise each key is looked up before its row is written (a row without a key
+  // always adds one: its rowid is new, even if a later row of the batch then takes it over).
   let added = 0
   let probe: Statement | undefined
+  let batchKeys: string | undefined
   if (counting) {
-    const distinct = new Map<string, SqlValue>()
-    let unkeyed = 0
-    let scalar = keys.length === 1
-    for (const { key } of prepared) {
-      if (!key) unkeyed++
-      else if (scalar) {
-        const identity = scalarKey(key[0]!)
-        if (identity === undefined) scalar = false
-        else distinct.set(identity, key[0]!)
-      }
-    }
-    if (scalar) added = unkeyed + distinct.size - countExisting(db, table, keys[0]!, [...distinct.values()])
-    else probe = db.cached(`exists\0${table.name}\0${keys.join('\0')}`, () => existsByKeySql(table.name, keys))
+    if (keys.length === 1 && prepared.length > 1 && prepared.every(({ key }) => key !== null && sameInJson(key[0]!))) {
+      batchKeys = stringifyJson(prepared.map(({ key }) => key![0]!))
+      added = -countExisting(db, table, keys[0]!, batchKeys)
+    } else probe = db.cached(`exists\0${table.name}\0${keys.join('\0')}`, () => existsByKeySql(table.name, keys))
   }
 
   const written: RowsWritten['keys'] = []
   prepared.forEach(({ shape, values, key }, index) => {
-    // Multi-column or BLOB keys: a key already present (even from earlier in this batch) adds no row.
     const existed = probe && key ? probe.get(...(key as never[])) !== null : false
     let result: ReturnType<Statement['run']>
     try {
@@ -246,6 +259,7 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
     else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])
     else written.push(null)
   })
+  if (batchKeys !== undefined) added += countExisting(db, table, keys[0]!, batchKeys)
   db.counts?.add(table.name, added)
   return { table, keys: written }
 }
@@ -276,7 +290,7 @@ export function updateRow(db: CachedConnection, request: RowUpdate): boolean {
   const table = addMissingColumns(db, request.table, [request.update], request.alter)
   if (request.update.length === 0) return existsByKey(db, table, request.key)
   const columns = request.update.map(([name]) => columnFor(table, name)!)
-  const values = request.update.map(([name, value]) => toSqlValue(value, () => `Column ${JSON.stringify(name)}`))
+  const values = request.update.map(([name, value], i) => cellValue(value, convertsText(table, columns[i]!), () => `Column ${JSON.stringify(name)}`))
   const result = db.statement(updateByKeySql(table.name, columns, keyColumns(table))).run(...([...values, ...request.key] as never[]))
   return result.changes > 0
 }

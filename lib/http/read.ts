@@ -144,13 +144,27 @@ export function readRoutes(context: AppContext) {
       function databaseJson({ request, params }) {
         const database = visibleDatabase(request, withoutJson(params.database))
         const actor = context.actorOf(request)
-        const tables = tableSummaries(database, (table) => canView(context.policy, actor, { database: database.name, table }))
-        return jsonResponse({
-          database: database.name,
-          private: isPrivate({ database: database.name }),
-          path: `/${withoutJson(params.database)}`,
-          tables: tables.map((table) => ({ ...table, private: isPrivate({ database: database.name, table: table.name }) })),
-        })
+        const query = new URL(request.url).searchParams
+        // Datasette lists every table; past max_returned_rows of them, counting each would hold the event loop for seconds.
+        const size = query.get('_size') ? pageSize(query.get('_size'), context.settings) : context.settings.max_returned_rows
+        const { tables, next } = tableSummaries(
+          database,
+          (table) => canView(context.policy, actor, { database: database.name, table }),
+          size,
+          query.get('_next') || undefined,
+        )
+        const next_url = next === null ? null : nextUrl(request.url, next)
+        return jsonResponse(
+          {
+            database: database.name,
+            private: isPrivate({ database: database.name }),
+            path: `/${withoutJson(params.database)}`,
+            tables: tables.map((table) => ({ ...table, private: isPrivate({ database: database.name, table: table.name }) })),
+            ...(next === null ? {} : { next, next_url }),
+          },
+          200,
+          next_url === null ? {} : { link: `<${next_url}>; rel="next"` },
+        )
       },
       { params: databaseParams, detail: { summary: 'The tables of a database, with their columns, primary keys and row counts' } },
     )
