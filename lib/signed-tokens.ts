@@ -2,6 +2,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { deflateSync, inflateSync } from 'node:zlib'
 import { InvalidToken } from './errors'
+import { identifierKey } from './identifiers'
 
 /** The signature does not match: tampered, truncated, or signed with another secret. */
 export class TokenSignatureError extends InvalidToken {
@@ -64,6 +65,17 @@ const IMPLIES_VIEW = new Set(['view-database', 'view-table', 'view-query', 'exec
 /** Lookups go through hasOwn because database, table and action names come from clients ("constructor", "__proto__"). */
 const own = <T>(record: Record<string, T> | undefined, key: string): T | undefined =>
   record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined
+
+/**
+ * The actions granted on a table: every entry naming it as SQLite does (ASCII case ignored), so a token for `dogs`
+ * covers `/-/insert/data/DOGS`, which writes to the same table, exactly as configured permissions do.
+ */
+function tableRules(tables: Record<string, string[]> | undefined, table: string): string[] | undefined {
+  if (tables === undefined) return undefined
+  const key = identifierKey(table)
+  const matching = Object.keys(tables).filter((name) => identifierKey(name) === key)
+  return matching.length ? matching.flatMap((name) => tables[name]!) : undefined
+}
 
 /** The full action name for an abbreviation such as `ir`; anything else comes back unchanged. */
 export function expandAction(nameOrAbbreviation: string): string {
@@ -274,7 +286,7 @@ export function restrictionsAllow(
   const everywhere = restrictions.a ?? []
   const inDatabase = database === undefined ? undefined : own(restrictions.d, database)
   const tablesInDatabase = database === undefined ? undefined : own(restrictions.r, database)
-  const onTable = table === undefined ? undefined : own(tablesInDatabase, table)
+  const onTable = table === undefined ? undefined : tableRules(tablesInDatabase, table)
 
   // A token that may view something must be able to reach it: view actions imply view-instance, and view-database
   // for their own database (Datasette 1.0a5+, #2102).

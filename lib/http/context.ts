@@ -2,7 +2,7 @@
 import { createAuthenticator, type Authenticator } from '../auth'
 import { EMPTY_CONFIG, type LoadedConfig } from '../config'
 import type { RowpostDatabase } from '../database'
-import { DatabaseNotFound, PermissionDenied } from '../errors'
+import { DatabaseNotFound } from '../errors'
 import { allowed, type Action, type Actor, type Policy, type Resource } from '../permissions'
 import { DEFAULT_SETTINGS, type Settings } from '../settings'
 
@@ -68,12 +68,5 @@ export class AppContext {
 
   allowed(request: Request, action: Action, resource?: Resource): boolean {
     return allowed(this.policy, this.actorOf(request), action, resource)
-  }
-
-  /** Throws PermissionDenied naming the first of `actions` the actor lacks. */
-  require(request: Request, actions: Action[], resource: Resource, message?: (action: Action) => string): void {
-    for (const action of actions) {
-      if (!this.allowed(request, action, resource)) throw new PermissionDenied(message ? message(action) : 'Permission denied')
-    }
   }
 }
