@@ -357,6 +357,7 @@ class GroupCommit {
         return value
       } catch (error) {
         if (this.writer.inTransaction) this.writer.run('ROLLBACK')
+        this.rolledBack()
         this.counts.batchFailed()
         throw error
       }

@@ -180,6 +180,17 @@ describe('finding 10: a table dropped and created again with another primary key
     expect((await t.post('/-/upsert/data/things?pk=other', [{ other: 'x', id: 1, v: 1 }])).status).toBe(200)
     expect(t.rows('things')).toEqual([{ other: 'x', id: 1, v: 1 }])
   })
+
+  test('a streamed upload that created a table and failed leaves no schema behind either', async () => {
+    const t = makeApp({ unsafe: true })
+    const ndjson = { 'content-type': 'application/x-ndjson' }
+    // Creates "things" keyed by id from the first line, then fails on the second: the whole upload is rolled back.
+    expect((await t.request('POST', '/-/upsert/data/things?pk=id', '{"id": 1, "v": 1}\n{"v": 2}\n', ndjson)).status).toBe(400)
+    expect(t.tables()).toEqual([])
+    sql(t, 'CREATE TABLE things (other TEXT PRIMARY KEY, id INTEGER, v INTEGER)')
+    expect((await t.request('POST', '/-/upsert/data/things?pk=other', '{"other": "x", "id": 1, "v": 1}\n', ndjson)).status).toBe(200)
+    expect(t.rows('things')).toEqual([{ other: 'x', id: 1, v: 1 }])
+  })
 })
 
 describe('finding 13: sqlite_* tables are reserved', () => {
