@@ -106,17 +106,22 @@ export class ImmutableDatabase extends ApiError {
   }
 }
 
-/** No database of that name is attached. The legacy body names it; Datasette 1.0's `errors` list does not. */
+/**
+ * No database of that name is attached. The legacy body names it; Datasette 1.0's `errors` list names it only on the
+ * row routes (`named`), as its row.py does, and not on the table and database routes.
+ */
 export class DatabaseNotFound extends ApiError {
-  constructor(name: string) {
-    super(404, 'database_not_found', `Database not found: ${name}`, ['Database not found'])
+  constructor(name: string, named = false) {
+    const message = `Database not found: ${name}`
+    super(404, 'database_not_found', message, [named ? message : 'Database not found'])
   }
 }
 
-/** No table of that name exists. The message names it; Datasette 1.0's `errors` list does not. */
+/** No table of that name exists. The message names it; Datasette 1.0's `errors` list names it only on the row routes. */
 export class TableNotFound extends ApiError {
-  constructor(name: string) {
-    super(404, 'table_not_found', `Table not found: ${name}`, ['Table not found'])
+  constructor(name: string, named = false) {
+    const message = `Table not found: ${name}`
+    super(404, 'table_not_found', message, [named ? message : 'Table not found'])
   }
 }
 

@@ -139,6 +139,12 @@ export interface CreateChecks {
   existing(name: string): TableInfo | undefined
 }
 
+/**
+ * Datasette's rule for a table name: `re.match(r"^(?!sqlite_)[^\n]+$", name)`. Python's `$` also matches before a
+ * final newline, hence the `\n?`; rowpost's own rules for new tables (assertNewTableName) then refuse that newline.
+ */
+export const isDatasetteTableName = (name: string) => /^(?!sqlite_)[^\n]+\n?$/.test(name)
+
 /** Validates a `/-/create` body in Datasette's order, asking `checks` for permissions and the existing table. */
 export function parseCreateBody(body: JsonValue, checks: CreateChecks): CreateBody {
   const data = objectBody(body, 'JSON must be an object')
@@ -159,7 +165,9 @@ export function parseCreateBody(body: JsonValue, checks: CreateChecks): CreateBo
   if (replace) require('update-row', 'Permission denied: need update-row')
   const table = data.table
   if (!given(table)) throw invalid('Table is required')
-  if (typeof table !== 'string' || isReservedTableName(table) || table.includes('\0')) throw invalid('Invalid table name')
+  if (typeof table !== 'string' || !isDatasetteTableName(table) || isReservedTableName(table) || table.includes('\0')) {
+    throw invalid('Invalid table name')
+  }
   const existing = checks.existing(table)
   if (!given(data.columns) && !hasRows) throw invalid('columns, rows or row is required')
   if (given(data.rows) && given(data.row)) throw invalid('Cannot specify both rows and row')

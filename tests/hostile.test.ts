@@ -857,7 +857,7 @@ describe('many columns', () => {
     expect(await call(t, 'POST', '/-/insert/data/wide?pk=c0', JSON.stringify(wideRow(2000)))).toEqual({ status: 200, body: { table_count: 1 } })
     expect(t.columns('wide')).toHaveLength(2000)
     expect(await call(t, 'GET', '/data/wide.json?_shape=array')).toEqual({ status: 200, body: [wideRow(2000)] })
-    expect(await call(t, 'GET', '/data/wide/0.json')).toEqual({ status: 200, body: { ok: true, rows: [wideRow(2000)] } })
+    expect(await call(t, 'GET', '/data/wide/0.json?_shape=array')).toEqual({ status: 200, body: [wideRow(2000)] })
     const over = await expectUnchanged(t, () => call(t, 'POST', '/-/insert/data/wider?pk=c0', JSON.stringify(wideRow(2001))))
     expect(over).toEqual(legacyError(400, 'invalid_body', 'Row 0 has 2001 columns; SQLite allows at most 2000'))
     await expectHealthy(t)
@@ -867,7 +867,7 @@ describe('many columns', () => {
     const t = makeApp({ unsafe: true })
     expect(await call(t, 'POST', '/-/insert/data/wide', JSON.stringify(wideRow(1999)))).toEqual({ status: 200, body: { table_count: 1 } })
     expect(await call(t, 'GET', '/data/wide.json?_shape=array')).toEqual({ status: 200, body: [{ rowid: 1, ...wideRow(1999) }] })
-    expect(await call(t, 'GET', '/data/wide/1.json')).toEqual({ status: 200, body: { ok: true, rows: [{ rowid: 1, ...wideRow(1999) }] } })
+    expect(await call(t, 'GET', '/data/wide/1.json?_shape=array')).toEqual({ status: 200, body: [{ rowid: 1, ...wideRow(1999) }] })
     const over = await expectUnchanged(t, () => call(t, 'POST', '/-/insert/data/wider', JSON.stringify(wideRow(2000))))
     expect(over).toEqual(legacyError(400, 'invalid_body', rowidLimit(2000).replace('wide ', 'wider ')))
     await expectHealthy(t)
@@ -923,7 +923,7 @@ describe('large values and batches', () => {
     }
     expect(await call(t, 'POST', '/-/insert/data/big?pk=id', JSON.stringify({ id: 1, ...values }))).toEqual({ status: 200, body: { table_count: 1 } })
     expect(sql(t, 'SELECT ascii, multibyte, escapes FROM big')).toEqual([values])
-    expect(await call(t, 'GET', '/data/big/1.json')).toEqual({ status: 200, body: { ok: true, rows: [{ id: 1, ...values }] } })
+    expect(await call(t, 'GET', '/data/big/1.json?_shape=array')).toEqual({ status: 200, body: [{ id: 1, ...values }] })
   })
 
   test('100 000-character table and column names work end to end', async () => {
@@ -969,8 +969,8 @@ describe('integers at the edges of 2^53 and 2^63', () => {
     }
     const page = await send(t, { method: 'GET', target: '/data/ints.json?_shape=array' })
     expect(page.text).toBe(`[${EXACT.map((n, i) => `{"id":${i},"n":${n}}`).join(',')}]`)
-    const row = await send(t, { method: 'GET', target: '/data/ints/5.json' })
-    expect(row.text).toBe('{"ok":true,"rows":[{"id":5,"n":9223372036854775807}]}')
+    const row = await send(t, { method: 'GET', target: '/data/ints/5.json?_shape=array' })
+    expect(row.text).toBe('[{"id":5,"n":9223372036854775807}]')
     const filtered = await send(t, { method: 'GET', target: '/data/ints.json?_shape=array&n__gt=9223372036854775806' })
     expect(filtered.text).toBe('[{"id":5,"n":9223372036854775807}]')
   })
@@ -979,7 +979,7 @@ describe('integers at the edges of 2^53 and 2^63', () => {
     const t = makeApp({ unsafe: true })
     const max = '9223372036854775807'
     expect((await call(t, 'POST', '/-/insert/data/keys?pk=id', `{"id": ${max}, "name": "max"}`)).status).toBe(200)
-    expect((await send(t, { method: 'GET', target: `/data/keys/${max}.json` })).text).toBe(`{"ok":true,"rows":[{"id":${max},"name":"max"}]}`)
+    expect((await send(t, { method: 'GET', target: `/data/keys/${max}.json?_shape=array` })).text).toBe(`[{"id":${max},"name":"max"}]`)
     const updated = await send(t, { method: 'POST', target: `/data/keys/${max}/-/update`, body: '{"update": {"name": "still max"}, "return": true}' })
     expect(updated.text).toBe(`{"ok":true,"row":{"id":${max},"name":"still max"},"rows":[{"id":${max},"name":"still max"}]}`)
     expect((await send(t, { method: 'POST', target: '/data/keys/-/insert', body: `{"row": {"id": -9223372036854775808}}` })).text).toBe(
@@ -1307,7 +1307,7 @@ describe('Host headers over a real socket', () => {
   const prefix = fc
     .array(fc.constantFrom('zz', 'u', 'x', '-', 'data', 'dogs', 'a.b'), { maxLength: 3 })
     .map((segments) => segments.map((segment) => `/${segment}`).join(''))
-  const READS = ['/data/dogs.json?_shape=array', '/data.json', '/-/versions.json', '/data/dogs/1.json']
+  const READS = ['/data/dogs.json?_shape=array', '/data.json', '/-/versions.json', '/data/dogs/1.json?_shape=array']
   const WRITE_PATHS = ['/data/dogs/-/drop', '/-/insert/data/dogs', '/data/dogs/1/-/delete']
   const request = fc.oneof(
     fc.tuple(prefix, fc.constantFrom(...READS)).map(([before, path]) => ({ method: 'GET', target: before + path })),

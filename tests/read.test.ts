@@ -639,7 +639,7 @@ describe('odd table names in URLs', () => {
     expect(table.body.rows).toEqual([{ id: 1, value: name }])
     const row = await getJson(t, `/data/${tildeEncode(name)}/1.json`)
     expect(row.status).toBe(200)
-    expect(row.body).toEqual({ ok: true, rows: [{ id: 1, value: name }] })
+    expect(row.body).toMatchObject({ ok: true, database: 'data', table: name, rows: [{ id: 1, value: name }], primary_keys: ['id'] })
     const database = await getJson(t, '/data.json')
     expect(database.body.tables.map((entry: Row) => entry.name)).toEqual(['x', name])
     expect(t.tables()).toContain('x')
@@ -651,7 +651,29 @@ describe('row JSON', () => {
     const t = dogsApp()
     const { status, body } = await getJson(t, '/data/dogs/2.json')
     expect(status).toBe(200)
-    expect(body).toEqual({ ok: true, rows: [{ id: 2, name: 'Pancakes', age: 4 }] })
+    expect(Object.keys(body)).toEqual(['ok', 'database', 'table', 'rows', 'primary_keys', 'primary_key_values', 'query_ms', 'truncated'])
+    expect(body).toEqual({
+      ok: true,
+      database: 'data',
+      table: 'dogs',
+      rows: [{ id: 2, name: 'Pancakes', age: 4 }],
+      primary_keys: ['id'],
+      primary_key_values: ['2'],
+      query_ms: expect.any(Number),
+      truncated: false,
+    })
+  })
+
+  test('_shape works on a row as on a table: array is a bare list, arrays lists values, object keys by primary key', async () => {
+    const t = dogsApp()
+    expect(await getJson(t, '/data/dogs/2.json?_shape=array')).toMatchObject({ status: 200, body: [{ id: 2, name: 'Pancakes', age: 4 }] })
+    expect(await getJson(t, '/data/dogs/2.json?_shape=object')).toMatchObject({ status: 200, body: { '2': { id: 2, name: 'Pancakes', age: 4 } } })
+    const arrays = await getJson(t, '/data/dogs/2.json?_shape=arrays')
+    expect(arrays.body).toMatchObject({ ok: true, rows: [[2, 'Pancakes', 4]], primary_keys: ['id'], primary_key_values: ['2'], truncated: false })
+    const nl = await t.get('/data/dogs/2.json?_shape=array&_nl=on')
+    expect(nl.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8')
+    expect(await nl.text()).toBe('{"id":2,"name":"Pancakes","age":4}\n')
+    expect(await getJson(t, '/data/dogs/2.json?_shape=nope')).toMatchObject({ status: 400, body: { ok: false, error: 'Invalid _shape: nope' } })
   })
 
   test('a compound key is its tilde-encoded values joined by commas', async () => {
@@ -680,7 +702,7 @@ describe('row JSON', () => {
     await t.post('/-/insert/data/notes', [{ text: 'hello' }, { text: 'world' }])
     const { status, body } = await getJson(t, '/data/notes/2.json')
     expect(status).toBe(200)
-    expect(body).toEqual({ ok: true, rows: [{ rowid: 2, text: 'world' }] })
+    expect(body).toMatchObject({ ok: true, table: 'notes', rows: [{ rowid: 2, text: 'world' }], primary_keys: ['rowid'], primary_key_values: ['2'] })
   })
 
   test('a missing row is a 404 Row not found', async () => {
@@ -727,7 +749,7 @@ describe('values', () => {
     const t = makeApp({ unsafe: true })
     expect((await t.post('/-/insert/data/big?pk=id', '{"id": 1, "n": 9007199254740993}')).status).toBe(200)
     expect(await (await t.get('/data/big.json')).text()).toContain('"n":9007199254740993')
-    expect(await (await t.get('/data/big/1.json')).text()).toBe('{"ok":true,"rows":[{"id":1,"n":9007199254740993}]}')
+    expect(await (await t.get('/data/big/1.json?_shape=array')).text()).toBe('[{"id":1,"n":9007199254740993}]')
     expect(await (await t.get('/data/big.json?n=9007199254740993')).text()).toContain('"n":9007199254740993')
     expect((await getJson(t, '/data/big.json?n=9007199254740992')).body.rows).toEqual([])
     expect(await (await t.get('/data/big.json?n__gt=9007199254740992')).text()).toContain('"n":9007199254740993')

@@ -365,7 +365,8 @@ describe('update', () => {
     ['a missing row is 404 Record not found', '/data/docs/77/-/update', { update: { title: 'x' } }, errorBody(404, "Record not found: ['77']")],
     ['a non-numeric key for an integer key is 404', '/data/docs/abc/-/update', { update: { title: 'x' } }, errorBody(404, "Record not found: ['abc']")],
     ['two key values for a one-column key is 400', '/data/docs/1,2/-/update', { update: { title: 'x' } }, errorBody(400, 'Expected 1 primary key value (id) in the URL, got 2')],
-    ['an unknown table is 404', '/data/nope/1/-/update', { update: { title: 'x' } }, errorBody(404, 'Table not found')],
+    ['an unknown table is 404 naming it, as row.py does', '/data/nope/1/-/update', { update: { title: 'x' } }, errorBody(404, 'Table not found: nope')],
+    ['a missing text key is shown as a Python list of strings', "/data/docs/it's/-/update", { update: { title: 'x' } }, errorBody(404, 'Record not found: ["it\'s"]')],
     ['malformed JSON is 400 Invalid JSON', '/data/docs/1/-/update', '{bad json', errorBody(400, 'Invalid JSON: Expected a double-quoted property name at line 1 column 2')],
   ] as const)('update: %s, and nothing is written', async (_name, path, body, expected) => {
     const t = docsApp([doc(1, 'Row one', 1.2, 5)])
@@ -413,8 +414,8 @@ describe('delete', () => {
 
   test.each([
     ['a missing row is 404 Record not found', '/data/docs/77/-/delete', errorBody(404, "Record not found: ['77']")],
-    ['an unknown table is 404', '/data/bad_table/1/-/delete', errorBody(404, 'Table not found')],
-    ['an unknown database is 404', '/nope/docs/1/-/delete', errorBody(404, 'Database not found')],
+    ['an unknown table is 404 naming it', '/data/bad_table/1/-/delete', errorBody(404, 'Table not found: bad_table')],
+    ['an unknown database is 404 naming it', '/nope/docs/1/-/delete', errorBody(404, 'Database not found: nope')],
     ['two key values for a one-column key is 400', '/data/docs/1,1/-/delete', errorBody(400, 'Expected 1 primary key value (id) in the URL, got 2')],
   ] as const)('delete: %s, and nothing is deleted', async (_name, path, expected) => {
     const t = docsApp([doc(1, 'One')])
@@ -713,6 +714,10 @@ describe('create', () => {
     ['a table name starting with SQLITE_ in capitals', { table: 'SQLite_stat1', row: { id: 1 } }, 'Invalid table name'],
     ['a table name that is not a string', { table: 5, row: { id: 1 } }, 'Invalid table name'],
     ['a table name holding a NUL character', { table: 'bad\u0000name', row: { id: 1 } }, 'Invalid table name'],
+    ['a table name with a newline inside (Datasette: ^(?!sqlite_)[^\\n]+$)', { table: 'a\nb', row: { id: 1 } }, 'Invalid table name'],
+    ['a table name that is only a newline', { table: '\n', row: { id: 1 } }, 'Invalid table name'],
+    ['a table name of columns', { table: 'a\nb', columns: [{ name: 'id', type: 'integer' }] }, 'Invalid table name'],
+    ['a table name starting with a newline', { table: '\nsqlite_x', row: { id: 1 } }, 'Invalid table name'],
     ['a body that is not an object', [], 'JSON must be an object'],
     ['unknown keys', { table: 'bad', row: { id: 1 }, bad: 1 }, 'Invalid keys: bad'],
     ['both columns and rows', { table: 'bad', columns: [{ name: 'id', type: 'integer' }], rows: [{ id: 1 }] }, 'Cannot specify columns with rows or row'],
@@ -900,10 +905,11 @@ describe('routing and limits', () => {
     ['update', '/data2/docs/1/-/update', { update: { title: 'x' } }],
     ['delete', '/data2/docs/1/-/delete', undefined],
     ['drop', '/data2/docs/-/drop', { confirm: true }],
-  ] as const)('%s on an unknown database is 404 Database not found', async (_name, path, body) => {
+  ] as const)('%s on an unknown database is 404 Database not found (naming it on the row routes, as row.py does)', async (name, path, body) => {
     const t = docsApp([doc(1, 'One')])
     const before = fileState(t.path)
-    expect(await call(t, path, body)).toEqual({ status: 404, body: errorBody(404, 'Database not found') })
+    const message = name === 'update' || name === 'delete' ? 'Database not found: data2' : 'Database not found'
+    expect(await call(t, path, body)).toEqual({ status: 404, body: errorBody(404, message) })
     expect(fileState(t.path)).toEqual(before)
   })
 

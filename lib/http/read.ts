@@ -69,6 +69,23 @@ function pageResponse(page: Page, shape: Shape, newlines: boolean, requestUrl: s
   }
 }
 
+interface RowFacts {
+  database: string
+  table: string
+  primary_keys: string[]
+  /** The key values as the URL spells them, tilde-decoded: text, as in Datasette. */
+  primary_key_values: string[]
+  query_ms: number
+}
+
+/** A row page: `_shape=array` and `object` as for a table; the default and `arrays` bodies in row.py's key order. */
+function rowResponse(page: Page, shape: Shape, newlines: boolean, facts: RowFacts): Response {
+  if (shape === 'array' || shape === 'object') return pageResponse(page, shape, newlines, '')
+  const rows = shape === 'arrays' ? page.rows : page.rows.map((row) => rowObject(page.columns, row))
+  const { database, table, primary_keys, primary_key_values, query_ms } = facts
+  return jsonResponse({ ok: true, database, table, rows, primary_keys, primary_key_values, query_ms, truncated: false })
+}
+
 const READ_OPTIONS = ['_shape', '_nl', '_size', '_next', '_sort', '_sort_desc'] as const
 
 export function readRoutes(context: AppContext) {
@@ -196,10 +213,20 @@ export function readRoutes(context: AppContext) {
         const identifier = withoutJson(params.pks)
         const database = visibleDatabase(request, params.database)
         const table = visibleTable(request, database, params.table)
+        const query = new URL(request.url).searchParams
+        const shape = shapeOf(query.get('_shape'))
+        const started = performance.now()
         const found = readRow(database, table, identifier)
         if (!found) throw new RowNotFound()
-        return jsonResponse({ ok: true, rows: [rowObject(found.columns, found.row)] })
+        const page: Page = { columns: found.columns, rows: [found.row], keys: [identifier], next: null }
+        return rowResponse(page, shape, queryFlag(query.get('_nl')), {
+          database: database.name,
+          table: table.name,
+          primary_keys: table.pks.length ? table.pks : ['rowid'],
+          primary_key_values: identifier.split(',').map(tildeDecode),
+          query_ms: performance.now() - started,
+        })
       },
-      { params: rowParams, detail: { summary: 'One row, addressed by its primary key values (or rowid)' } },
+      { params: rowParams, detail: { summary: 'One row, addressed by its primary key values (or rowid), shaped as a table page is' } },
     )
 }

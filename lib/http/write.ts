@@ -1,7 +1,7 @@
 /** Datasette 1.0's JSON write API: insert, upsert, update, delete, create and drop. */
 import { Elysia, t } from 'elysia'
 import type { RowpostDatabase, TableInfo } from '../database'
-import { ApiError, ImmutableDatabase, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
+import { ApiError, DatabaseNotFound, ImmutableDatabase, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
 import { identifierKey, tildeDecode, tildeEncode } from '../identifiers'
 import { optionNeeds, ROUTE_NEEDS, TableAccess, type Need } from './access'
 import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBody, type CreateColumn } from '../write-api'
@@ -19,10 +19,20 @@ import { parseJson, type JsonValue } from '../json'
  * The named table or a 404; asked of the writer inside a transaction too, so a request batched after a drop of its
  * table gets the 404 it would have got later.
  */
-function tableNamed(source: { table(name: string): TableInfo | undefined }, name: string): TableInfo {
+function tableNamed(source: { table(name: string): TableInfo | undefined }, name: string, named = false): TableInfo {
   const table = source.table(name)
-  if (!table) throw new TableNotFound(name)
+  if (!table) throw new TableNotFound(name, named)
   return table
+}
+
+/** A Python str's repr(), as Datasette's messages show one: single quotes unless only double quotes avoid escaping. */
+function pythonRepr(text: string): string {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'"
+  const escaped = text.replace(/[\\\u0000-\u001f\u007f-\u00a0]/g, (char) => {
+    const named: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+    return named[char] ?? `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`
+  })
+  return quote + (quote === "'" ? escaped.replaceAll("'", "\\'") : escaped) + quote
 }
 
 export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
@@ -36,11 +46,20 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     return { database, access: new TableAccess(context, request, database.name, tildeDecode(params.table)) }
   }
 
+  /** Datasette's row routes name the missing database in `errors` too (row.py), unlike its table routes. */
+  function rowTarget(request: Request, params: { database: string; table: string }) {
+    const name = tildeDecode(params.database)
+    const database = context.databases.get(name)
+    if (!database) throw new DatabaseNotFound(name, true)
+    return { database, access: new TableAccess(context, request, database.name, tildeDecode(params.table)) }
+  }
+
+  /** The row a row route names, or Datasette's 404: `Record not found: ['a', 'b']`, the URL's values as a Python list. */
   function rowOf(database: RowpostDatabase, name: string, pks: string) {
-    const table = tableNamed(database, name)
+    const table = tableNamed(database, name, true)
     const key = parseRowIdentifier(table, pks)
     if (readRowsByKey(database.reader, table, [key]).length === 0) {
-      throw new RowNotFound(`Record not found: [${key.map((value) => `'${String(value)}'`).join(', ')}]`)
+      throw new RowNotFound(`Record not found: [${pks.split(',').map((component) => pythonRepr(tildeDecode(component))).join(', ')}]`)
     }
     return { table, key }
   }
@@ -176,7 +195,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   }
 
   async function update(request: Request, params: { database: string; table: string; pks: string }) {
-    const { database, access } = target(request, params)
+    const { database, access } = rowTarget(request, params)
     const resolved = await resolveOrReplay(request, database, access, ROUTE_NEEDS.update, () => rowOf(database, access.table, params.pks))
     if (resolved instanceof Response) return resolved
     const { table, key } = resolved
@@ -189,21 +208,21 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
       if (unknown !== undefined) throw invalid(`no such column: ${unknown}`)
     }
     return writeOnce(request, database, bodyText, (writer) => {
-      updateRow(writer, { table: tableNamed(writer, table.name), key, update: body.update, alter: body.alter })
-      const row = body.returnRow ? readRowsByKey(writer, tableNamed(writer, table.name), [key])[0] : undefined
+      updateRow(writer, { table: tableNamed(writer, table.name, true), key, update: body.update, alter: body.alter })
+      const row = body.returnRow ? readRowsByKey(writer, tableNamed(writer, table.name, true), [key])[0] : undefined
       return { status: 200, body: row ? { ok: true, row, rows: [row] } : { ok: true } }
     })
   }
 
   async function remove(request: Request, params: { database: string; table: string; pks: string }) {
-    const { database, access } = target(request, params)
+    const { database, access } = rowTarget(request, params)
     const resolved = await resolveOrReplay(request, database, access, ROUTE_NEEDS.delete, () => rowOf(database, access.table, params.pks))
     if (resolved instanceof Response) return resolved
     const { table, key } = resolved
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     return writeOnce(request, database, bodyText, (writer) => {
-      deleteRow(writer, tableNamed(writer, table.name), key)
+      deleteRow(writer, tableNamed(writer, table.name, true), key)
       return { status: 200, body: { ok: true } }
     })
   }
