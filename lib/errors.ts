@@ -233,3 +233,24 @@ export class BadHost extends ApiError {
     super(400, 'bad_host', message)
   }
 }
+
+/** /-/execute-write SQL that does not compile, holds more than one statement, or only reads (Datasette answers 400). */
+export class InvalidWriteSql extends ApiError {
+  constructor(message: string) {
+    super(400, 'invalid_write_sql', message)
+  }
+}
+
+/** /-/execute-write SQL that does what is never run there: VACUUM, PRAGMA, ATTACH, transaction control, virtual or internal tables. */
+export class RefusedWriteSql extends ApiError {
+  constructor(message: string) {
+    super(403, 'write_sql_refused', message)
+  }
+}
+
+/** SQLite failed while running /-/execute-write SQL; the message is SQLite's, as in Datasette. */
+export class WriteSqlFailed extends ApiError {
+  constructor(message: string) {
+    super(400, 'write_sql_failed', message)
+  }
+}

@@ -6,7 +6,9 @@ export type Actor = Record<string, unknown> | null
 
 export const WRITE_ACTIONS = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table'] as const
 export const READ_ACTIONS = ['view-instance', 'view-database', 'view-table'] as const
-export type Action = (typeof WRITE_ACTIONS)[number] | (typeof READ_ACTIONS)[number]
+/** Denied unless granted, like the writes, but not part of datasette-insert's blanket grant: arbitrary write SQL. */
+export const SQL_WRITE_ACTIONS = ['execute-write-sql'] as const
+export type Action = (typeof WRITE_ACTIONS)[number] | (typeof READ_ACTIONS)[number] | (typeof SQL_WRITE_ACTIONS)[number]
 
 /** Datasette's `allow` block: true, false, or keys whose values (one or a list) an actor must share. */
 export type AllowBlock = boolean | Record<string, unknown>
@@ -89,7 +91,8 @@ export function allowed(policy: Policy, actor: Actor, action: Action, resource: 
   const rootBlock = levelBlock(policy.root, 'root', action)
   const isWrite = (WRITE_ACTIONS as readonly string[]).includes(action)
   const legacy = isWrite ? policy.legacyInsertAllow : undefined
-  if (rootBlock === undefined && legacy === undefined) return !isWrite && !policy.defaultDeny
+  const deniedByDefault = isWrite || (SQL_WRITE_ACTIONS as readonly string[]).includes(action)
+  if (rootBlock === undefined && legacy === undefined) return !deniedByDefault && !policy.defaultDeny
   return (rootBlock !== undefined && actorMatches(actor, rootBlock)) || (legacy !== undefined && actorMatches(actor, legacy))
 }
 

@@ -45,6 +45,7 @@ export const ACTION_ABBREVIATIONS: Readonly<Record<string, string>> = Object.fre
   vt: 'view-table',
   vq: 'view-query',
   es: 'execute-sql',
+  ews: 'execute-write-sql',
   pd: 'permissions-debug',
   dm: 'debug-menu',
   ir: 'insert-row',

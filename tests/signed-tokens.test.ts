@@ -284,6 +284,7 @@ describe('restriction checks', () => {
       vt: 'view-table',
       vq: 'view-query',
       es: 'execute-sql',
+      ews: 'execute-write-sql',
       pd: 'permissions-debug',
       dm: 'debug-menu',
       ir: 'insert-row',

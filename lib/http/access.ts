@@ -38,6 +38,28 @@ export const OPTION_NEEDS = {
   return: need('view-table', 'Permission denied: need view-table to use "return" (rows sent back are a read of the table)'),
 } satisfies Record<string, Need>
 
+/** What a database route asks of the database itself, before its body is read. */
+export const DATABASE_NEEDS = {
+  /** Datasette's execute-write-sql also requires view-database, so a caller who may not see the database is refused too. */
+  executeWrite: [need('execute-write-sql', 'Permission denied: need execute-write-sql')],
+} satisfies Record<string, Need[]>
+
+/** Throws PermissionDenied with the message of the first database need the caller lacks. */
+export function requireOnDatabase(context: AppContext, request: Request, database: string, needs: Need[]): void {
+  for (const { action, message } of needs) {
+    const seen = action !== 'execute-write-sql' || canView(context.policy, context.actorOf(request), { database })
+    if (!seen || !context.allowed(request, action, { database })) throw new PermissionDenied(message)
+  }
+}
+
+/**
+ * What one operation of a /-/execute-write statement needs, each with Datasette's message naming the action and the
+ * resource (`data/dogs`, or `data` for create-table, which is asked of the database).
+ */
+export function statementNeeds(database: string, table: string, actions: Action[]): Need[] {
+  return actions.map((action) => need(action, `Permission denied: need ${action} on ${action === 'create-table' ? database : `${database}/${table}`}`))
+}
+
 /** The needs of the options a body turned on. */
 export function optionNeeds(options: Partial<Record<keyof typeof OPTION_NEEDS, boolean>>): Need[] {
   return (Object.keys(OPTION_NEEDS) as Array<keyof typeof OPTION_NEEDS>).filter((option) => options[option]).map((option) => OPTION_NEEDS[option])

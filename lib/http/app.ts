@@ -2,6 +2,7 @@
 import { Elysia } from 'elysia'
 import { AppContext, type AppOptions } from './context'
 import { createCors } from './cors'
+import { executeWriteRoutes } from './execute-write'
 import { legacyRoutes } from './legacy'
 import { readRoutes } from './read'
 import { writeRoutes } from './write'
@@ -45,6 +46,7 @@ export function createApp(options: AppOptions) {
     })
     .use(legacyRoutes(context, writeOnce))
     .use(writeRoutes(context, writeOnce))
+    .use(executeWriteRoutes(context, writeOnce))
     .use(readRoutes(context))
   return Object.assign(app, { context })
 }
