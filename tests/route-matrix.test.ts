@@ -37,14 +37,15 @@ const ROUTES: Record<string, RouteCase> = {
     returning: { rows: [{ id: 1, title: 'changed' }], return: true },
   },
   'POST /:database/:table/-/drop': { needs: ['drop-table'], path: '/data/docs/-/drop', body: { confirm: true }, ok: 200, effect: (t) => t.tables() },
-  // The answer carries the schema before and after: a read of the table.
-  'POST /:database/:table/-/alter': {
-    needs: ['alter-table'], path: '/data/docs/-/alter', body: { operations: [{ op: 'add_column', args: { name: 'extra' } }] }, ok: 200,
-    effect: (t) => t.columns('docs'), showsTable: true,
-  },
   'POST /:database/:table/:pks/-/update': {
     needs: ['update-row'], path: '/data/docs/1/-/update', body: { update: { title: 'changed' } }, ok: 200, effect: docs,
     returning: { update: { title: 'changed' }, return: true },
+  },
+  // A database permission plus all three row actions on the table an insert writes (Datasette's rule for write SQL).
+  'POST /:database/-/execute-write': {
+    needs: ['execute-write-sql', 'insert-row', 'update-row', 'delete-row'], path: '/data/-/execute-write',
+    body: { sql: "insert into docs (id, title) values (9, 'new')" }, ok: 200, effect: docs,
+    returning: { sql: "insert into docs (id, title) values (9, 'new') returning *" },
   },
   'POST /:database/:table/:pks/-/delete': { needs: ['delete-row'], path: '/data/docs/1/-/delete', ok: 200, effect: docs },
   'GET /-/databases.json': { needs: [], path: '/-/databases.json', ok: 200 },
@@ -56,18 +57,21 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /:database/:table/:pks': { needs: [], path: '/data/docs/1.json', ok: 200 },
 }
 
-const ALL_WRITES: Action[] = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table']
+const ALL_WRITES: Action[] = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table', 'execute-write-sql']
+/** Actions asked of the database, never of a table: the table level leaves them to the database. */
+const DATABASE_ACTIONS = ['create-table', 'execute-write-sql']
 
 type Level = 'root' | 'database' | 'table'
 const LEVELS: Level[] = ['root', 'database', 'table']
 const TOKENS = ['granted', 'lacking', 'blind'].map((id) => ({ token: `${id}-token`, actor: { id } }))
 
-/** Permission blocks placed at one level; create-table is a database action, so the table level leaves it to the database. */
+/** Permission blocks placed at one level; create-table and execute-write-sql are database actions, so the table level leaves them to the database. */
 function placed(level: Level, permissions: Record<string, unknown>, tableExtras: Record<string, unknown> = {}) {
-  const { 'create-table': createTable, ...tableActions } = permissions
+  const databaseActions = Object.fromEntries(Object.entries(permissions).filter(([action]) => DATABASE_ACTIONS.includes(action)))
+  const tableActions = Object.fromEntries(Object.entries(permissions).filter(([action]) => !DATABASE_ACTIONS.includes(action)))
   if (level === 'root') return { permissions, databases: { data: { tables: { docs: tableExtras } } } }
   if (level === 'database') return { databases: { data: { permissions, tables: { docs: tableExtras } } } }
-  return { databases: { data: { permissions: createTable ? { 'create-table': createTable } : {}, tables: { docs: { ...tableExtras, permissions: tableActions } } } } }
+  return { databases: { data: { permissions: databaseActions, tables: { docs: { ...tableExtras, permissions: tableActions } } } } }
 }
 
 function seededApp(document: Record<string, unknown>): TestApp {
@@ -92,7 +96,7 @@ function appFor(route: RouteCase, level: Level = 'root'): TestApp {
 /** Everything granted to `granted` and `lacking` at the database, but the table's own rules keep the route's permissions for `granted`. */
 function tableDeniesApp(route: RouteCase): TestApp {
   const everything = Object.fromEntries(ALL_WRITES.map((action) => [action, { id: ['granted', 'lacking'] }]))
-  const tableRules = Object.fromEntries(route.needs.filter((action) => action !== 'create-table').map((action) => [action, { id: 'granted' }]))
+  const tableRules = Object.fromEntries(route.needs.filter((action) => !DATABASE_ACTIONS.includes(action)).map((action) => [action, { id: 'granted' }]))
   return seededApp({ databases: { data: { permissions: everything, tables: { docs: { permissions: tableRules } } } } })
 }
 
@@ -143,7 +147,7 @@ describe('every route has a permission case', () => {
             if (route.effect) expect(route.effect(app)).not.toEqual(before)
           })
         }
-        if (route.needs.some((action) => action !== 'create-table')) {
+        if (route.needs.some((action) => !DATABASE_ACTIONS.includes(action))) {
           test('a database-level grant does not override the table rules that withhold it', async () => {
             await expectRefusedUnchanged(tableDeniesApp(route), method, route, 'lacking-token', 403)
             expect((await send(tableDeniesApp(route), method, route, 'granted-token')).status).toBe(route.ok)
