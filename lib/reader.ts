@@ -284,10 +284,10 @@ export interface PageRequest {
   next?: string
 }
 
-export interface Page {
+export interface Page<Row = unknown[]> {
   columns: string[]
   /** Each row's values in `columns` order, ready for JSON. */
-  rows: unknown[][]
+  rows: Row[]
   /** Each row's identifier, as in its row URL. */
   keys: string[]
   /** The token for the following page; null on the last one. */
@@ -311,6 +311,12 @@ function readStatement(db: RowpostDatabase, sql: string): Statement {
 
 /** One page of a table, after the `next` token's row: keyset pagination, so concurrent inserts never shift a page. */
 export function readTablePage(db: RowpostDatabase, table: TableInfo, options: PageRequest): Page {
+  const page = readTableValues(db, table, options)
+  return { ...page, rows: page.rows.map((row) => row.map(fromSqlValue)) }
+}
+
+/** readTablePage with the values as SQLite stored them (every INTEGER a bigint), for CSV and other renderers. */
+export function readTableValues(db: RowpostDatabase, table: TableInfo, options: PageRequest): Page<SqlValue[]> {
   const columns = visibleColumns(table)
   const keys = keyColumns(table)
   const order: OrderKey[] = [...(options.sort ? [options.sort] : []), ...keys.map((column) => ({ column, descending: false }))]
@@ -333,7 +339,7 @@ export function readTablePage(db: RowpostDatabase, table: TableInfo, options: Pa
   const last = rows.at(-1)
   return {
     columns,
-    rows: rows.map((row) => row.map(fromSqlValue)),
+    rows,
     keys: rows.map((row) => tokenOf(row, order.length - keys.length)),
     next: fetched.length > options.size && last ? tokenOf(last, 0) : null,
   }

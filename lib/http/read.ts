@@ -10,6 +10,7 @@ import { findTable, parseFilters, parseSort, readRow, readTablePage, sqliteVersi
 import type { Settings } from '../settings'
 import type { AppContext } from './context'
 import { queryFlag } from '../flags'
+import { exportSegment, tableExport } from './export'
 import { jsonResponse } from './respond'
 
 const SHAPES = ['objects', 'arrays', 'array', 'object'] as const
@@ -86,7 +87,7 @@ function rowResponse(page: Page, shape: Shape, newlines: boolean, facts: RowFact
   return jsonResponse({ ok: true, database, table, rows, primary_keys, primary_key_values, query_ms, truncated: false })
 }
 
-const READ_OPTIONS = ['_shape', '_nl', '_size', '_next', '_sort', '_sort_desc'] as const
+const READ_OPTIONS = ['_shape', '_nl', '_size', '_next', '_sort', '_sort_desc', '_stream', '_dl', '_header'] as const
 
 export function readRoutes(context: AppContext) {
   const version = sqliteVersion(context.databases.values().next().value)
@@ -188,23 +189,32 @@ export function readRoutes(context: AppContext) {
     .get(
       '/:database/:table',
       function tableJson({ request, params }) {
-        const tableSegment = withoutJson(params.table)
+        const exported = exportSegment(params.table)
+        const tableSegment = exported ? exported.name : withoutJson(params.table)
         const database = visibleDatabase(request, params.database)
         const table = visibleTable(request, database, tableSegment)
         const query = new URL(request.url).searchParams
-        const shape = shapeOf(query.get('_shape'))
-        const page = readTablePage(database, table, {
+        const pageRequest = {
           filters: parseFilters(table, query.entries()),
           sort: parseSort(table, query.get('_sort') ?? undefined, query.get('_sort_desc') ?? undefined),
           size: pageSize(query.get('_size'), context.settings),
           next: query.get('_next') || undefined,
-        })
-        return pageResponse(page, shape, queryFlag(query.get('_nl')), request.url)
+        }
+        const batchSize = context.settings.max_returned_rows
+        if (exported) return tableExport(request, database, table, exported.format, pageRequest, batchSize)
+        const shape = shapeOf(query.get('_shape'))
+        const newlines = queryFlag(query.get('_nl'))
+        if (shape === 'array' && newlines && queryFlag(query.get('_stream'))) {
+          return tableExport(request, database, table, 'ndjson', pageRequest, batchSize)
+        }
+        return pageResponse(readTablePage(database, table, pageRequest), shape, newlines, request.url)
       },
       {
         params: tableParams,
         query: tableQuery,
-        detail: { summary: 'Rows of a table: filters, sorting and keyset pagination, shaped like Datasette 1.0' },
+        detail: {
+          summary: 'Rows of a table: filters, sorting and keyset pagination, shaped like Datasette 1.0; .csv and .tsv, and _stream=on for every row',
+        },
       },
     )
     .get(
