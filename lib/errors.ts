@@ -34,6 +34,13 @@ export class InvalidName extends ApiError {
   }
 }
 
+/** An `/-/alter` operation the table refuses: an unknown column, a duplicate name, rows that break the new constraints. */
+export class AlterFailed extends ApiError {
+  constructor(message: string) {
+    super(400, 'alter_failed', message)
+  }
+}
+
 /** A value that SQLite cannot store exactly, such as an integer beyond 64 bits. */
 export class InvalidValue extends ApiError {
   constructor(message: string) {

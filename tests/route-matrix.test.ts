@@ -37,6 +37,11 @@ const ROUTES: Record<string, RouteCase> = {
     returning: { rows: [{ id: 1, title: 'changed' }], return: true },
   },
   'POST /:database/:table/-/drop': { needs: ['drop-table'], path: '/data/docs/-/drop', body: { confirm: true }, ok: 200, effect: (t) => t.tables() },
+  // The answer carries the schema before and after: a read of the table.
+  'POST /:database/:table/-/alter': {
+    needs: ['alter-table'], path: '/data/docs/-/alter', body: { operations: [{ op: 'add_column', args: { name: 'extra' } }] }, ok: 200,
+    effect: (t) => t.columns('docs'), showsTable: true,
+  },
   'POST /:database/:table/:pks/-/update': {
     needs: ['update-row'], path: '/data/docs/1/-/update', body: { update: { title: 'changed' } }, ok: 200, effect: docs,
     returning: { update: { title: 'changed' }, return: true },

@@ -26,7 +26,15 @@ export const ROUTE_NEEDS = {
   /** datasette-insert asked for both on every write, even a plain insert. */
   legacy: [need('insert-row'), need('update-row')],
   legacyAlter: [need('alter-table', 'Alter permission denied')],
+  /** Its answer shows the table's schema before and after, a read of the table. */
+  alter: [need('alter-table', 'Permission denied: need alter-table'), need('view-table', 'Permission denied: need view-table to see the altered schema')],
 } satisfies Record<string, Need[]>
+
+/**
+ * What `/-/alter`'s rename_table adds, on the new name: the renamed table falls under that name's table rules from
+ * then on, so they must let the caller alter it too. Datasette asks nothing more than alter-table on the old name.
+ */
+export const renameTableNeeds = (to: string): Need[] => [need('alter-table', `Permission denied: need alter-table on ${to} to rename a table to it`)]
 
 /**
  * What a body option adds. `view-table` stands for seeing the table, which takes the instance and the database too:

@@ -1,5 +1,6 @@
 /** Assembles the Elysia app: refusals before routing, CORS and OPTIONS, then the actor, then the routes; one onError for every failure. */
 import { Elysia } from 'elysia'
+import { alterRoutes } from './alter'
 import { AppContext, type AppOptions } from './context'
 import { createCors } from './cors'
 import { executeWriteRoutes } from './execute-write'
@@ -46,6 +47,7 @@ export function createApp(options: AppOptions) {
     })
     .use(legacyRoutes(context, writeOnce))
     .use(writeRoutes(context, writeOnce))
+    .use(alterRoutes(context, writeOnce))
     .use(executeWriteRoutes(context, writeOnce))
     .use(readRoutes(context))
   return Object.assign(app, { context })
