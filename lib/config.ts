@@ -11,7 +11,11 @@ export class ConfigError extends Error {}
 
 const AllowBlockSchema = Type.Union([Type.Boolean(), Type.Record(Type.String(), Type.Unknown())])
 const PermissionsSchema = Type.Record(Type.String(), AllowBlockSchema)
-const LevelFields = { allow: Type.Optional(AllowBlockSchema), permissions: Type.Optional(PermissionsSchema) }
+const LevelFields = {
+  allow: Type.Optional(AllowBlockSchema),
+  permissions: Type.Optional(PermissionsSchema),
+  allow_sql: Type.Optional(AllowBlockSchema),
+}
 
 export const MetadataSchema = Type.Object({
   ...LevelFields,
@@ -105,9 +109,9 @@ export function interpretMetadata(document: unknown, source = 'metadata'): Loade
   const metadata = document as Metadata
   const known = new Set<string>([...WRITE_ACTIONS, ...READ_ACTIONS, ...SQL_WRITE_ACTIONS])
   const ignoredActions = new Set<string>()
-  const level = (fields: { allow?: AllowBlock; permissions?: Record<string, AllowBlock> }): PermissionLevel => {
+  const level = (fields: { allow?: AllowBlock; permissions?: Record<string, AllowBlock>; allow_sql?: AllowBlock }): PermissionLevel => {
     for (const action of Object.keys(fields.permissions ?? {})) if (!known.has(action)) ignoredActions.add(action)
-    return { allow: fields.allow, permissions: fields.permissions as PermissionLevel['permissions'] }
+    return { allow: fields.allow, permissions: fields.permissions as PermissionLevel['permissions'], allowSql: fields.allow_sql }
   }
   const databases: LoadedConfig['policy']['databases'] = Object.create(null)
   for (const [name, database] of Object.entries(metadata.databases ?? {})) {

@@ -261,3 +261,21 @@ export class WriteSqlFailed extends ApiError {
     super(400, 'write_sql_failed', message)
   }
 }
+
+/** A SQL query Datasette would refuse or SQLite could not run: not a SELECT, several statements, a disallowed pragma, SQLite's error. */
+export class InvalidSql extends ApiError {
+  constructor(
+    message: string,
+    /** SQLite's own error (or a trailing statement): Datasette's body then also carries `"rows": []` and `"truncated": false`. */
+    readonly fromSqlite = false,
+  ) {
+    super(400, 'invalid_sql', message)
+  }
+}
+
+/** A SQL query ran past sql_time_limit_ms (or a lower `_timelimit`) and was stopped. */
+export class QueryInterrupted extends ApiError {
+  constructor() {
+    super(400, 'query_interrupted', 'SQL query took too long. The time limit is controlled by the sql_time_limit_ms setting.')
+  }
+}

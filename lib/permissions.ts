@@ -5,7 +5,7 @@ import { restrictionsAllow, type Restrictions } from './signed-tokens'
 export type Actor = Record<string, unknown> | null
 
 export const WRITE_ACTIONS = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table'] as const
-export const READ_ACTIONS = ['view-instance', 'view-database', 'view-table'] as const
+export const READ_ACTIONS = ['view-instance', 'view-database', 'view-table', 'execute-sql'] as const
 /** Denied unless granted, like the writes, but not part of datasette-insert's blanket grant: arbitrary write SQL. */
 export const SQL_WRITE_ACTIONS = ['execute-write-sql'] as const
 export type Action = (typeof WRITE_ACTIONS)[number] | (typeof READ_ACTIONS)[number] | (typeof SQL_WRITE_ACTIONS)[number]
@@ -19,6 +19,8 @@ export interface PermissionLevel {
   allow?: AllowBlock
   /** Datasette 1.0 `permissions`: action name to allow block. */
   permissions?: Partial<Record<Action, AllowBlock>>
+  /** Datasette's `allow_sql` (root and database levels): who may run SQL queries (execute-sql). */
+  allowSql?: AllowBlock
 }
 
 export interface Policy {
@@ -30,6 +32,8 @@ export interface Policy {
   unsafe: boolean
   /** `--default-deny`: reads need an explicit grant too. */
   defaultDeny: boolean
+  /** The `default_allow_sql` setting: false denies execute-sql unless a block grants it. */
+  defaultAllowSql?: boolean
 }
 
 export interface Resource {
@@ -74,6 +78,7 @@ function levelBlock(level: PermissionLevel | undefined, kind: keyof typeof VIEW_
   if (!level) return undefined
   const granted = level.permissions?.[action]
   if (granted !== undefined) return granted
+  if (action === 'execute-sql' && kind !== 'table') return level.allowSql
   return action === VIEW_ACTION_OF_LEVEL[kind] ? level.allow : undefined
 }
 
@@ -89,6 +94,7 @@ export function allowed(policy: Policy, actor: Actor, action: Action, resource: 
   const specific = levelBlock(table, 'table', action) ?? levelBlock(database, 'database', action)
   if (specific !== undefined) return actorMatches(actor, specific)
   const rootBlock = levelBlock(policy.root, 'root', action)
+  if (action === 'execute-sql' && rootBlock === undefined && policy.defaultAllowSql === false) return false
   const isWrite = (WRITE_ACTIONS as readonly string[]).includes(action)
   const legacy = isWrite ? policy.legacyInsertAllow : undefined
   const deniedByDefault = isWrite || (SQL_WRITE_ACTIONS as readonly string[]).includes(action)

@@ -25,6 +25,12 @@ export interface Settings {
   idempotency_key_ttl: number
   /** Milliseconds a write waits for another process's lock on the file before answering 503. */
   busy_timeout_ms: number
+  /** Longest a SQL query may run, in milliseconds; `?_timelimit=` may only lower it. */
+  sql_time_limit_ms: number
+  /** `on`: anyone who may view a database may run SQL queries on it unless a block says otherwise; `off`: only those granted execute-sql. */
+  default_allow_sql: 'on' | 'off'
+  /** Worker threads that run SQL queries, each with its own read-only connections. */
+  num_sql_threads: number
 }
 
 type SettingSpec = { help: string } & ({ kind: 'integer'; min: number } | { kind: 'choice'; choices: readonly string[] })
@@ -42,6 +48,9 @@ export const SETTING_SPECS: Record<keyof Settings, SettingSpec> = {
   group_commit: { kind: 'choice', choices: ['on', 'off'], help: 'Let concurrent writes share one commit' },
   idempotency_key_ttl: { kind: 'integer', min: 1, help: 'Seconds a response stored under an Idempotency-Key is kept' },
   busy_timeout_ms: { kind: 'integer', min: 0, help: "Milliseconds a write waits for another process's lock before a 503" },
+  sql_time_limit_ms: { kind: 'integer', min: 1, help: 'Time limit for a SQL query in milliseconds' },
+  default_allow_sql: { kind: 'choice', choices: ['on', 'off'], help: 'Allow anyone who may view a database to run SQL queries by default' },
+  num_sql_threads: { kind: 'integer', min: 1, help: 'Worker threads that run SQL queries' },
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -57,6 +66,9 @@ export const DEFAULT_SETTINGS: Settings = {
   group_commit: 'on',
   idempotency_key_ttl: 24 * 60 * 60,
   busy_timeout_ms: 5000,
+  sql_time_limit_ms: 1000,
+  default_allow_sql: 'on',
+  num_sql_threads: 3,
 }
 
 /** A problem with a `--setting`; the CLI treats it as a bad argument. */

@@ -60,6 +60,9 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /:database': { needs: [], path: '/data.json', ok: 200 },
   'GET /:database/:table': { needs: [], path: '/data/docs.json', ok: 200 },
   'GET /:database/:table/:pks': { needs: [], path: '/data/docs/1.json', ok: 200 },
+  'GET /:database/-/query.json': { needs: [], path: '/data/-/query.json?sql=select+*+from+docs', ok: 200 },
+  'GET /:database/-/query': { needs: [], path: '/data/-/query?sql=select+*+from+docs', ok: 200 },
+  'GET /:database/-/query.csv': { needs: [], path: '/data/-/query.csv?sql=select+*+from+docs&_stream=on', ok: 200 },
 }
 
 const ALL_WRITES: Action[] = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table', 'execute-write-sql']

@@ -5,6 +5,7 @@ import { AppContext, type AppOptions } from './context'
 import { createCors } from './cors'
 import { executeWriteRoutes } from './execute-write'
 import { legacyRoutes } from './legacy'
+import { queryRoutes } from './query'
 import { readRoutes } from './read'
 import { writeRoutes } from './write'
 import { createWriteResponder } from './write-once'
@@ -49,6 +50,7 @@ export function createApp(options: AppOptions) {
     .use(writeRoutes(context, writeOnce))
     .use(alterRoutes(context, writeOnce))
     .use(executeWriteRoutes(context, writeOnce))
+    .use(queryRoutes(context))
     .use(readRoutes(context))
   return Object.assign(app, { context })
 }

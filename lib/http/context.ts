@@ -39,6 +39,7 @@ export class AppContext {
     this.databases = new Map(options.databases.map((database) => [database.name, database]))
     this.policy = { ...config.policy, unsafe: options.unsafe ?? false, defaultDeny: options.defaultDeny ?? false }
     this.settings = { ...DEFAULT_SETTINGS, ...options.settings }
+    this.policy.defaultAllowSql = this.settings.default_allow_sql === 'on'
     this.cors = options.cors ?? false
     this.corsOrigins = options.corsOrigins ?? []
     this.version = options.version ?? '0.0.0'

@@ -11,6 +11,7 @@ import type { Settings } from '../settings'
 import type { AppContext } from './context'
 import { queryFlag } from '../flags'
 import { exportSegment, tableExport } from './export'
+import { queryRedirect } from './query'
 import { jsonResponse } from './respond'
 
 const SHAPES = ['objects', 'arrays', 'array', 'object'] as const
@@ -160,6 +161,8 @@ export function readRoutes(context: AppContext) {
     .get(
       '/:database',
       function databaseJson({ request, params }) {
+        const toQuery = queryRedirect(params.database, request.url)
+        if (toQuery) return toQuery
         const database = visibleDatabase(request, withoutJson(params.database))
         const actor = context.actorOf(request)
         const query = new URL(request.url).searchParams

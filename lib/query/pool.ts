@@ -1,0 +1,173 @@
+/**
+ * Runs SQL queries in child processes, so a slow query never holds the event loop, and kills one that passes its time
+ * limit. Processes rather than Worker threads: Worker.terminate() cannot stop a thread inside sqlite3_step (bun:sqlite
+ * has no interrupt), so a runaway query would go on burning a core; SIGKILL stops it.
+ */
+import type { Subprocess } from 'bun'
+import { fileURLToPath } from 'node:url'
+import { QueryInterrupted } from '../errors'
+import type { SqlValue } from '../values'
+import type { QueryJob, QueryOutcome } from './execute'
+import type { WorkerReply, WorkerRequest } from './worker'
+
+const WORKER_PATH = fileURLToPath(new URL('./worker.ts', import.meta.url))
+
+/** One query process, answering one request at a time. */
+class QueryProcess {
+  private readonly child: Subprocess
+  private waiting: { resolve: (reply: WorkerReply) => void; reject: (error: Error) => void } | null = null
+  private exited = false
+
+  constructor(onExit: (process: QueryProcess) => void) {
+    this.child = Bun.spawn([process.execPath, WORKER_PATH], {
+      ipc: (reply: WorkerReply) => {
+        const waiting = this.waiting
+        this.waiting = null
+        waiting?.resolve(reply)
+      },
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit'],
+      onExit: () => {
+        this.exited = true
+        this.waiting?.reject(new Error('The query process exited'))
+        this.waiting = null
+        onExit(this)
+      },
+    })
+    this.child.unref()
+  }
+
+  get alive(): boolean {
+    return !this.exited
+  }
+
+  /** Sends one request; rejects with QueryInterrupted (and kills the process) when no reply comes within `timeLimitMs`. */
+  request(message: WorkerRequest, timeLimitMs: number): Promise<WorkerReply> {
+    return new Promise<WorkerReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = null
+        this.kill()
+        reject(new QueryInterrupted())
+      }, timeLimitMs)
+      this.waiting = {
+        resolve: (reply) => {
+          clearTimeout(timer)
+          resolve(reply)
+        },
+        reject: (error) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      }
+      this.child.send(message)
+    })
+  }
+
+  kill(): void {
+    if (this.exited) return
+    this.exited = true
+    this.child.kill('SIGKILL')
+  }
+}
+
+export interface QueryStream {
+  columns: string[]
+  /** Batches of rows, each fetched when the previous one has been consumed; returning early kills the stream's process. */
+  batches: AsyncGenerator<SqlValue[][]>
+}
+
+export type StreamStart = { ok: true; stream: QueryStream } | Extract<QueryOutcome, { ok: false }>
+
+export class QueryPool {
+  private readonly idle: QueryProcess[] = []
+  private readonly all = new Set<QueryProcess>()
+  private readonly queue: Array<(process: QueryProcess) => void> = []
+  private nextId = 1
+  private closed = false
+
+  constructor(private size: number) {}
+
+  /** Allows up to `size` processes, when that is more than now. */
+  grow(size: number): void {
+    this.size = Math.max(this.size, size)
+  }
+
+  /** Runs a query on a pooled process; resolves with its rows or its refusal, rejects with QueryInterrupted past the limit. */
+  async run(job: QueryJob, timeLimitMs: number): Promise<QueryOutcome> {
+    const process = await this.acquire()
+    let reply: WorkerReply
+    try {
+      reply = await process.request({ type: 'query', id: this.nextId++, job }, timeLimitMs)
+    } finally {
+      this.release(process)
+    }
+    if (reply.type !== 'outcome') throw new Error(`Unexpected reply from a query process: ${reply.type}`)
+    return reply.outcome
+  }
+
+  /**
+   * Streams every row of a query in batches from a process of its own (a slow client must not hold a pooled one). Each
+   * batch must arrive within `timeLimitMs`; the process is killed when the stream ends, fails or is abandoned.
+   */
+  async stream(job: QueryJob, timeLimitMs: number, batchSize: number): Promise<StreamStart> {
+    const process = new QueryProcess(() => {})
+    const id = this.nextId++
+    let first: WorkerReply
+    try {
+      first = await process.request({ type: 'stream', id, job, batchSize }, timeLimitMs)
+    } catch (error) {
+      process.kill()
+      throw error
+    }
+    if (first.type === 'outcome') {
+      process.kill()
+      if (first.outcome.ok) throw new Error('A stream answered rows without columns')
+      return first.outcome
+    }
+    if (first.type !== 'columns') throw new Error(`Unexpected reply from a query process: ${first.type}`)
+    async function* batches(): AsyncGenerator<SqlValue[][]> {
+      try {
+        for (;;) {
+          const reply = await process.request({ type: 'pull', id }, timeLimitMs)
+          if (reply.type === 'outcome') throw new Error(reply.outcome.ok ? 'Unexpected rows' : reply.outcome.message)
+          if (reply.type !== 'batch') throw new Error(`Unexpected reply from a query process: ${reply.type}`)
+          if (reply.rows.length > 0) yield reply.rows
+          if (reply.done) return
+        }
+      } finally {
+        process.kill()
+      }
+    }
+    return { ok: true, stream: { columns: first.columns, batches: batches() } }
+  }
+
+  /** Kills every process; queries still running reject. */
+  close(): void {
+    this.closed = true
+    for (const process of this.all) process.kill()
+  }
+
+  private acquire(): Promise<QueryProcess> {
+    while (this.idle.length > 0) {
+      const process = this.idle.pop()!
+      if (process.alive) return Promise.resolve(process)
+    }
+    if (this.all.size < this.size) return Promise.resolve(this.spawn())
+    return new Promise((resolve) => this.queue.push(resolve))
+  }
+
+  private release(process: QueryProcess): void {
+    // A process killed for its time limit is replaced by a fresh one for whoever waits.
+    const next = process.alive ? process : this.closed ? null : this.spawn()
+    if (!next) return
+    const waiter = this.queue.shift()
+    if (waiter) waiter(next)
+    else this.idle.push(next)
+  }
+
+  private spawn(): QueryProcess {
+    const process = new QueryProcess((exited) => this.all.delete(exited))
+    this.all.add(process)
+    return process
+  }
+}
