@@ -181,3 +181,29 @@ describe('streaming over a real socket', () => {
     expect(peak - before).toBeLessThan(80 * 2 ** 20)
   }, 120_000)
 })
+
+describe('README', () => {
+  test('every curl example of the README’s export section works as written', async () => {
+    const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('### Exporting rows: CSV, TSV, NDJSON'))
+    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!
+    const commands = block.trim().split('\n')
+    expect(commands).toHaveLength(4)
+    const dir = tempDir()
+    const file = new Database(join(dir, 'data.db'), { create: true })
+    file.run("CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT, age INTEGER); INSERT INTO dogs VALUES (1, 'Cleo', 5), (2, 'Pancakes, Jr', 4), (3, 'Toasty', 2)")
+    file.close()
+    const server = await startServer(['data.db'], { cwd: dir })
+    servers.push(server)
+    const outputs: string[] = []
+    for (const command of commands) {
+      const run = Bun.spawnSync(['sh', '-c', command.replaceAll('http://127.0.0.1:8001', server.url)], { cwd: dir })
+      expect(run.exitCode).toBe(0)
+      outputs.push(run.stdout.toString())
+    }
+    expect(readFileSync(join(dir, 'dogs.csv'), 'utf8')).toBe('id,name,age\r\n1,Cleo,5\r\n2,"Pancakes, Jr",4\r\n3,Toasty,2\r\n')
+    expect(outputs[1]).toBe('id\tname\tage\r\n1\tCleo\t5\r\n2\tPancakes, Jr\t4\r\n')
+    expect(outputs[2]).toBe('{"id":1,"name":"Cleo","age":5}\n{"id":2,"name":"Pancakes, Jr","age":4}\n{"id":3,"name":"Toasty","age":2}\n')
+    expect(JSON.parse(outputs[3]!)).toEqual([{ id: 1, name: 'Cleo', age: 5 }])
+  })
+})
