@@ -5,7 +5,7 @@ import { tempDir } from './helpers'
 
 const ROOT = join(import.meta.dir, '..')
 
-test('the packed tarball starts a working server with bunx, as `bunx rowpost` will once published', async () => {
+test('the packed tarball starts a working server with bunx, as `bunx rowpost` will once published, SQL queries included', async () => {
   const out = tempDir()
   const pack = Bun.spawnSync(['bun', 'pm', 'pack', '--destination', out], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
   expect(pack.exitCode).toBe(0)
@@ -33,6 +33,9 @@ test('the packed tarball starts a working server with bunx, as `bunx rowpost` wi
     expect(url).toBeDefined()
     const response = await fetch(`${url}/-/insert/data/dogs?pk=id`, { method: 'POST', body: '[{"id": 1, "name": "Cleopaws"}]' })
     expect(await response.json()).toEqual({ table_count: 1 })
+    // SQL queries run in child processes started from the installed package's own lib/query/worker.ts.
+    const queried = await fetch(`${url}/data/-/query.json?sql=${encodeURIComponent('select name from dogs')}`)
+    expect(await queried.json()).toEqual({ ok: true, rows: [{ name: 'Cleopaws' }], truncated: false })
   } finally {
     child.kill('SIGTERM')
     expect(await child.exited).toBe(0)
