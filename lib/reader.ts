@@ -2,7 +2,7 @@
 import { Database, type Statement } from 'bun:sqlite'
 import { keyColumns, type RowpostDatabase, type TableInfo } from './database'
 import { InvalidQuery, TableNotFound } from './errors'
-import { identifierKey, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
+import { identifierKey, isReservedTableName, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
 import { queryFlag } from './flags'
 import { FloatLiteral, parseJson } from './json'
 import { affinityOf, fromSqlValue, toSqlValue, type Affinity, type SqlValue } from './values'
@@ -406,4 +406,109 @@ export function sqliteVersion(db?: RowpostDatabase): string {
   } finally {
     if (!db) connection.close()
   }
+}
+
+/** A CREATE statement SQLite keeps, with the table or view it belongs to (for an index or trigger, the table it is on). */
+export interface SchemaStatement {
+  table: string
+  sql: string
+}
+
+/** The database's CREATE statements in creation order, as Datasette's /-/schema joins them, less SQLite's and rowpost's own. */
+export function schemaStatements(db: RowpostDatabase): SchemaStatement[] {
+  const listing = 'SELECT tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid'
+  const rows = db.statement(listing).values() as Array<[string, string]>
+  return rows.filter(([table]) => !isReservedTableName(table)).map(([table, sql]) => ({ table, sql }))
+}
+
+/** A table's or view's real name and CREATE statement, the name matched ignoring ASCII case as SQLite does. */
+export function tableOrViewSchema(db: RowpostDatabase, name: string): { name: string; sql: string } | undefined {
+  const row = db
+    .statement("SELECT name, sql FROM sqlite_schema WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE AND sql IS NOT NULL")
+    .get(name) as { name: string; sql: string } | null
+  return row && !isReservedTableName(row.name) ? row : undefined
+}
+
+/** Datasette's list of the shadow tables each virtual table module keeps beside it. */
+const SHADOW_SUFFIXES: Record<string, string[]> = {
+  fts3: ['_content', '_segdir', '_segments', '_stat', '_docsize'],
+  fts4: ['_content', '_segdir', '_segments', '_stat', '_docsize'],
+  fts5: ['_data', '_idx', '_docsize', '_content', '_config'],
+  rtree: ['_node', '_parent', '_rowid'],
+  rtree_i32: ['_node', '_parent', '_rowid'],
+}
+const VIRTUAL_MODULE = /\bCREATE\s+VIRTUAL\s+TABLE\b.*?\bUSING\s+([^\s(]+)/is
+const asciiLower = (text: string) => text.replace(/[A-Z]/g, (letter) => letter.toLowerCase())
+
+/** What Datasette's instance index needs to know of a database's tables beyond their columns and counts. */
+export interface Catalogue {
+  /** Views in creation order. */
+  views: string[]
+  /** Tables Datasette hides from listings: names starting with `_`, shadow tables, FTS tables over another table's content. */
+  hidden: Set<string>
+  /** The full-text search table over `table` (Datasette's detect_fts), or null. */
+  ftsTable(table: string): string | null
+}
+
+/** One pass over sqlite_schema, following Datasette's sqlite_hidden_table_names and detect_fts. */
+export function catalogue(db: RowpostDatabase): Catalogue {
+  const listing = "SELECT type, name, tbl_name, sql, rootpage FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY rowid"
+  const rows = db.statement(listing).values() as Array<[string, string, string, string | null, number]>
+  const views: string[] = []
+  const hidden = new Set<string>()
+  const shadows = new Set<string>()
+  const fts: Array<{ name: string; table: string; sql: string }> = []
+  for (const [type, name, table, sql, rootpage] of rows) {
+    if (isReservedTableName(name)) continue
+    if (type === 'view') {
+      views.push(name)
+      continue
+    }
+    const module = sql === null ? undefined : VIRTUAL_MODULE.exec(sql)?.[1]?.replace(/^["'[\]`]+|["'[\]`]+$/g, '').toLowerCase()
+    for (const suffix of SHADOW_SUFFIXES[module ?? ''] ?? []) shadows.add(name + suffix)
+    const contentFts = (module === 'fts3' || module === 'fts4' || module === 'fts5') && sql!.toLowerCase().includes('content=')
+    if (name.startsWith('_') || contentFts) hidden.add(name)
+    if (rootpage === 0 && sql !== null && /VIRTUAL TABLE.*USING FTS/is.test(sql)) fts.push({ name, table, sql: asciiLower(sql) })
+  }
+  for (const [type, name] of rows) if (type === 'table' && shadows.has(name)) hidden.add(name)
+  return {
+    views,
+    hidden,
+    ftsTable(table) {
+      const lowered = asciiLower(table)
+      const found = fts.find((candidate) =>
+        candidate.sql.includes(`content="${lowered}"`) || candidate.sql.includes(`content=[${lowered}]`) || candidate.table === table,
+      )
+      return found?.name ?? null
+    },
+  }
+}
+
+/**
+ * Datasette's relationships per table for sorting its index: each single-column foreign key counts once for the table
+ * holding it and once for the table it names (compound keys and keys naming missing tables are left out, as there).
+ */
+export function relationshipCounts(db: RowpostDatabase): Map<string, number> {
+  const tables = db.tableList().map(({ name }) => name)
+  const known = new Set(tables)
+  const counts = new Map<string, number>()
+  const add = (table: string) => counts.set(table, (counts.get(table) ?? 0) + 1)
+  for (const table of tables) {
+    let keys: Array<[number, string]>
+    try {
+      keys = db.statement('SELECT id, "table" FROM pragma_foreign_key_list(?)').values(table) as Array<[number, string]>
+    } catch (error) {
+      // A virtual table whose module is missing cannot be described; it has no keys to count.
+      if ((error as Error).name === 'SQLiteError') continue
+      throw error
+    }
+    const perId = new Map<number, number>()
+    for (const [id] of keys) perId.set(id, (perId.get(id) ?? 0) + 1)
+    for (const [id, target] of keys) {
+      if (perId.get(id) !== 1 || !known.has(target)) continue
+      add(table)
+      add(target)
+    }
+  }
+  return counts
 }

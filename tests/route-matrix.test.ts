@@ -63,6 +63,13 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /:database/-/query.json': { needs: [], path: '/data/-/query.json?sql=select+*+from+docs', ok: 200 },
   'GET /:database/-/query': { needs: [], path: '/data/-/query?sql=select+*+from+docs', ok: 200 },
   'GET /:database/-/query.csv': { needs: [], path: '/data/-/query.csv?sql=select+*+from+docs&_stream=on', ok: 200 },
+  'GET /.json': { needs: [], path: '/.json', ok: 200 },
+  'GET /-/schema.json': { needs: [], path: '/-/schema.json', ok: 200 },
+  'GET /-/schema.md': { needs: [], path: '/-/schema.md', ok: 200 },
+  'GET /:database/-/schema.json': { needs: [], path: '/data/-/schema.json', ok: 200 },
+  'GET /:database/-/schema.md': { needs: [], path: '/data/-/schema.md', ok: 200 },
+  'GET /:database/:table/-/schema.json': { needs: [], path: '/data/docs/-/schema.json', ok: 200 },
+  'GET /:database/:table/-/schema.md': { needs: [], path: '/data/docs/-/schema.md', ok: 200 },
 }
 
 const ALL_WRITES: Action[] = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table', 'execute-write-sql']

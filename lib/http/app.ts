@@ -7,6 +7,7 @@ import { executeWriteRoutes } from './execute-write'
 import { legacyRoutes } from './legacy'
 import { queryRoutes } from './query'
 import { readRoutes } from './read'
+import { schemaRoutes } from './schema'
 import { writeRoutes } from './write'
 import { createWriteResponder } from './write-once'
 import { createRequestGuard } from './request-guard'
@@ -51,6 +52,7 @@ export function createApp(options: AppOptions) {
     .use(alterRoutes(context, writeOnce))
     .use(executeWriteRoutes(context, writeOnce))
     .use(queryRoutes(context))
+    .use(schemaRoutes(context))
     .use(readRoutes(context))
   return Object.assign(app, { context })
 }
