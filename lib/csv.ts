@@ -94,9 +94,10 @@ export async function* csvChunks(
 
 /**
  * A byte stream of UTF-8 text chunks, pulled one at a time so a slow client holds back the producer (constant memory).
- * Cancelling the stream (the client went away) ends the generator, which releases what it holds.
+ * Cancelling the stream (the client went away) ends the generator, which releases what it holds, and calls `release`:
+ * a generator cancelled before it reached its own `try` never runs its `finally`.
  */
-export function textStream(chunks: AsyncIterable<string>): ReadableStream<Uint8Array> {
+export function textStream(chunks: AsyncIterable<string>, release?: () => void): ReadableStream<Uint8Array> {
   const iterator = chunks[Symbol.asyncIterator]()
   const encoder = new TextEncoder()
   return new ReadableStream<Uint8Array>(
@@ -107,6 +108,7 @@ export function textStream(chunks: AsyncIterable<string>): ReadableStream<Uint8A
         else controller.enqueue(encoder.encode(value))
       },
       async cancel() {
+        release?.()
         await iterator.return?.()
       },
     },

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path'
 import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
 import { createApp } from '../lib/http/app'
+import { QueryPool } from '../lib/query/pool'
 import { expectJson, makeApp, query, type TestApp } from './helpers'
 
 const RUNAWAY = 'with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c'
@@ -346,4 +347,35 @@ test('every curl example of the README\'s "SQL queries" section works as written
     checked.push(line)
   }
   expect(checked.length).toBe(3)
+})
+
+describe('streamed query CSV holds a process per stream, never more than the pool allows', () => {
+  const job = (path: string) => ({ path, sql: 'with recursive c(value) as (select 1 union all select value + 1 from c where value < 100000) select value from c', params: {}, maxRows: 1000, privacy: null })
+
+  test('a second stream waits for the first to end, and a stream closed before it was read frees its process', async () => {
+    const t = makeApp({ unsafe: true })
+    const pool = new QueryPool(1)
+    try {
+      const first = await pool.stream(job(t.path), 5000, 1000)
+      if (!first.ok) throw new Error(first.message)
+      expect(pool.runningStreams).toBe(1)
+      let secondStarted = false
+      const second = pool.stream(job(t.path), 5000, 1000).then((started) => {
+        secondStarted = true
+        return started
+      })
+      await Bun.sleep(200)
+      expect(secondStarted).toBe(false)
+      // The first stream's client went away before a single batch was read: its generator never started.
+      first.stream.close()
+      const started = await second
+      if (!started.ok) throw new Error(started.message)
+      let rows = 0
+      for await (const batch of started.stream.batches) rows += batch.length
+      expect(rows).toBe(100000)
+      expect(pool.runningStreams).toBe(0)
+    } finally {
+      pool.close()
+    }
+  })
 })

@@ -167,7 +167,8 @@ export function queryRoutes(context: AppContext) {
       }
       const started = await pool().stream(job, timeLimit, STREAM_BATCH_ROWS)
       if (!started.ok) throw failure(started)
-      return new Response(textStream(csvChunks(started.stream.columns, started.stream.batches)), { headers })
+      const { columns, batches, close } = started.stream
+      return new Response(textStream(csvChunks(columns, batches), close), { headers })
     } catch (error) {
       if (error instanceof InvalidSql && error.fromSqlite) return sqlErrorResponse(error)
       throw error

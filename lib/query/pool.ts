@@ -74,6 +74,8 @@ export interface QueryStream {
   columns: string[]
   /** Batches of rows, each fetched when the previous one has been consumed; returning early kills the stream's process. */
   batches: AsyncGenerator<SqlValue[][]>
+  /** Ends the stream early (its client went away), also when `batches` was never started; safe to call twice. */
+  close(): void
 }
 
 export type StreamStart = { ok: true; stream: QueryStream } | Extract<QueryOutcome, { ok: false }>
@@ -82,6 +84,9 @@ export class QueryPool {
   private readonly idle: QueryProcess[] = []
   private readonly all = new Set<QueryProcess>()
   private readonly queue: Array<(process: QueryProcess) => void> = []
+  /** Streams running, each in a process of its own, and the streams waiting for one of them to end. */
+  private streams = 0
+  private readonly streamQueue: Array<() => void> = []
   private nextId = 1
   private closed = false
 
@@ -110,21 +115,35 @@ export class QueryPool {
    * batch must arrive within `timeLimitMs`; the process is killed when the stream ends, fails or is abandoned.
    */
   async stream(job: QueryJob, timeLimitMs: number, batchSize: number): Promise<StreamStart> {
+    // At most `size` streams at once, as many as pooled queries: each holds a whole process (tens of MB) for as long
+    // as its client reads, so without a cap a few hundred slow downloads would exhaust the machine's memory.
+    await this.streamSlot()
     const process = new QueryProcess(() => {})
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      process.kill()
+      this.streams--
+      this.streamQueue.shift()?.()
+    }
     const id = this.nextId++
     let first: WorkerReply
     try {
       first = await process.request({ type: 'stream', id, job, batchSize }, timeLimitMs)
     } catch (error) {
-      process.kill()
+      end()
       throw error
     }
     if (first.type === 'outcome') {
-      process.kill()
+      end()
       if (first.outcome.ok) throw new Error('A stream answered rows without columns')
       return first.outcome
     }
-    if (first.type !== 'columns') throw new Error(`Unexpected reply from a query process: ${first.type}`)
+    if (first.type !== 'columns') {
+      end()
+      throw new Error(`Unexpected reply from a query process: ${first.type}`)
+    }
     async function* batches(): AsyncGenerator<SqlValue[][]> {
       try {
         for (;;) {
@@ -135,10 +154,28 @@ export class QueryPool {
           if (reply.done) return
         }
       } finally {
-        process.kill()
+        end()
       }
     }
-    return { ok: true, stream: { columns: first.columns, batches: batches() } }
+    return { ok: true, stream: { columns: first.columns, batches: batches(), close: end } }
+  }
+
+  /** Streams running now, for tests and metrics. */
+  get runningStreams(): number {
+    return this.streams
+  }
+
+  private streamSlot(): Promise<void> {
+    if (this.streams < this.size) {
+      this.streams++
+      return Promise.resolve()
+    }
+    return new Promise((resolve) =>
+      this.streamQueue.push(() => {
+        this.streams++
+        resolve()
+      }),
+    )
   }
 
   /** Kills every process; queries still running reject. */
