@@ -913,7 +913,7 @@ describe('routing and limits', () => {
     expect(fileState(t.path)).toEqual(before)
   })
 
-  test.each(['/data/-/create', '/data/docs/-/drop', '/data/docs/-/insert', '/data/docs/-/upsert', '/data/docs/1/-/update', '/data/docs/1/-/delete'])(
+  test.each(['/data/-/create', '/data/docs/-/drop', '/data/docs/-/insert', '/data/docs/-/upsert', '/data/docs/1/-/update', '/data/docs/1/-/delete', '/data/docs/-/alter', '/data/-/execute-write'])(
     'GET %s is 405 Method not allowed',
     async (path) => {
       const t = docsApp([doc(1, 'One')])

@@ -16,7 +16,7 @@ export function isLegacyPath(path: string): boolean {
   return path.startsWith('/-/insert/') || path.startsWith('/-/upsert/')
 }
 
-const WRITE_PATH = /^\/-\/(?:insert|upsert)\/|\/-\/(?:insert|upsert|update|delete|drop|create)\/?$/
+const WRITE_PATH = /^\/-\/(?:insert|upsert)\/|\/-\/(?:insert|upsert|update|delete|drop|create|alter|execute-write)\/?$/
 
 export function renderError(error: ApiError, path: string): Response {
   if (isLegacyPath(path)) {
