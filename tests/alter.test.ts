@@ -1,10 +1,9 @@
 /** POST /<db>/<table>/-/alter: every operation, Datasette's messages, one transaction, and the caches after a rename or rebuild. */
 import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
 import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
-import { expectJson, makeApp, query, tempDbPath, type TestApp } from './helpers'
+import { expectJson, makeApp, query, readmeShellBlock, tempDbPath, type TestApp } from './helpers'
 import { killServersAfterEach, startServer } from './process'
 
 /** dogs (with an index, a trigger, a view and a table pointing at it) and owners, in a fresh file. */
@@ -349,8 +348,7 @@ describe('permissions', () => {
 
 describe('the README', () => {
   test('every /-/alter curl example works as written', async () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-    const section = readme.slice(readme.indexOf('## Changing a table: `/-/alter`'), readme.indexOf('## Bulk uploads'))
+    const section = readmeShellBlock('## Changing a table: `/-/alter`').join('\n')
     const calls = [...section.matchAll(/^curl -H "\$H" \$B(\S+) -d '(.*)'$/gm)]
     expect(calls).toHaveLength(4)
     const t = makeApp({ unsafe: true })

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { interpretMetadata } from '../lib/config'
 import { quoteIdentifier, tildeEncode } from '../lib/identifiers'
-import { makeApp, query, tempDir, type TestApp } from './helpers'
+import { makeApp, query, readmeShellBlock, runAsWritten, tempDir, type TestApp } from './helpers'
 import { killServersAfterEach, startServer } from './process'
 
 const servers = killServersAfterEach()
@@ -184,10 +184,7 @@ describe('streaming over a real socket', () => {
 
 describe('README', () => {
   test('every curl example of the README’s export section works as written', async () => {
-    const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
-    const section = readme.slice(readme.indexOf('### Exporting rows: CSV, TSV, NDJSON'))
-    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!
-    const commands = block.trim().split('\n')
+    const commands = readmeShellBlock('### Exporting rows: CSV, TSV, NDJSON')
     expect(commands).toHaveLength(4)
     const dir = tempDir()
     const file = new Database(join(dir, 'data.db'), { create: true })
@@ -195,12 +192,7 @@ describe('README', () => {
     file.close()
     const server = await startServer(['data.db'], { cwd: dir })
     servers.push(server)
-    const outputs: string[] = []
-    for (const command of commands) {
-      const run = Bun.spawnSync(['sh', '-c', command.replaceAll('http://127.0.0.1:8001', server.url)], { cwd: dir })
-      expect(run.exitCode).toBe(0)
-      outputs.push(run.stdout.toString())
-    }
+    const outputs = runAsWritten(commands, dir, server.url)
     expect(readFileSync(join(dir, 'dogs.csv'), 'utf8')).toBe('id,name,age\r\n1,Cleo,5\r\n2,"Pancakes, Jr",4\r\n3,Toasty,2\r\n')
     expect(outputs[1]).toBe('id\tname\tage\r\n1\tCleo\t5\r\n2\tPancakes, Jr\t4\r\n')
     expect(outputs[2]).toBe('{"id":1,"name":"Cleo","age":5}\n{"id":2,"name":"Pancakes, Jr","age":4}\n{"id":3,"name":"Toasty","age":2}\n')

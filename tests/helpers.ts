@@ -1,7 +1,7 @@
 /** Test helpers: a fresh temporary database per test, an in-process app, and direct reads of the SQLite file. */
 import { Database } from 'bun:sqlite'
 import { expect } from 'bun:test'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RowpostDatabase } from '../lib/database'
@@ -79,4 +79,32 @@ export function query(t: TestApp, sql: string, params: Array<string | number> = 
   } finally {
     file.close()
   }
+}
+
+const README = join(import.meta.dir, '..', 'README.md')
+
+/** The lines of the first ```sh block under a README heading, before the next heading (`#` lines inside blocks are comments). */
+export function readmeShellBlock(heading: string): string[] {
+  const lines = readFileSync(README, 'utf8').split('\n')
+  const start = lines.indexOf(heading)
+  expect({ heading, found: start !== -1 }).toEqual({ heading, found: true })
+  let block: string[] | undefined
+  for (const line of lines.slice(start + 1)) {
+    if (block === undefined) {
+      if (line === '```sh') block = []
+      else if (/^#{1,6} /.test(line)) break
+    } else if (line === '```') return block
+    else block.push(line)
+  }
+  expect({ heading, block: 'no ```sh block before the next heading' }).toEqual({ heading, block: 'found' })
+  return []
+}
+
+/** Runs README command lines as written with `sh` in `dir`, pointing the README's http://127.0.0.1:8001 at `url`; their stdout, each after checking it exited 0. */
+export function runAsWritten(commands: string[], dir: string, url: string): string[] {
+  return commands.map((command) => {
+    const run = Bun.spawnSync(['sh', '-c', command.replaceAll('http://127.0.0.1:8001', url)], { cwd: dir })
+    expect({ command, exitCode: run.exitCode }).toEqual({ command, exitCode: 0 })
+    return run.stdout.toString()
+  })
 }

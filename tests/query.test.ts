@@ -6,7 +6,7 @@ import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
 import { createApp } from '../lib/http/app'
 import { QueryPool } from '../lib/query/pool'
-import { expectJson, makeApp, query, type TestApp } from './helpers'
+import { expectJson, makeApp, query, readmeShellBlock, type TestApp } from './helpers'
 
 const RUNAWAY = 'with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c'
 const q = (sql: string, extra = '') => `/data/-/query.json?sql=${encodeURIComponent(sql)}${extra}`
@@ -329,9 +329,7 @@ test('an in-memory database is queried in-process (no other process can open it)
 })
 
 test('every curl example of the README\'s "SQL queries" section works as written', async () => {
-  const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
-  const section = readme.slice(readme.indexOf('## SQL queries'), readme.indexOf('## Tokens and permissions'))
-  const lines = /```sh\n([\s\S]*?)```/.exec(section)![1]!.trim().split('\n')
+  const lines = readmeShellBlock('## SQL queries')
   const t = makeApp({ unsafe: true })
   // The quick start's two dogs.
   expect((await t.post('/-/insert/data/dogs?pk=id', [{ id: 1, name: 'Cleopaws', age: 5 }, { id: 2, name: 'Pancakes', age: 4 }])).status).toBe(200)

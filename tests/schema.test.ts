@@ -1,14 +1,13 @@
 /** The instance index (`/.json`) and `/-/schema` at instance, database and table level, as Datasette 1.0a37 serves them. */
 import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
 import { createApp } from '../lib/http/app'
 import { tildeEncode } from '../lib/identifiers'
 import { mintToken } from '../lib/signed-tokens'
-import { expectJson, makeApp, tempDbPath, tempDir, type TestApp } from './helpers'
+import { expectJson, makeApp, readmeShellBlock, runAsWritten, tempDbPath, tempDir, type TestApp } from './helpers'
 import { killServersAfterEach, startServer } from './process'
 
 const servers = killServersAfterEach()
@@ -361,10 +360,7 @@ describe('odd names', () => {
 
 describe('README', () => {
   test('every curl example of the README’s index and schema section works as written', async () => {
-    const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
-    const section = readme.slice(readme.indexOf('### The instance index and schemas'))
-    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!
-    const lines = block.trim().split('\n')
+    const lines = readmeShellBlock('### The instance index and schemas')
     const commands = lines.filter((line) => line.startsWith('curl '))
     expect(commands).toHaveLength(4)
     const dir = tempDir()
@@ -373,12 +369,7 @@ describe('README', () => {
     file.close()
     const server = await startServer(['data.db'], { cwd: dir })
     servers.push(server)
-    const outputs: string[] = []
-    for (const command of commands) {
-      const run = Bun.spawnSync(['sh', '-c', command.replaceAll('http://127.0.0.1:8001', server.url)], { cwd: dir })
-      expect(run.exitCode).toBe(0)
-      outputs.push(run.stdout.toString())
-    }
+    const outputs = runAsWritten(commands, dir, server.url)
     // Each `# ...` line under a command is its exact output.
     for (const [i, command] of commands.entries()) {
       const next = lines[lines.indexOf(command) + 1]
