@@ -23,7 +23,9 @@ export interface StatementAnalysis {
   readOnly: boolean
 }
 
-interface ExplainRow {
+/** One instruction of `EXPLAIN <sql>`. */
+export interface ExplainRow {
+  addr: number
   opcode: string
   p1: number
   p2: number
@@ -66,7 +68,8 @@ function rootPages(connection: Database): RootPages {
   return fresh
 }
 
-function explain(connection: Database, sql: string): { statement: Statement; rows: ExplainRow[] } {
+/** The bytecode of `sql`, compiled and listed without being run; finalize the statement when done with it. */
+export function explain(connection: Database, sql: string): { statement: Statement; rows: ExplainRow[] } {
   const statement = connection.prepare(`EXPLAIN ${sql}`)
   return { statement, rows: statement.all() as ExplainRow[] }
 }

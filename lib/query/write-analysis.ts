@@ -7,7 +7,7 @@ import type { Database } from 'bun:sqlite'
 import { RefusedWriteSql, InvalidWriteSql } from '../errors'
 import { identifierKey, isReservedTableName } from '../identifiers'
 import type { Action } from '../permissions'
-import { analyzeStatement, type StatementAnalysis } from './analyze'
+import { analyzeStatement, explain, type ExplainRow, type StatementAnalysis } from './analyze'
 import { hasTrailingStatement, leadingKeywords, tokens, type Token } from './sql-text'
 
 export type WriteOperationKind = 'insert' | 'update' | 'delete' | 'read' | 'create' | 'alter' | 'drop'
@@ -28,16 +28,6 @@ export interface WriteAnalysis {
   schemaChange: boolean
   /** Tables whose row count the statement may change, or whose name it may take away or give. */
   touched: string[]
-}
-
-interface ExplainRow {
-  addr: number
-  opcode: string
-  p1: number
-  p2: number
-  p3: number
-  p4: unknown
-  p5: number
 }
 
 const ROW_ACTIONS: Action[] = ['insert-row', 'update-row', 'delete-row']
@@ -92,12 +82,9 @@ function namedTable(sql: string, after: (word: string, index: number) => boolean
 }
 
 function explainRows(connection: Database, sql: string): ExplainRow[] {
-  const statement = connection.prepare(`EXPLAIN ${sql}`)
-  try {
-    return statement.all() as ExplainRow[]
-  } finally {
-    statement.finalize()
-  }
+  const { statement, rows } = explain(connection, sql)
+  statement.finalize()
+  return rows
 }
 
 /** Row writes named by the bytecode: each table's insert/update/delete, with the trigger program doing it. */
