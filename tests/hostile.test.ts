@@ -610,6 +610,80 @@ describe('generated hostile input never crashes the server', () => {
     await expectHealthy(t)
   }, 120_000)
 
+  test('random SQL at /-/query.json and /-/execute-write, random operations at /-/alter', async () => {
+    const t = makeApp({ unsafe: true })
+    await seed(t)
+    const sqlWord = fc.oneof(
+      fc.constantFrom(
+        'select', 'insert', 'into', 'update', 'delete', 'from', 'where', 'values', 'set', 'with', 'recursive', 'as', 'create', 'table',
+        'drop', 'alter', 'add', 'column', 'rename', 'to', 'pragma', 'attach', 'detach', 'vacuum', 'explain', 'query', 'plan', 'returning',
+        'union', 'all', 'join', 'on', 'order', 'by', 'limit', 'begin', 'commit', 'rollback', 'savepoint', 'trigger', 'view', 'index',
+        'dogs', 'plain', 'pair', '"odd ""name"" 🐕"', 'select', 'sqlite_master', 'sqlite_schema', '_rowpost_idempotency', 'pragma_table_info',
+        'json_each', 'load_extension', 'randomblob', 'zeroblob', '*', ',', '(', ')', ';', '=', '--', '/*', '*/', "'", '"', '`', '[', ']',
+        ':p', '?', '?1', '@x', '$y', '1', '-1', '1e999', "'a''b'", "x'00ff'", 'null', 'count(*)', 'id', 'name', 'rowid',
+      ),
+      fc.string({ unit: nastyChar, maxLength: 6 }),
+    )
+    const sqlText = fc.array(sqlWord, { minLength: 1, maxLength: 14 }).map((words) => words.join(' '))
+    const params = fc.array(fc.tuple(fc.constantFrom('p', 'x', 'y', '1', '', '_timelimit', '_shape', '_extra'), fc.string({ unit: nastyChar, maxLength: 8 })), { maxLength: 3 })
+    const alterArg = fc.oneof(fc.constantFrom('id', 'name', 'age', 'nope', '', 'rowid', 'text', 'integer', 'float', 'blob', 'dogs', 'pair'), hostileName, fc.integer().map(String))
+    const operation = fc
+      .record({
+        op: fc.constantFrom('add_column', 'rename_column', 'rename_table', 'alter_column', 'drop_column', 'set_primary_key', 'add_foreign_key', 'drop_foreign_key', 'set_foreign_keys', 'reorder_columns', 'nope'),
+        args: fc.dictionary(fc.constantFrom('name', 'to', 'type', 'column', 'columns', 'other_table', 'other_column', 'not_null', 'default', 'foreign_keys', 'pk', 'drop', 'x'), fc.oneof(alterArg, fc.array(alterArg, { maxLength: 3 }), fc.boolean(), fc.constant(null))),
+      })
+      .map((op) => JSON.stringify(op))
+    // Mostly well-formed statements, so that requests get past validation into the query processes and the writer.
+    const tableName = fc.oneof(
+      { weight: 6, arbitrary: fc.constant('dogs') },
+      { weight: 1, arbitrary: fc.constantFrom('plain', 'pair', '"odd ""name"" 🐕"', '"select"', 'nope', 'sqlite_master') },
+    )
+    const column = fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom('id', 'name', 'age', 'weight', 'note') },
+      { weight: 1, arbitrary: fc.constantFrom('*', 'rowid', 'count(*)', 'a', '"b c"', 'v', 'tags', 'photo', 'big', ':p', 'nope') },
+    )
+    const value = fc.oneof(
+      { weight: 3, arbitrary: fc.integer({ min: -5, max: 5 }).map(String) },
+      { weight: 1, arbitrary: fc.constantFrom(':p', ':x', 'null', "'x'", '1e999', '-1', "x'00'", '9223372036854775807', '(select 1)') },
+    )
+    const plausibleSql = fc.oneof(
+      fc.tuple(fc.array(column, { minLength: 1, maxLength: 3 }), tableName, fc.option(fc.tuple(column, value)), fc.option(fc.integer({ min: -1, max: 2000 })))
+        .map(([cols, table, where, limit]) => `select ${cols.join(', ')} from ${table}${where ? ` where ${where[0]} = ${where[1]}` : ''}${limit === null ? '' : ` limit ${limit}`}`),
+      fc.tuple(tableName, fc.array(fc.tuple(column, value), { minLength: 1, maxLength: 3 }), fc.boolean())
+        .map(([table, pairs, returning]) => `insert into ${table} (${pairs.map(([c]) => c).join(', ')}) values (${pairs.map(([, v]) => v).join(', ')})${returning ? ' returning *' : ''}`),
+      fc.tuple(tableName, column, value, fc.option(fc.tuple(column, value))).map(([table, c, v, where]) => `update ${table} set ${c} = ${v}${where ? ` where ${where[0]} = ${where[1]}` : ''}`),
+      fc.tuple(tableName, fc.option(fc.tuple(column, value))).map(([table, where]) => `delete from ${table}${where ? ` where ${where[0]} = ${where[1]}` : ''}`),
+    )
+    // No rename_table here: renaming the seeded tables away would leave the SQL probes nothing to find.
+    const plausibleOperation = fc.oneof(
+      fc.record({ op: fc.constant('add_column'), args: fc.record({ name: alterArg, type: fc.constantFrom('text', 'integer', 'float', 'blob', 'nope') }) }),
+      fc.record({ op: fc.constant('rename_column'), args: fc.record({ name: alterArg, to: alterArg }) }),
+      fc.record({ op: fc.constant('drop_column'), args: fc.record({ name: alterArg }) }),
+    ).map((op) => JSON.stringify(op))
+    const probe: fc.Arbitrary<Probe> = fc.oneof(
+      fc.tuple(fc.oneof(sqlText, plausibleSql, plausibleSql), fc.oneof(fc.constant([]), fc.constant([]), params)).map(([sql, extra]): Probe => ({
+        method: 'GET',
+        target: `/data/-/query.json?sql=${percentEncode(sql)}${extra.map(([k, v]) => `&${percentEncode(k)}=${percentEncode(v)}`).join('')}`,
+      })),
+      fc.tuple(
+        fc.oneof(sqlText, plausibleSql, plausibleSql),
+        fc.oneof(fc.constant({}), fc.constant({ p: 1, x: 'x' }), fc.dictionary(fc.constantFrom('p', 'x', 'y', ''), fc.oneof(fc.string({ maxLength: 5 }), fc.integer(), fc.constant(null)))),
+      ).map(
+        ([sql, values]): Probe => ({ method: 'POST', target: '/data/-/execute-write', body: JSON.stringify({ sql, params: values }) }),
+      ),
+      fc.tuple(tableSegment, fc.array(fc.oneof(operation, plausibleOperation, plausibleOperation), { maxLength: 3 }), fc.oneof(fc.constant(''), fc.constant(''), junkText)).map(([table, ops, junk]): Probe => ({
+        method: 'POST',
+        target: `/data/${table}/-/alter`,
+        body: junk === '' ? `{"operations": [${ops.join(', ')}]}` : junk,
+      })),
+    )
+    // `send` fails the property on any 5xx, a malformed error body or a non-JSON success; about 9% of these succeed.
+    await check('random SQL and alter operations', probe, 300, async (probe) => {
+      await send(t, probe)
+    })
+    await expectHealthy(t)
+  }, 180_000)
+
   test('random headers and bearer tokens against a token-configured server', async () => {
     const config = interpretMetadata({
       plugins: {
