@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-/** `bun bench/pg.ts`: the PostgreSQL ceilings of issue 10 on a throwaway cluster (fsync on), over TCP and the unix socket, beside bun:sqlite's. */
+/** `bun bench/pg.ts`: issue 10's PostgreSQL ceilings on a throwaway cluster, over TCP and the unix socket, beside bun:sqlite's. */
 import { SQL } from 'bun'
 import { Database } from 'bun:sqlite'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -104,7 +104,10 @@ const SQLITE_TARGET: Target = {
 }
 
 const modes = Object.keys(PG_CEILING_MODES) as PgCeilingMode[]
-const targets: Target[] = [SQLITE_TARGET, ...(['TCP', 'unix socket'] as const).flatMap((transport) => modes.map((mode) => pgTarget(mode, transport)))]
+const targets: Target[] = [
+  SQLITE_TARGET,
+  ...(['TCP', 'unix socket'] as const).flatMap((transport) => modes.map((mode) => pgTarget(mode, transport))),
+]
 
 /** One run of one cell: a fresh store, a probe request, wrk, then the stored rows checked against the acknowledged ones. */
 async function runOnce(target: Target, workload: WorkloadName, cell: Cell): Promise<void> {
@@ -113,9 +116,20 @@ async function runOnce(target: Target, workload: WorkloadName, cell: Cell): Prom
   let server: Server | undefined = started.server
   try {
     const url = `${server.url}/`
-    const probe = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: jsonBody(PROBE_ID_BASE, rowsPerRequest) })
+    const probe = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: jsonBody(PROBE_ID_BASE, rowsPerRequest),
+    })
     if (!probe.ok) throw new Error(`probe answered ${probe.status}: ${(await probe.text()).slice(0, 160)}`)
-    const result = await wrk.run({ url, rowsPerRequest, seconds: config.seconds, connections: config.connections, threads: config.threads, idBase: WRK_ID_BASE })
+    const result = await wrk.run({
+      url,
+      rowsPerRequest,
+      seconds: config.seconds,
+      connections: config.connections,
+      threads: config.threads,
+      idBase: WRK_ID_BASE,
+    })
     const peakRss = memoryOf(server.pid)?.peak
     await server.stop()
     server = undefined
@@ -126,7 +140,9 @@ async function runOnce(target: Target, workload: WorkloadName, cell: Cell): Prom
     if (stored < acknowledged) notes.push(`table holds ${stored} rows, ${acknowledged} acknowledged`)
     const rps = result.okRequests / result.seconds
     cell.samples.push({ rps, rowsPerSecond: rps * rowsPerRequest, p50Ms: result.p50Ms, p99Ms: result.p99Ms, peakRss, notes })
-    log(`  ${workload} | ${target.label}: ${Math.round(rps)} req/s, ${Math.round(rps * rowsPerRequest)} rows/s${notes.length ? ` (${notes.join('; ')})` : ''}`)
+    log(
+      `  ${workload} | ${target.label}: ${Math.round(rps)} req/s, ${Math.round(rps * rowsPerRequest)} rows/s ${notes.join('; ')}`.trimEnd(),
+    )
   } catch (error) {
     cell.failures.push((error as Error).message)
     log(`  ${workload} | ${target.label}: failed: ${(error as Error).message}`)
@@ -144,14 +160,37 @@ interface StatementCost {
 
 /** How Bun.SQL sends statements, in µs per statement: which ways are pipelined, and what a savepoint costs. */
 const STATEMENT_COSTS: StatementCost[] = [
-  { label: 'tagged template, each awaited (one round trip each)', run: async (sql, n) => { for (let i = 0; i < n; i++) await sql`SELECT ${i}::int` } },
-  { label: 'tagged template, sent together in a transaction', run: (sql, n) => sql.begin((tx) => Promise.all(Array.from({ length: n }, (_, i) => tx`SELECT ${i}::int`))) },
-  { label: 'tx.unsafe with parameters, sent together in a transaction', run: (sql, n) => sql.begin((tx) => Promise.all(Array.from({ length: n }, (_, i) => tx.unsafe('SELECT $1::int', [i])))) },
-  { label: 'tx.unsafe without parameters, sent together in a transaction', run: (sql, n) => sql.begin((tx) => Promise.all(Array.from({ length: n }, (_, i) => tx.unsafe(`SELECT ${i}`)))) },
-  { label: 'tx.savepoint(fn) around each statement, one after another', run: (sql, n) => sql.begin(async (tx) => { for (let i = 0; i < n; i++) await tx.savepoint((sp) => sp`SELECT ${i}::int`) }) },
+  {
+    label: 'tagged template, each awaited (one round trip each)',
+    run: async (sql, n) => {
+      for (let i = 0; i < n; i++) await sql`SELECT ${i}::int`
+    },
+  },
+  {
+    label: 'tagged template, sent together in a transaction',
+    run: (sql, n) => sql.begin((tx) => Promise.all(Array.from({ length: n }, (_, i) => tx`SELECT ${i}::int`))),
+  },
+  {
+    label: 'tx.unsafe with parameters, sent together in a transaction',
+    run: (sql, n) => sql.begin((tx) => Promise.all(Array.from({ length: n }, (_, i) => tx.unsafe('SELECT $1::int', [i])))),
+  },
+  {
+    label: 'tx.unsafe without parameters, sent together in a transaction',
+    run: (sql, n) => sql.begin((tx) => Promise.all(Array.from({ length: n }, (_, i) => tx.unsafe(`SELECT ${i}`)))),
+  },
+  {
+    label: 'tx.savepoint(fn) around each statement, one after another',
+    run: (sql, n) =>
+      sql.begin(async (tx) => {
+        for (let i = 0; i < n; i++) await tx.savepoint((sp) => sp`SELECT ${i}::int`)
+      }),
+  },
   {
     label: 'SAVEPOINT + statement + RELEASE as tagged templates, sent together (per statement: all three)',
-    run: (sql, n) => sql.begin((tx) => Promise.all(Array.from({ length: n }, (_, i) => [tx`SAVEPOINT s`, tx`SELECT ${i}::int`, tx`RELEASE SAVEPOINT s`]).flat())),
+    run: (sql, n) =>
+      sql.begin((tx) =>
+        Promise.all(Array.from({ length: n }, (_, i) => [tx`SAVEPOINT s`, tx`SELECT ${i}::int`, tx`RELEASE SAVEPOINT s`]).flat()),
+      ),
   },
 ]
 
@@ -183,14 +222,23 @@ function machine(): string {
 async function main(): Promise<void> {
   if (!Bun.which('wrk')) throw new Error('wrk is not installed: apt-get install wrk')
   const began = new Date()
-  const loadBefore = loadavg().map((value) => value.toFixed(1)).join(' ')
+  const loadBefore = loadavg()
+    .map((value) => value.toFixed(1))
+    .join(' ')
   cluster = await startCluster()
   admin = new SQL({ url: cluster.url(), max: 1 })
-  const [server] = await admin`SELECT version() AS version, current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sync`
+  const [server] =
+    await admin`SELECT version() AS version, current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sync`
   log(`cluster on port ${cluster.port} (${server.version}; fsync ${server.fsync}, synchronous_commit ${server.sync})`)
 
   const costRows = [...(await statementCosts('TCP')), ...(await statementCosts('unix socket'))]
-  const cells = config.workloads.flatMap((workload) => targets.map((target) => ({ target, workload, cell: { target: target.label, workload, planned: config.runs, samples: [], failures: [] } as Cell })))
+  const cells = config.workloads.flatMap((workload) =>
+    targets.map((target) => ({
+      target,
+      workload,
+      cell: { target: target.label, workload, planned: config.runs, samples: [], failures: [] } as Cell,
+    })),
+  )
   // Runs are interleaved (every cell once, then again) so that a slow minute of the machine spreads over all cells.
   for (let run = 1; run <= config.runs; run++) {
     log(`run ${run} of ${config.runs}`)
@@ -199,7 +247,9 @@ async function main(): Promise<void> {
 
   console.log(`#### PostgreSQL ceilings, ${began.toISOString().slice(0, 16)}Z\n`)
   console.log(`${machine()}; ${server.version.split(' on ')[0]}, fsync on, synchronous_commit on; load average ${loadBefore} before.`)
-  console.log(`wrk -t${config.threads} -c${config.connections}, ${config.seconds} s per run; medians of ${config.runs} runs, interleaved.\n`)
+  console.log(
+    `wrk -t${config.threads} -c${config.connections}, ${config.seconds} s per run; medians of ${config.runs} runs, interleaved.\n`,
+  )
   console.log(resultsTable(cells.map(({ cell }) => cell)))
   console.log('\n| transport | how the statements are sent | µs per statement |\n| --- | --- | ---: |')
   for (const row of costRows) console.log(`| ${row.join(' | ')} |`)
@@ -207,10 +257,14 @@ async function main(): Promise<void> {
   for (const workload of config.workloads) {
     const pg = cells.filter((entry) => entry.workload === workload && entry.target !== SQLITE_TARGET)
     const metric = workload === 'W1' ? 'rps' : 'rowsPerSecond'
-    const best = pg.map((entry) => ({ label: entry.target.label, value: medianOf(entry.cell, metric) ?? 0 })).sort((a, b) => b.value - a.value)[0]
+    const best = pg
+      .map((entry) => ({ label: entry.target.label, value: medianOf(entry.cell, metric) ?? 0 }))
+      .sort((a, b) => b.value - a.value)[0]
     if (!best) continue
     const unit = metric === 'rps' ? 'req/s' : 'rows/s'
-    console.log(`- ${workload}: best PostgreSQL ceiling ${best.label}, ${count(best.value)} ${unit}; 0.7× of it: ${count(best.value * 0.7)} ${unit}`)
+    console.log(
+      `- ${workload}: best PostgreSQL ceiling ${best.label}, ${count(best.value)} ${unit}; 0.7× of it: ${count(best.value * 0.7)} ${unit}`,
+    )
   }
 }
 

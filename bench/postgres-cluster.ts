@@ -53,7 +53,9 @@ export function postgresBinDir(): string | undefined {
 
 /** uid and gid of the `postgres` account, which root must run the server as (initdb refuses root). */
 function postgresAccount(): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((entry) => entry.startsWith('postgres:'))
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('postgres:'))
   const fields = line?.split(':')
   if (!fields) throw new Error('running as root, but there is no `postgres` account to run PostgreSQL as: install the postgresql package')
   return { uid: Number(fields[2]), gid: Number(fields[3]) }
@@ -134,7 +136,8 @@ function registered(binDir: string, dir: string, port: number, as: (command: str
     stop() {
       if (!running.delete(cluster)) return
       try {
-        if (existsSync(join(data, 'postmaster.pid'))) run(as([join(binDir, 'pg_ctl'), '-D', data, '-w', '-m', 'immediate', 'stop']), 'pg_ctl stop')
+        if (existsSync(join(data, 'postmaster.pid')))
+          run(as([join(binDir, 'pg_ctl'), '-D', data, '-w', '-m', 'immediate', 'stop']), 'pg_ctl stop')
       } finally {
         // pg_ctl could fail only if the postmaster is wedged; it must not outlive the run either way.
         if (alive(pid)) process.kill(pid, 'SIGKILL')
@@ -145,6 +148,12 @@ function registered(binDir: string, dir: string, port: number, as: (command: str
   running.add(cluster)
   installExitHook()
   return cluster
+}
+
+/** Pids of the processes whose parent is `pid` (a postmaster's backends and background workers). */
+export function childPids(pid: number): number[] {
+  const result = Bun.spawnSync(['pgrep', '-P', `${pid}`], { stdout: 'pipe', stderr: 'ignore' })
+  return result.stdout.toString().split('\n').filter(Boolean).map(Number)
 }
 
 /** Whether a process with this pid exists and has not exited: a zombie waiting for init to reap it counts as gone. */

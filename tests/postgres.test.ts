@@ -1,10 +1,10 @@
-/** The throwaway PostgreSQL cluster of tests/postgres.ts, and what Bun.SQL really does with it: the facts the PostgreSQL backend relies on. */
+/** tests/postgres.ts's throwaway cluster, and what Bun.SQL really does with PostgreSQL: the facts the PostgreSQL backend relies on. */
 import { SQL } from 'bun'
 import { describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { alive, INSTALL_HINT, startCluster } from '../bench/postgres-cluster'
+import { alive, childPids, INSTALL_HINT, startCluster } from '../bench/postgres-cluster'
 import { quoteIdentifier } from '../lib/identifiers'
 import { postgresPids, usePostgres } from './postgres'
 
@@ -38,13 +38,14 @@ describe('the throwaway cluster', () => {
     const sql = new SQL(other.url())
     expect(await sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
     await sql.close()
-    const children = Bun.spawnSync(['pgrep', '-P', `${other.pid}`]).stdout.toString().split('\n').filter(Boolean).map(Number)
+    const children = childPids(other.pid)
     expect(children.length).toBeGreaterThan(0)
     other.stop()
     expect([other.pid, ...children].filter(alive)).toEqual([])
-    expect(existsSync(other.dir)).toBe(false)
-    expect(Bun.spawnSync(['pgrep', '-P', `${other.pid}`]).stdout.toString()).toBe('')
+    expect(childPids(other.pid).filter(alive)).toEqual([])
     expect(postgresPids().filter((pid) => pid === other.pid || children.includes(pid))).toEqual([])
+    expect(existsSync(other.dir)).toBe(false)
+    // A second stop (afterAll's, after a test's own) is harmless.
     other.stop()
   })
 
@@ -64,7 +65,9 @@ describe('Bun.SQL on PostgreSQL 15', () => {
   test('connects over TCP, and over the unix socket both as { path, port } and as ?host= in the URL', async () => {
     const db = await pg.freshDatabase()
     const tcp = db.sql()
-    expect(await tcp`SELECT inet_server_addr()::text AS address, current_database() AS db`).toEqual([{ address: '127.0.0.1/32', db: db.name }])
+    expect(await tcp`SELECT inet_server_addr()::text AS address, current_database() AS db`).toEqual([
+      { address: '127.0.0.1/32', db: db.name },
+    ])
     // inet_server_addr() is NULL on a unix-socket connection: that is what proves these two did not fall back to TCP.
     const byPath = db.sql({ url: undefined, path: pg.socketDir, port: pg.port, username: 'postgres', database: db.name })
     expect(await byPath`SELECT inet_server_addr() AS address, current_database() AS db`).toEqual([{ address: null, db: db.name }])
@@ -100,12 +103,34 @@ describe('Bun.SQL on PostgreSQL 15', () => {
     ])
   })
 
-  test('commits are durable by default: synchronous_commit and fsync are on', async () => {
-    const sql = pg.sql()
-    expect(await sql`SELECT current_setting('synchronous_commit') AS sync, current_setting('fsync') AS fsync`).toEqual([{ sync: 'on', fsync: 'on' }])
+  test('BEGIN, statements and COMMIT sent at once: after a failure the rest fail with 25P02 and COMMIT answers ROLLBACK', async () => {
+    const sql = (await pg.freshDatabase()).sql({ max: 1 })
+    await sql`CREATE TABLE items (id integer PRIMARY KEY)`
+    await sql`INSERT INTO items VALUES (1)`
+    const connection = await sql.reserve()
+    try {
+      const all = [connection`BEGIN`, connection`INSERT INTO items VALUES (2)`, connection`INSERT INTO items VALUES (1)`]
+      all.push(connection`INSERT INTO items VALUES (3)`, connection`COMMIT`)
+      const answers = await Promise.allSettled(all)
+      const outcome = answers.map((answer) =>
+        answer.status === 'fulfilled' ? (answer.value as { command: string }).command : (answer.reason as SQL.PostgresError).errno,
+      )
+      // COMMIT resolves: only its command tag tells that nothing was committed.
+      expect(outcome).toEqual(['BEGIN', 'INSERT', '23505', '25P02', 'ROLLBACK'])
+      expect(await connection`SELECT id FROM items`).toEqual([{ id: 1 }])
+    } finally {
+      connection.release()
+    }
   })
 
-  test('a unique violation is a SQL.PostgresError with the SQLSTATE 23505 in errno (code is Bun\'s own), naming constraint and table', async () => {
+  test('commits are durable by default: synchronous_commit and fsync are on', async () => {
+    const sql = pg.sql()
+    expect(await sql`SELECT current_setting('synchronous_commit') AS sync, current_setting('fsync') AS fsync`).toEqual([
+      { sync: 'on', fsync: 'on' },
+    ])
+  })
+
+  test("a unique violation is a SQL.PostgresError with SQLSTATE 23505 in errno (code is Bun's), naming constraint and table", async () => {
     const sql = (await pg.freshDatabase()).sql()
     await sql`CREATE TABLE items (id integer PRIMARY KEY)`
     await sql`INSERT INTO items VALUES (1)`
@@ -124,7 +149,11 @@ describe('Bun.SQL on PostgreSQL 15', () => {
     await sql`CREATE TABLE numbers (n bigint)`
     const extremes = [2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)]
     for (const n of extremes) await sql`INSERT INTO numbers VALUES (${n})`
-    expect(await sql`SELECT n FROM numbers ORDER BY n`).toEqual([{ n: '-9223372036854775808' }, { n: '9007199254740993' }, { n: '9223372036854775807' }])
+    expect(await sql`SELECT n FROM numbers ORDER BY n`).toEqual([
+      { n: '-9223372036854775808' },
+      { n: '9007199254740993' },
+      { n: '9223372036854775807' },
+    ])
     const exact = db.sql({ bigint: true })
     expect(await exact`SELECT n FROM numbers ORDER BY n`).toEqual([{ n: -(2n ** 63n) }, { n: 2n ** 53n + 1n }, { n: 2n ** 63n - 1n }])
     expect(await exact`SELECT ${'9007199254740993'}::bigint + 0 AS n`).toEqual([{ n: 2n ** 53n + 1n }])
@@ -160,18 +189,22 @@ describe('Bun.SQL on PostgreSQL 15', () => {
     ])
   })
 
-  test('identifiers in double quotes (quoteIdentifier) keep case and odd characters; unquoted ones fold to lower case; past 63 bytes they are cut', async () => {
+  test('quoted identifiers keep case and odd characters; unquoted ones fold to lower case; past 63 bytes both are cut', async () => {
     const sql = (await pg.freshDatabase()).sql()
     const names = ['Mixed Case', 'with "quotes"', 'select', 'semi;colon -- comment', 'ünïcødé 🦆', "it's"]
-    await sql.unsafe(`CREATE TABLE ${quoteIdentifier('Odd Table "1"')} (${names.map((name) => `${quoteIdentifier(name)} text`).join(', ')})`)
+    await sql.unsafe(
+      `CREATE TABLE ${quoteIdentifier('Odd Table "1"')} (${names.map((name) => `${quoteIdentifier(name)} text`).join(', ')})`,
+    )
     await sql.unsafe(`CREATE TABLE Unquoted (Name text)`)
     const long = 'x'.repeat(70)
     await sql.unsafe(`CREATE TABLE ${quoteIdentifier(long)} (id integer)`)
     const tables = await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`
     expect(tables.map((row: { table_name: string }) => row.table_name)).toEqual(['Odd Table "1"', 'unquoted', 'x'.repeat(63)])
-    const columns = await sql`SELECT column_name FROM information_schema.columns WHERE table_name = ${'Odd Table "1"'} ORDER BY ordinal_position`
+    const columns =
+      await sql`SELECT column_name FROM information_schema.columns WHERE table_name = ${'Odd Table "1"'} ORDER BY ordinal_position`
     expect(columns.map((row: { column_name: string }) => row.column_name)).toEqual(names)
-    const insert = `INSERT INTO ${quoteIdentifier('Odd Table "1"')} (${names.map(quoteIdentifier).join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`
+    const placeholders = names.map((_, i) => `$${i + 1}`).join(', ')
+    const insert = `INSERT INTO ${quoteIdentifier('Odd Table "1"')} (${names.map(quoteIdentifier).join(', ')}) VALUES (${placeholders})`
     await sql.unsafe(insert, names)
     const [row] = await sql.unsafe(`SELECT * FROM ${quoteIdentifier('Odd Table "1"')}`)
     expect(row).toEqual(Object.fromEntries(names.map((name) => [name, name])))
@@ -192,7 +225,7 @@ describe('Bun.SQL on PostgreSQL 15', () => {
     expect((await failure(() => perConnection`SELECT pg_sleep(5)`)).errno).toBe('57014')
   })
 
-  test('two connections see each other\'s committed rows, and not uncommitted ones', async () => {
+  test("two connections see each other's committed rows, and not uncommitted ones", async () => {
     const db = await pg.freshDatabase()
     const one = db.sql()
     const two = db.sql({ url: db.socketUrl })

@@ -1,7 +1,7 @@
 /** A throwaway PostgreSQL cluster per test file (started in beforeAll, removed in afterAll) and a fresh database per test. */
 import { SQL } from 'bun'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'bun:test'
-import { alive, startCluster, type Cluster, type ClusterOptions } from '../bench/postgres-cluster'
+import { alive, childPids, startCluster, type Cluster, type ClusterOptions } from '../bench/postgres-cluster'
 
 export interface TestDatabase {
   /** `t_<n>`: lower case, so it needs no quoting. */
@@ -42,7 +42,6 @@ export function usePostgres(options: ClusterOptions = {}): TestPostgres {
   let cluster: Cluster | undefined
   let failure: Error | undefined
   let databases = 0
-  let before: number[] = []
   const fileClients: SQL[] = []
   // Bun.SQL's pool opens several connections at once, so a file's clients would soon pass max_connections if kept.
   const testClients: SQL[] = []
@@ -60,7 +59,6 @@ export function usePostgres(options: ClusterOptions = {}): TestPostgres {
   }
 
   beforeAll(async () => {
-    before = postgresPids()
     try {
       cluster = await startCluster(options)
     } catch (error) {
@@ -81,13 +79,13 @@ export function usePostgres(options: ClusterOptions = {}): TestPostgres {
   afterAll(async () => {
     if (!cluster) return
     const { pid } = cluster
-    const children = Bun.spawnSync(['pgrep', '-P', `${pid}`], { stdout: 'pipe' }).stdout.toString().split('\n').filter(Boolean).map(Number)
+    const children = childPids(pid)
     await closeAll(fileClients)
     cluster.stop()
     cluster = undefined
+    // Only this cluster's processes: other test runs on the machine may have clusters of their own.
     const left = [pid, ...children].filter(alive)
-    const strays = postgresPids().filter((other) => !before.includes(other))
-    if (left.length || strays.length) throw new Error(`postgres processes still running after the cluster stopped: ${[...new Set([...left, ...strays])]}`)
+    if (left.length) throw new Error(`postgres processes still running after the cluster stopped: ${left}`)
   })
 
   return {
