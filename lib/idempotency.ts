@@ -1,17 +1,10 @@
 /** Idempotency-Key support: the first response for a key is stored with the request's rows and replayed to retries. */
 import { createHash } from 'node:crypto'
-import type { CachedConnection } from './database'
 import { ApiError, InvalidBody } from './errors'
-import { INTERNAL_TABLE_PREFIX, quoteIdentifier } from './identifiers'
+import { exec, get, run, statementOf, type Path, type Session } from './store/path'
+import type { SqliteConnection } from './store/sqlite/connection'
 
-const TABLE = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}idempotency`)
-const CREATED_INDEX = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}idempotency_created`)
 const MAX_KEY_LENGTH = 255
-/**
- * Expired keys removed by one keyed write. Each write adds one key and removes up to this many, so a backlog (a
- * burst of keys expiring together) drains in bounded steps instead of stalling one request.
- */
-const PURGE_BATCH = 100
 
 /** The same key was sent again, by the same actor, with a different request. */
 export class IdempotencyKeyReused extends ApiError {
@@ -43,36 +36,29 @@ export function idempotentRequest(header: string | null, actor: string, method: 
   return { actor, key, fingerprint }
 }
 
-/** Runs inside the write transaction, so a stored response exists exactly when the request's rows do. */
+/**
+ * Runs inside the write transaction, so a stored response exists exactly when the request's rows do. Each method is
+ * a path (lib/store/path.ts); its SQL, table included, comes from the session's dialect.
+ */
 export class IdempotencyStore {
   constructor(private readonly ttlSeconds: number) {}
 
-  /** Also adds the index on `created` to tables made before it existed. */
-  private ensureTable(writer: CachedConnection): void {
-    writer.run(
-      `CREATE TABLE IF NOT EXISTS ${TABLE} (actor TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (actor, key)) WITHOUT ROWID`,
-    )
-    writer.run(`CREATE INDEX IF NOT EXISTS ${CREATED_INDEX} ON ${TABLE} (created)`)
-  }
-
   /** The stored response for this key, or undefined when the key is new (or expired); a different request with it is a 422. */
-  lookup(writer: CachedConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {
-    this.ensureTable(writer)
-    return this.find(writer, request, now)
+  *lookupPath(s: Session, request: IdempotentRequest, now = Date.now()): Path<StoredResponse | undefined> {
+    for (const sql of s.dialect.idempotency.create) yield* exec(sql)
+    return yield* this.findPath(s, request, now)
   }
 
   /**
    * lookup on any connection, without creating the table: on the reader it finds only committed responses, for a
    * retry whose first attempt removed its own target (a delete, a drop, an update that changed the key).
    */
-  find(connection: CachedConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {
+  *findPath(s: Session, request: IdempotentRequest, now = Date.now()): Path<StoredResponse | undefined> {
     let row: { fingerprint: string; status: number; body: string } | null
     try {
-      row = connection
-        .statement(`SELECT fingerprint, status, body FROM ${TABLE} WHERE actor = ? AND key = ? AND created > ?`)
-        .get(request.actor, request.key, now - this.ttlSeconds * 1000) as typeof row
+      row = yield* get(statementOf(s.dialect.idempotency.find), [request.actor, request.key, now - this.ttlSeconds * 1000])
     } catch (error) {
-      if (/no such table/.test((error as Error).message)) return undefined
+      if (s.dialect.isMissingTable(error)) return undefined
       throw error
     }
     if (!row) return undefined
@@ -80,13 +66,21 @@ export class IdempotencyStore {
     return { status: row.status, body: row.body }
   }
 
-  store(writer: CachedConnection, request: IdempotentRequest, response: StoredResponse, now = Date.now()): void {
-    // The table is WITHOUT ROWID: its key, found through the index on created, names the rows to delete.
-    writer
-      .statement(`DELETE FROM ${TABLE} WHERE (actor, key) IN (SELECT actor, key FROM ${TABLE} WHERE created <= ? ORDER BY created LIMIT ${PURGE_BATCH})`)
-      .run(now - this.ttlSeconds * 1000)
-    writer
-      .statement(`INSERT OR REPLACE INTO ${TABLE} (actor, key, fingerprint, status, body, created) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(request.actor, request.key, request.fingerprint, response.status, response.body, now)
+  *storePath(s: Session, request: IdempotentRequest, response: StoredResponse, now = Date.now()): Path<void> {
+    yield* run(statementOf(s.dialect.idempotency.purge), [now - this.ttlSeconds * 1000])
+    const { actor, key, fingerprint } = request
+    yield* run(statementOf(s.dialect.idempotency.store), [actor, key, fingerprint, response.status, response.body, now])
+  }
+
+  lookup(writer: SqliteConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {
+    return writer.drive(this.lookupPath(writer, request, now))
+  }
+
+  find(connection: SqliteConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {
+    return connection.drive(this.findPath(connection, request, now))
+  }
+
+  store(writer: SqliteConnection, request: IdempotentRequest, response: StoredResponse, now = Date.now()): void {
+    writer.drive(this.storePath(writer, request, response, now))
   }
 }

@@ -1,5 +1,6 @@
 /** Writes a streamed upload batch by batch inside one transaction, typing a new table's columns by all of their values. */
-import type { CachedConnection, TableInfo } from './database'
+import type { TableInfo } from './store/table'
+import type { SqliteConnection } from './store/sqlite/connection'
 import { ApiError, UnknownKeys } from './errors'
 import { identifierKey, INTERNAL_TABLE_PREFIX } from './identifiers'
 import type { IngestBatch } from './ingest'
@@ -17,7 +18,7 @@ export class StreamWriter {
   private readonly kinds = new ColumnKinds()
 
   constructor(
-    private readonly db: CachedConnection,
+    private readonly db: SqliteConnection,
     private readonly target: StreamTarget,
   ) {}
 

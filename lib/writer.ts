@@ -1,23 +1,17 @@
-import type { Statement } from 'bun:sqlite'
-/** The write path: creates and alters tables, writes, updates and deletes rows, all inside one synchronous transaction per request. */
-import { apiErrorFromSqlite, ConstraintFailed, InvalidBody, InvalidName, InvalidValue, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
-import { keyColumns, type CachedConnection, type TableInfo } from './database'
+/**
+ * The write path: creates and alters tables, writes, updates and deletes rows, one all-or-nothing unit per request.
+ * Each operation is a Path (lib/store/path.ts) written once for every store; the plain-named functions drive it on a
+ * SQLite connection synchronously, inside the request's SAVEPOINT.
+ */
+import { ConstraintFailed, InvalidBody, InvalidName, InvalidValue, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
+import type { SqliteConnection } from './store/sqlite/connection'
+import { exec, get, run, statementOf, table as lookUp, values as valuesOf } from './store/path'
+import type { Path, RunResult, Session, StatementRef } from './store/path'
+import { keyColumns, type TableInfo } from './store/table'
 import { assertColumnName, assertNewTableName, assertWritableTableName, identifierKey } from './identifiers'
 import { MAX_COLUMNS, type RowEntries } from './rows'
 import { inferColumns } from './schema'
-import {
-  addColumnSql,
-  createTableSql,
-  deleteByKeySql,
-  countExistingKeysSql,
-  dropTableSql,
-  existsByKeySql,
-  insertSql,
-  updateByKeySql,
-  upsertSql,
-  type ColumnDefinition,
-  type ConflictMode,
-} from './sql'
+import type { ColumnDefinition, ConflictMode } from './sql'
 import { affinityOf, asStoredReal, convertsTextToNumbers, overflowsToInfinity, rowFromValues, toSqlValue, type SqlValue } from './values'
 import { stringifyJson, type JsonValue } from './json'
 import { selectRowSql, visibleColumns } from './reader'
@@ -96,7 +90,7 @@ const ROWID_ALIASES = new Set(['rowid', 'oid', '_rowid_'])
  * Creates a table from column definitions. Key columns missing from them are added first as INTEGER, as sqlite-utils
  * does, so `pk: "id"` with no `id` column gives an `"id" INTEGER PRIMARY KEY`.
  */
-export function createTable(db: CachedConnection, name: string, columns: ColumnDefinition[], pks: string[]): TableInfo {
+export function* createTablePath(s: Session, name: string, columns: ColumnDefinition[], pks: string[]): Path<TableInfo> {
   assertNewTableName(name)
   const byKey = new Map(columns.map((column) => [identifierKey(column.name), column]))
   const keys = uniquePks(pks).map((pk) => byKey.get(identifierKey(pk))?.name ?? pk)
@@ -107,38 +101,48 @@ export function createTable(db: CachedConnection, name: string, columns: ColumnD
     throw new InvalidName(`A table without a primary key cannot have a column named ${JSON.stringify(alias.name)}: it would hide the rowid that addresses its rows`)
   }
   assertColumnCount(name, columns.length + missing.length, keys.length > 0)
-  db.run(createTableSql(name, [...missing, ...columns], keys))
-  return db.table(name)!
+  yield* exec(s.dialect.createTable(name, [...missing, ...columns], keys))
+  return (yield* lookUp(name))!
 }
 
-function createTableFromRows(db: CachedConnection, write: RowsWrite): TableInfo {
+export function createTable(db: SqliteConnection, name: string, columns: ColumnDefinition[], pks: string[]): TableInfo {
+  return db.drive(createTablePath(db, name, columns, pks))
+}
+
+function createTableFromRows(s: Session, write: RowsWrite): Path<TableInfo> {
   if (write.rows.length === 0) throw new InvalidBody(`Cannot create table ${write.table} from an empty list of rows`)
-  return createTable(db, write.table, inferColumns(write.rows), write.pks)
+  return createTablePath(s, write.table, inferColumns(write.rows), write.pks)
 }
 
 /** Adds the columns `rows` name that the table lacks, or refuses them when `alter` is off. */
-function addMissingColumns(db: CachedConnection, table: TableInfo, rows: RowEntries[], alter: boolean): TableInfo {
+function* addMissingColumns(s: Session, table: TableInfo, rows: RowEntries[], alter: boolean): Path<TableInfo> {
   const isMissing = (name: string) => columnFor(table, name) === undefined
-  if (!rows.some((row) => row.some(([name]) => isMissing(name)))) return table
+  if (!lacksColumns(table, rows)) return table
   const missing = inferColumns(rows, isMissing)
   if (!alter) throw new UnknownKeys(table.name, missing[0]!.name)
   const alias = table.withoutRowid ? undefined : missing.find((column) => ROWID_ALIASES.has(identifierKey(column.name)))
   if (alias) throw new InvalidName(`Cannot add column ${JSON.stringify(alias.name)} to table ${table.name}: SQLite reserves that name for the rowid`)
   assertColumnCount(table.name, table.columns.length + missing.length, table.pks.length > 0 || table.withoutRowid)
-  for (const column of missing) db.run(addColumnSql(table.name, column))
-  return db.table(table.name)!
+  for (const column of missing) yield* exec(s.dialect.addColumn(table.name, column))
+  return (yield* lookUp(table.name))!
 }
 
-/** The table, created or altered as the request allows. Runs inside the write transaction. */
-export function prepareTable(db: CachedConnection, write: RowsWrite): TableInfo {
+const lacksColumns = (table: TableInfo, rows: RowEntries[]) => rows.some((row) => row.some(([name]) => columnFor(table, name) === undefined))
+
+/**
+ * The table, created or altered as the request allows. Runs inside the write transaction. The common case (the
+ * table exists with every column) yields its one request directly: each generator delegated to costs about as much
+ * per request as the statement cache lookup.
+ */
+function* prepareTable(s: Session, write: RowsWrite): Path<TableInfo> {
   // Checked before the lookup: sqlite_sequence and sqlite_stat1 exist as tables but must never be written.
   assertWritableTableName(write.table)
-  const existing = db.table(write.table)
+  const existing = (yield { want: 'table', name: write.table }) as TableInfo | undefined
   if (!existing) {
     if (!write.mayCreate) throw new MissingTable(write.table)
-    return createTableFromRows(db, write)
+    return yield* createTableFromRows(s, write)
   }
-  return addMissingColumns(db, existing, write.rows, write.alter)
+  return lacksColumns(existing, write.rows) ? yield* addMissingColumns(s, existing, write.rows, write.alter) : existing
 }
 
 function assertUpsertKey(table: TableInfo, write: RowsWrite): void {
@@ -160,7 +164,7 @@ const labelOf = (write: RowsWrite) => write.rowLabel ?? ((index: number) => `Row
 /** How the rows of one key layout are written: their key names in order, the statement, and where the key columns sit. */
 interface RowShape {
   names: string[]
-  statement: Statement
+  statement: StatementRef
   keyAt: number[]
   /** Which values go to columns that turn number-like text into numbers. */
   numericAt: boolean[]
@@ -191,28 +195,34 @@ const sameInJson = (value: SqlValue) =>
  * How many rows have one of `keys` (values of a one-column key), in one query that compares them as the key column
  * does: `2` and `"2"` are one key in an INTEGER column and two in a TEXT one, and SQLite, not rowpost, decides.
  */
-function countExisting(db: CachedConnection, table: TableInfo, column: string, keys: string): number {
-  const statement = db.cached(`existing\0${table.name}\0${column}`, () => countExistingKeysSql(table.name, column))
-  return (statement.get(keys) as { n: number }).n
+function* countExisting(s: Session, table: TableInfo, column: string, keys: string): Path<number> {
+  const statement = { key: `existing\0${table.name}\0${column}`, build: () => s.dialect.countExistingKeys(table.name, column) }
+  return (yield* get<{ n: number }>(statement, [keys]))!.n
 }
 
 /** Writes every row of the request; call inside RowpostDatabase.write. */
-export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
-  const table = prepareTable(db, write)
+export function writeRows(db: SqliteConnection, write: RowsWrite): RowsWritten {
+  return db.drive(writeRowsPath(db, write))
+}
+
+export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> {
+  const table = yield* prepareTable(s, write)
   if (write.mode === 'upsert') assertUpsertKey(table, write)
   const keys = keyColumns(table)
   const label = labelOf(write)
   const replaces = write.mode === 'upsert' || write.mode === 'replace'
   const counting = replaces && !write.recount
-  if (replaces && (write.recount || (write.mode === 'replace' && table.otherUniqueIndexes))) db.counts?.forget(table.name)
+  if (replaces && (write.recount || (write.mode === 'replace' && table.otherUniqueIndexes))) s.counts?.forget(table.name)
 
   const shapeFor = (row: RowEntries): RowShape => {
     const names = row.map(([name]) => name)
     const columns = names.map((name) => columnFor(table, name)!)
     const signature = columns.join('\0')
-    const statement = db.cached(`${write.mode}\0${table.name}\0${signature}`, () =>
-      write.mode === 'upsert' ? upsertSql(table.name, columns, keys) : insertSql(table.name, columns, write.mode as ConflictMode),
-    )
+    const statement = {
+      key: `${write.mode}\0${table.name}\0${signature}`,
+      build: () =>
+        write.mode === 'upsert' ? s.dialect.upsert(table.name, columns, keys) : s.dialect.insert(table.name, columns, write.mode as ConflictMode),
+    }
     const keyAt = keys.map((key) => columns.findIndex((column) => identifierKey(column) === identifierKey(key)))
     return { names, statement, keyAt, numericAt: columns.map((column) => convertsText(table, column)) }
   }
@@ -233,23 +243,25 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
   // keys before and after writing; otherwise each key is looked up before its row is written (a row without a key
   // always adds one: its rowid is new, even if a later row of the batch then takes it over).
   let added = 0
-  let probe: Statement | undefined
+  let probe: StatementRef | undefined
   let batchKeys: string | undefined
   if (counting) {
     if (keys.length === 1 && prepared.length > 1 && prepared.every(({ key }) => key !== null && sameInJson(key[0]!))) {
       batchKeys = stringifyJson(prepared.map(({ key }) => key![0]!))
-      added = -countExisting(db, table, keys[0]!, batchKeys)
-    } else probe = db.cached(`exists\0${table.name}\0${keys.join('\0')}`, () => existsByKeySql(table.name, keys))
+      added = -(yield* countExisting(s, table, keys[0]!, batchKeys))
+    } else probe = { key: `exists\0${table.name}\0${keys.join('\0')}`, build: () => s.dialect.existsByKey(table.name, keys) }
   }
 
   const written: RowsWritten['keys'] = []
-  prepared.forEach(({ shape, values, key }, index) => {
-    const existed = probe && key ? probe.get(...(key as never[])) !== null : false
-    let result: ReturnType<Statement['run']>
+  for (let index = 0; index < prepared.length; index++) {
+    const { shape, values, key } = prepared[index]!
+    const existed = probe && key ? (yield { want: 'get', statement: probe, params: key }) !== null : false
+    let result: RunResult
     try {
-      result = shape.statement.run(...(values as never[]))
+      // Yielded directly rather than through run(): one generator fewer per row on the hottest loop.
+      result = (yield { want: 'run', statement: shape.statement, params: values }) as RunResult
     } catch (error) {
-      const refused = write.rowLabel && error instanceof Error ? apiErrorFromSqlite(error as Error & { code?: string }) : undefined
+      const refused = write.rowLabel ? s.dialect.apiError(error) : undefined
       if (refused instanceof ConstraintFailed) throw new ConstraintFailed(`${label(index)}: ${refused.message}`)
       throw error
     }
@@ -258,21 +270,25 @@ export function writeRows(db: CachedConnection, write: RowsWrite): RowsWritten {
     if (key) written.push(key)
     else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])
     else written.push(null)
-  })
-  if (batchKeys !== undefined) added += countExisting(db, table, keys[0]!, batchKeys)
-  db.counts?.add(table.name, added)
+  }
+  if (batchKeys !== undefined) added += yield* countExisting(s, table, keys[0]!, batchKeys)
+  s.counts?.add(table.name, added)
   return { table, keys: written }
 }
 
 /** The rows with these keys, as JSON-ready objects (`rowid` first for rowid tables), skipping keys that match nothing. */
-export function readRowsByKey(db: CachedConnection, table: TableInfo, keys: Array<SqlValue[] | null>): Record<string, unknown>[] {
+export function readRowsByKey(db: SqliteConnection, table: TableInfo, keys: Array<SqlValue[] | null>): Record<string, unknown>[] {
+  return db.drive(readRowsByKeyPath(table, keys))
+}
+
+export function* readRowsByKeyPath(table: TableInfo, keys: Array<SqlValue[] | null>): Path<Record<string, unknown>[]> {
   // The same columns and query as the read API's row URL, so a returned row looks exactly like a read one.
   const columns = visibleColumns(table)
   const rows: Record<string, unknown>[] = []
   for (const key of keys) {
     if (!key) continue
     const { sql, params } = selectRowSql(table.name, columns, keyColumns(table), key)
-    const values = db.statement(sql, { safeIntegers: true }).values(...(params as never[]))[0]
+    const values = (yield* valuesOf(statementOf(sql, true), params))[0]
     if (values) rows.push(rowFromValues(columns, values))
   }
   return rows
@@ -286,27 +302,35 @@ export interface RowUpdate {
 }
 
 /** Updates the given columns of one row; returns false when no row has that key. */
-export function updateRow(db: CachedConnection, request: RowUpdate): boolean {
-  const table = addMissingColumns(db, request.table, [request.update], request.alter)
-  if (request.update.length === 0) return existsByKey(db, table, request.key)
+export function updateRow(db: SqliteConnection, request: RowUpdate): boolean {
+  return db.drive(updateRowPath(db, request))
+}
+
+export function* updateRowPath(s: Session, request: RowUpdate): Path<boolean> {
+  const table = yield* addMissingColumns(s, request.table, [request.update], request.alter)
+  if (request.update.length === 0) return (yield* readRowsByKeyPath(table, [request.key])).length > 0
   const columns = request.update.map(([name]) => columnFor(table, name)!)
   const values = request.update.map(([name, value], i) => cellValue(value, convertsText(table, columns[i]!), () => `Column ${JSON.stringify(name)}`))
-  const result = db.statement(updateByKeySql(table.name, columns, keyColumns(table))).run(...([...values, ...request.key] as never[]))
+  const result = yield* run(statementOf(s.dialect.updateByKey(table.name, columns, keyColumns(table))), [...values, ...request.key])
   return result.changes > 0
 }
 
-function existsByKey(db: CachedConnection, table: TableInfo, key: SqlValue[]): boolean {
-  return readRowsByKey(db, table, [key]).length > 0
+/** Deletes one row; returns false when no row has that key. */
+export function deleteRow(db: SqliteConnection, table: TableInfo, key: SqlValue[]): boolean {
+  return db.drive(deleteRowPath(db, table, key))
 }
 
-/** Deletes one row; returns false when no row has that key. */
-export function deleteRow(db: CachedConnection, table: TableInfo, key: SqlValue[]): boolean {
-  const deleted = db.statement(deleteByKeySql(table.name, keyColumns(table))).run(...(key as never[])).changes
-  db.counts?.add(table.name, -deleted)
+export function* deleteRowPath(s: Session, table: TableInfo, key: SqlValue[]): Path<boolean> {
+  const deleted = (yield* run(statementOf(s.dialect.deleteByKey(table.name, keyColumns(table))), key)).changes
+  s.counts?.add(table.name, -deleted)
   return deleted > 0
 }
 
-export function dropTable(db: CachedConnection, table: TableInfo): void {
-  db.run(dropTableSql(table.name))
-  db.counts?.forget(table.name)
+export function dropTable(db: SqliteConnection, table: TableInfo): void {
+  db.drive(dropTablePath(db, table))
+}
+
+export function* dropTablePath(s: Session, table: TableInfo): Path<void> {
+  yield* exec(s.dialect.dropTable(table.name))
+  s.counts?.forget(table.name)
 }

@@ -1,0 +1,93 @@
+/** The storage protocol: a path (write, read, idempotency) is a generator that yields statement requests and receives their results. */
+import type { TableInfo } from './table'
+import type { Dialect } from './dialect'
+import type { RowCounts } from '../row-counts'
+import type { SqlValue } from '../values'
+
+/**
+ * A statement a path wants run, named by `key` so a store prepares it once: the key must name everything `build`
+ * builds the SQL from, and whether it reads safe integers. `build` runs only when the store has no statement under
+ * that key yet.
+ */
+export interface StatementRef {
+  key: string
+  build: () => string
+  /** Read every INTEGER as a bigint (exact beyond 2^53), as the read API needs. */
+  safeIntegers?: boolean
+}
+
+/** What a `run` gives back: rows changed, and the rowid (identity) of the last row inserted. */
+export interface RunResult {
+  changes: number
+  lastInsertRowid: number | bigint
+}
+
+/** One request from a path to its store; `want` says what comes back. */
+export type StatementRequest =
+  | { want: 'run'; statement: StatementRef; params: SqlValue[] }
+  | { want: 'get' | 'all' | 'values'; statement: StatementRef; params: SqlValue[] }
+  /** Schema changes and other statements run once, never cached (DDL); nothing comes back. */
+  | { want: 'exec'; sql: string }
+  /** The table's description as the store sees it now, or undefined when there is none. */
+  | { want: 'table'; name: string }
+
+/** What answers each request: `run` a RunResult, `get` a row object or null, `all` row objects, `values` row arrays. */
+export type Answer = RunResult | Record<string, unknown> | null | Record<string, unknown>[] | unknown[][] | TableInfo | undefined
+
+/** A path: written once against this protocol, driven synchronously by SQLite and asynchronously by a networked store. */
+export type Path<T> = Generator<StatementRequest, T, Answer>
+
+/** What a path may use without asking its store: the SQL builders of its dialect, and the row counts kept beside the writer. */
+export interface Session {
+  readonly dialect: Dialect
+  /** Counts kept exact through the write path's transactions; absent on read-only sessions. */
+  readonly counts?: RowCounts
+}
+
+/** A statement keyed by its own SQL: for SQL built once, not per row shape. */
+export function statementOf(sql: string, safeIntegers = false): StatementRef {
+  return { key: safeIntegers ? `1${sql}` : `0${sql}`, build: () => sql, safeIntegers }
+}
+
+export function* exec(sql: string): Path<void> {
+  yield { want: 'exec', sql }
+}
+
+export function* run(statement: StatementRef, params: SqlValue[] = []): Path<RunResult> {
+  return (yield { want: 'run', statement, params }) as RunResult
+}
+
+export function* get<Row>(statement: StatementRef, params: SqlValue[] = []): Path<Row | null> {
+  return (yield { want: 'get', statement, params }) as Row | null
+}
+
+export function* all<Row>(statement: StatementRef, params: SqlValue[] = []): Path<Row[]> {
+  return (yield { want: 'all', statement, params }) as Row[]
+}
+
+export function* values(statement: StatementRef, params: SqlValue[] = []): Path<unknown[][]> {
+  return (yield { want: 'values', statement, params }) as unknown[][]
+}
+
+export function* table(name: string): Path<TableInfo | undefined> {
+  return (yield { want: 'table', name }) as TableInfo | undefined
+}
+
+/**
+ * Drives a path synchronously: each request is answered in the same event-loop turn, so a path run inside SQLite's
+ * SAVEPOINT stays one synchronous unit. A failed request is thrown into the path at its `yield`, where it may catch it.
+ */
+export function drive<T>(path: Path<T>, answer: (request: StatementRequest) => Answer): T {
+  let step = path.next()
+  while (!step.done) {
+    let result: Answer
+    try {
+      result = answer(step.value)
+    } catch (error) {
+      step = path.throw(error)
+      continue
+    }
+    step = path.next(result)
+  }
+  return step.value
+}

@@ -1,0 +1,203 @@
+/** One SQLite connection behind the storage interface: cached statements and schema, and the synchronous driver of paths. */
+import type { Database, Statement } from 'bun:sqlite'
+import { identifierKey, isReservedTableName } from '../../identifiers'
+import type { RowCounts } from '../../row-counts'
+import { drive, type Answer, type Path, type Session, type StatementRequest } from '../path'
+import type { ColumnInfo, TableInfo, TableListing } from '../table'
+import { sqliteDialect } from './dialect'
+
+const STATEMENT_CACHE_SIZE = 512
+
+/** A user table as sqlite_schema lists it; its columns are read only when first asked for. */
+interface SchemaEntry {
+  name: string
+  /** sqlite_schema's rowid: creation order, and the position a paged listing resumes after. */
+  position: number
+  /** Its CREATE TABLE statement. */
+  sql: string
+  /** The CREATE statements of the table and its indexes: while they are unchanged, so is the TableInfo. */
+  definition: string
+  /** Undefined until read; null when SQLite cannot describe the table (a virtual table whose module is missing). */
+  info?: TableInfo | null
+}
+
+const isSqliteError = (error: unknown) => typeof (error as { code?: unknown }).code === 'string' && String((error as { code: string }).code).startsWith('SQLITE_')
+
+/**
+ * One connection with a bounded prepared-statement cache and a schema cache that follows `PRAGMA schema_version`.
+ * Both are dropped whenever the version moves: a cached statement's SQL was built from the schema it was prepared
+ * under (an upsert's conflict target, say), and SQLite would recompile it against the new schema rather than fail.
+ */
+export class SqliteConnection implements Session {
+  readonly dialect = sqliteDialect
+
+  private schema = new Map<string, SchemaEntry>()
+  private schemaVersion = -1
+  private statements = new Map<string, Statement>()
+
+  constructor(
+    readonly connection: Database,
+    /** Row counts the write path keeps up to date; only on a writer. */
+    readonly counts?: RowCounts,
+  ) {}
+
+  run(sql: string): void {
+    this.connection.run(sql)
+  }
+
+  /** Answers one request of a path on this connection, with statements from the cache. */
+  private readonly answer = (request: StatementRequest): Answer => {
+    if (request.want === 'exec') return void this.connection.run(request.sql)
+    if (request.want === 'table') return this.table(request.name)
+    const { key, build, safeIntegers } = request.statement
+    const statement = this.cached(key, build, safeIntegers)
+    return statement[request.want](...(request.params as never[])) as Answer
+  }
+
+  /** Runs a path to its end in this event-loop turn: inside a write's SAVEPOINT, it stays one synchronous unit. */
+  drive<T>(path: Path<T>): T {
+    return drive(path, this.answer)
+  }
+
+  /** A prepared statement, compiled once and kept in a bounded cache keyed by its SQL. */
+  statement(sql: string, options: { safeIntegers?: boolean } = {}): Statement {
+    return this.cached(options.safeIntegers ? `1${sql}` : `0${sql}`, () => sql, options.safeIntegers)
+  }
+
+  /**
+   * A prepared statement found by `key` before its SQL is built: on the hot path, joining a few names into a key is
+   * cheaper than quoting them into SQL for every row. The key must name everything the SQL is built from.
+   */
+  cached(key: string, buildSql: () => string, safeIntegers = false): Statement {
+    let statement = this.statements.get(key)
+    if (statement) return statement
+    statement = this.connection.prepare(buildSql())
+    if (safeIntegers) statement.safeIntegers(true)
+    // Evicting the oldest-prepared statement is enough here: the hot ones are re-prepared at most once per cycle.
+    // It is only dropped, not finalized: a caller may still hold it (a batch with hundreds of row shapes does), and
+    // bun:sqlite finalizes a statement once it is garbage.
+    if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value!)
+    this.statements.set(key, statement)
+    return statement
+  }
+
+  /**
+   * Called after a rollback on this connection: the cached schema may describe a state that no longer exists, and a
+   * later change could bring the schema version back to the number it was cached under.
+   */
+  rolledBack(): void {
+    const { schema_version: version } = this.statement('PRAGMA schema_version').get() as { schema_version: number }
+    if (version !== this.schemaVersion) this.schemaVersion = -1
+  }
+
+  /** The user tables, re-read when this connection sees a different schema (another connection, a create/alter or a rollback). */
+  private syncSchema(): Map<string, SchemaEntry> {
+    const { schema_version: version } = this.statement('PRAGMA schema_version').get() as { schema_version: number }
+    if (version !== this.schemaVersion) {
+      this.statements.clear()
+      this.schema = this.readSchema()
+      this.schemaVersion = version
+    }
+    return this.schema
+  }
+
+  /**
+   * One scan of sqlite_schema, keeping what was already known of every table whose definition did not change: a
+   * schema change costs one pass over the names, not a lookup per table.
+   */
+  private readSchema(): Map<string, SchemaEntry> {
+    const rows = this.statement("SELECT type, name, tbl_name, sql, rowid FROM sqlite_schema WHERE type IN ('table', 'index') ORDER BY rowid").values() as Array<
+      [string, string, string, string | null, number]
+    >
+    const indexes = new Map<string, string>()
+    for (const [type, , table, sql] of rows) {
+      if (type === 'index' && sql !== null) indexes.set(identifierKey(table), `${indexes.get(identifierKey(table)) ?? ''}\0${sql}`)
+    }
+    const schema = new Map<string, SchemaEntry>()
+    for (const [type, name, , sql, position] of rows) {
+      if (type !== 'table' || isReservedTableName(name)) continue
+      const key = identifierKey(name)
+      const definition = `${sql ?? ''}${indexes.get(key) ?? ''}`
+      const known = this.schema.get(key)
+      const info = known && known.name === name && known.definition === definition ? known.info : undefined
+      schema.set(key, { name, position, sql: sql ?? '', definition, info })
+    }
+    return schema
+  }
+
+  /** Columns, key and flags of one table, from SQLite's own pragmas; null when SQLite cannot describe it. */
+  private describe(name: string, sql: string): TableInfo | null {
+    let columns: ColumnInfo[]
+    let otherUniqueIndexes: boolean
+    try {
+      columns = (
+        this.statement('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)').all(name) as Array<{
+          name: string
+          type: string
+          notnull: number
+          dflt_value: string | null
+          pk: number
+        }>
+      ).map((column) => ({ name: column.name, type: column.type, notNull: column.notnull === 1, defaultValue: column.dflt_value, pk: column.pk }))
+      otherUniqueIndexes =
+        (this.statement(`SELECT count(*) AS n FROM pragma_index_list(?) WHERE "unique" AND origin <> 'pk'`).get(name) as { n: number }).n > 0
+    } catch (error) {
+      if (isSqliteError(error)) return null
+      throw error
+    }
+    return {
+      name,
+      columns,
+      pks: columns
+        .filter((column) => column.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((column) => column.name),
+      columnsByKey: new Map(columns.map((column) => [identifierKey(column.name), column])),
+      withoutRowid: /\)\s*WITHOUT\s+ROWID\s*$/i.test(sql),
+      otherUniqueIndexes,
+    }
+  }
+
+  /**
+   * The table's columns and key, or undefined when no such table exists (names match ignoring ASCII case); SQLite's
+   * (`sqlite_…`) and rowpost's own (`_rowpost_…`) tables never match.
+   */
+  table(name: string): TableInfo | undefined {
+    const entry = this.syncSchema().get(identifierKey(name))
+    if (!entry) return undefined
+    if (entry.info === undefined) entry.info = this.describe(entry.name, entry.sql)
+    return entry.info ?? undefined
+  }
+
+  /** The CREATE TABLE statement SQLite keeps for the table. */
+  tableSchema(name: string): string | undefined {
+    const row = this.statement("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?").get(name) as { sql: string } | null
+    return row?.sql
+  }
+
+  /** The user tables (not SQLite's or rowpost's own), in creation order. */
+  tableList(): TableListing[] {
+    return [...this.syncSchema().values()].map(({ name, position }) => ({ name, position }))
+  }
+
+  /** Rows in the table, from the kept count when there is one (writer), else by counting. */
+  countRows(table: string): number {
+    return this.counts ? this.counts.count(table, () => this.countNow(table)) : this.countNow(table)
+  }
+
+  /** Counts by scanning, through a statement that is not cached: a listing of many tables would flush the cache. */
+  private countNow(table: string): number {
+    const statement = this.connection.prepare(this.dialect.count(table))
+    try {
+      return (statement.get() as { count: number }).count
+    } finally {
+      statement.finalize()
+    }
+  }
+
+  close(): void {
+    for (const statement of this.statements.values()) statement.finalize()
+    this.statements.clear()
+    this.connection.close()
+  }
+}

@@ -1,0 +1,58 @@
+/** SQLite's SQL for the paths: the builders of lib/sql.ts (`?` placeholders, INSERT OR IGNORE/REPLACE, rowid). */
+import type { Dialect, IdempotencySql } from '../dialect'
+import { apiErrorFromSqlite } from '../../errors'
+import { INTERNAL_TABLE_PREFIX, quoteIdentifier } from '../../identifiers'
+import {
+  addColumnSql,
+  copyRowsSql,
+  countExistingKeysSql,
+  countSql,
+  createTableSql,
+  deleteByKeySql,
+  dropTableSql,
+  existsByKeySql,
+  insertSql,
+  renameTableSql,
+  updateByKeySql,
+  upsertSql,
+} from '../../sql'
+
+const IDEMPOTENCY = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}idempotency`)
+const IDEMPOTENCY_CREATED = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}idempotency_created`)
+/**
+ * Expired keys removed by one keyed write. Each write adds one key and removes up to this many, so a backlog (a
+ * burst of keys expiring together) drains in bounded steps instead of stalling one request.
+ */
+const PURGE_BATCH = 100
+
+const idempotency: IdempotencySql = {
+  // The index on created is created separately so that tables made before it existed get it too.
+  create: [
+    `CREATE TABLE IF NOT EXISTS ${IDEMPOTENCY} (actor TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (actor, key)) WITHOUT ROWID`,
+    `CREATE INDEX IF NOT EXISTS ${IDEMPOTENCY_CREATED} ON ${IDEMPOTENCY} (created)`,
+  ],
+  find: `SELECT fingerprint, status, body FROM ${IDEMPOTENCY} WHERE actor = ? AND key = ? AND created > ?`,
+  // The table is WITHOUT ROWID: its key, found through the index on created, names the rows to delete.
+  purge:
+    `DELETE FROM ${IDEMPOTENCY} WHERE (actor, key) IN ` +
+    `(SELECT actor, key FROM ${IDEMPOTENCY} WHERE created <= ? ORDER BY created LIMIT ${PURGE_BATCH})`,
+  store: `INSERT OR REPLACE INTO ${IDEMPOTENCY} (actor, key, fingerprint, status, body, created) VALUES (?, ?, ?, ?, ?, ?)`,
+}
+
+export const sqliteDialect: Dialect = {
+  idempotency,
+  isMissingTable: (error) => error instanceof Error && /no such table/.test(error.message),
+  apiError: (error) => (error instanceof Error ? apiErrorFromSqlite(error as Error & { code?: string }) : undefined),
+  createTable: createTableSql,
+  addColumn: addColumnSql,
+  insert: insertSql,
+  upsert: upsertSql,
+  count: countSql,
+  existsByKey: existsByKeySql,
+  countExistingKeys: countExistingKeysSql,
+  updateByKey: updateByKeySql,
+  deleteByKey: deleteByKeySql,
+  dropTable: dropTableSql,
+  copyRows: copyRowsSql,
+  renameTable: renameTableSql,
+}
