@@ -1,6 +1,11 @@
-/** The read side: filtered, sorted, keyset-paginated table pages, single rows and table summaries, as plain values. */
-import { Database, type Statement } from 'bun:sqlite'
-import { keyColumns, type RowpostDatabase, type TableInfo } from './database'
+/**
+ * The read side: filtered, sorted, keyset-paginated table pages, single rows and table summaries, as plain values.
+ * Pages and rows are paths (lib/store/path.ts); the catalogue reads below them (sqlite_schema, pragmas) are SQLite's own.
+ */
+import { Database } from 'bun:sqlite'
+import type { RowpostDatabase } from './database'
+import { statementOf, values, type Path, type Session } from './store/path'
+import { keyColumns, type TableInfo } from './store/table'
 import { InvalidQuery, TableNotFound } from './errors'
 import { identifierKey, isReservedTableName, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
 import { queryFlag } from './flags'
@@ -294,18 +299,13 @@ export interface Page<Row = unknown[]> {
   next: string | null
 }
 
-/** SQLite's parser limits that a long enough query string reaches: its message names the limit. */
-const QUERY_TOO_LARGE = /Expression tree is too large|too many SQL variables/
-
-/** A read query prepared with exact integers; one past SQLite's limits (thousands of filters or `in` values) is the client's to shrink. */
-function readStatement(db: RowpostDatabase, sql: string): Statement {
+/** A read query's rows with exact integers; one past the engine's limits (thousands of filters or `in` values) is the client's to fix. */
+function* readValues(s: Session, sql: string, params: SqlValue[]): Path<SqlValue[][]> {
   try {
-    return db.statement(sql, { safeIntegers: true })
+    return (yield* values(statementOf(sql, true), params)) as SqlValue[][]
   } catch (error) {
-    if (error instanceof Error && QUERY_TOO_LARGE.test(error.message)) {
-      throw new InvalidQuery(`Too many filters or filter values for one query: ${error.message}`)
-    }
-    throw error
+    if (!s.dialect.isQueryTooLarge(error)) throw error
+    throw new InvalidQuery(`Too many filters or filter values for one query: ${(error as Error).message}`)
   }
 }
 
@@ -317,6 +317,10 @@ export function readTablePage(db: RowpostDatabase, table: TableInfo, options: Pa
 
 /** readTablePage with the values as SQLite stored them (every INTEGER a bigint), for CSV and other renderers. */
 export function readTableValues(db: RowpostDatabase, table: TableInfo, options: PageRequest): Page<SqlValue[]> {
+  return db.reader.drive(readTableValuesPath(db.reader, table, options))
+}
+
+export function* readTableValuesPath(s: Session, table: TableInfo, options: PageRequest): Path<Page<SqlValue[]>> {
   const columns = visibleColumns(table)
   const keys = keyColumns(table)
   const order: OrderKey[] = [...(options.sort ? [options.sort] : []), ...keys.map((column) => ({ column, descending: false }))]
@@ -331,7 +335,7 @@ export function readTableValues(db: RowpostDatabase, table: TableInfo, options: 
     where.push(afterSql(order, values as SqlValue[]))
   }
   const { sql, params } = selectPageSql(table.name, columns, where, order, options.size + 1)
-  const fetched = readStatement(db, sql).values(...params) as SqlValue[][]
+  const fetched = yield* readValues(s, sql, params)
   const rows = fetched.slice(0, options.size)
   const indexes = order.map((key) => columns.indexOf(key.column))
   const tokenOf = (row: SqlValue[], from: number) =>
@@ -359,9 +363,13 @@ export function parseRowIdentifier(table: TableInfo, identifier: string): SqlVal
 
 /** The row a row URL names, or undefined when there is none. */
 export function readRow(db: RowpostDatabase, table: TableInfo, identifier: string): { columns: string[]; row: unknown[] } | undefined {
+  return db.reader.drive(readRowPath(db.reader, table, identifier))
+}
+
+export function* readRowPath(s: Session, table: TableInfo, identifier: string): Path<{ columns: string[]; row: unknown[] } | undefined> {
   const columns = visibleColumns(table)
   const { sql, params } = selectRowSql(table.name, columns, keyColumns(table), parseRowIdentifier(table, identifier))
-  const row = (readStatement(db, sql).values(...params) as SqlValue[][])[0]
+  const row = (yield* readValues(s, sql, params))[0]
   return row && { columns, row: row.map(fromSqlValue) }
 }
 

@@ -6,6 +6,7 @@ import { IdempotencyStore } from '../lib/idempotency'
 import { drive, get, run, statementOf, type Answer, type Path, type Session, type StatementRequest } from '../lib/store/path'
 import { sqliteDialect } from '../lib/store/sqlite/dialect'
 import type { TableInfo } from '../lib/store/table'
+import { readTableValuesPath } from '../lib/reader'
 import { readRowsByKeyPath, writeRowsPath, type RowsWrite } from '../lib/writer'
 import { tempDbPath } from './helpers'
 
@@ -137,6 +138,24 @@ describe('the write path as requests', () => {
       if (request.want === 'table') return items
       throw failure
     })).toThrow('Line 1: UNIQUE constraint failed: items.id')
+  })
+})
+
+describe('the read path as requests', () => {
+  test('a page asks for one row more than it shows, with exact integers, and makes the next token from its last row', () => {
+    const seen: unknown[] = []
+    const page = drive(readTableValuesPath(session, items, { filters: [], size: 2 }), (request) => {
+      seen.push(request.want === 'values' ? [request.want, request.statement.safeIntegers, request.params] : request.want)
+      return [[1n, 'a'], [2n, 'b'], [3n, 'c']]
+    })
+    expect(seen).toEqual([['values', true, [3]]])
+    expect(page).toEqual({ columns: ['id', 'name'], rows: [[1n, 'a'], [2n, 'b']], keys: ['1', '2'], next: '2' })
+  })
+
+  test('a query past the engine\'s size limits is the client\'s error, named as such', () => {
+    const path = readTableValuesPath(session, items, { filters: [], size: 10 })
+    const tooMany = () => { throw new Error('too many SQL variables') }
+    expect(() => drive(path, tooMany)).toThrow('Too many filters or filter values for one query')
   })
 })
 

@@ -19,6 +19,8 @@ export interface Dialect {
   idempotency: IdempotencySql
   /** Whether a failed statement failed only because its table does not exist (yet). */
   isMissingTable(error: unknown): boolean
+  /** Whether a read query failed on the engine's limits on query size (too many terms or parameters). */
+  isQueryTooLarge(error: unknown): boolean
   /** The API error an engine's error stands for (a constraint, a full disk, a busy lock), or undefined for a bug. */
   apiError(error: unknown): ApiError | undefined
   createTable(table: string, columns: ColumnDefinition[], pks: string[]): string

@@ -42,6 +42,8 @@ const idempotency: IdempotencySql = {
 export const sqliteDialect: Dialect = {
   idempotency,
   isMissingTable: (error) => error instanceof Error && /no such table/.test(error.message),
+  // SQLite's parser limits that a long enough query string reaches: its message names the limit.
+  isQueryTooLarge: (error) => error instanceof Error && /Expression tree is too large|too many SQL variables/.test(error.message),
   apiError: (error) => (error instanceof Error ? apiErrorFromSqlite(error as Error & { code?: string }) : undefined),
   createTable: createTableSql,
   addColumn: addColumnSql,
