@@ -72,13 +72,23 @@ function run(command: string[], what: string): void {
 const running = new Set<Cluster>()
 let exitHookInstalled = false
 
-/** A postmaster outlives its parent (pg_ctl detaches it), so clusters still running when this process exits are stopped here. */
+/**
+ * A postmaster outlives its parent (pg_ctl detaches it), so clusters still running when this process exits, or is
+ * interrupted or terminated, are stopped here. (A SIGKILLed process cannot clean up: its clusters stay.)
+ */
 function installExitHook(): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
-  process.on('exit', () => {
+  const stopAll = () => {
     for (const cluster of running) cluster.stop()
-  })
+  }
+  process.on('exit', stopAll)
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      stopAll()
+      process.exit(code)
+    })
+  }
 }
 
 /**
