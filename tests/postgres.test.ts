@@ -35,18 +35,21 @@ describe('the throwaway cluster', () => {
 
   test('stopping a cluster leaves no postgres process and removes its directory', async () => {
     const other = await startCluster()
-    const sql = new SQL(other.url())
-    expect(await sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
-    await sql.close()
-    const children = childPids(other.pid)
-    expect(children.length).toBeGreaterThan(0)
-    other.stop()
-    expect([other.pid, ...children].filter(alive)).toEqual([])
-    expect(childPids(other.pid).filter(alive)).toEqual([])
-    expect(postgresPids().filter((pid) => pid === other.pid || children.includes(pid))).toEqual([])
-    expect(existsSync(other.dir)).toBe(false)
-    // A second stop (afterAll's, after a test's own) is harmless.
-    other.stop()
+    try {
+      const sql = new SQL(other.url())
+      expect(await sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
+      await sql.close()
+      const children = childPids(other.pid)
+      expect(children.length).toBeGreaterThan(0)
+      other.stop()
+      expect([other.pid, ...children].filter(alive)).toEqual([])
+      expect(childPids(other.pid).filter(alive)).toEqual([])
+      expect(postgresPids().filter((pid) => pid === other.pid || children.includes(pid))).toEqual([])
+      expect(existsSync(other.dir)).toBe(false)
+    } finally {
+      // Also when an expectation failed; a second stop is harmless.
+      other.stop()
+    }
   })
 
   test('without PostgreSQL installed, starting a cluster fails with how to install it rather than skipping', async () => {
