@@ -129,20 +129,13 @@ function* addMissingColumns(s: Session, table: TableInfo, rows: RowEntries[], al
 
 const lacksColumns = (table: TableInfo, rows: RowEntries[]) => rows.some((row) => row.some(([name]) => columnFor(table, name) === undefined))
 
-/**
- * The table, created or altered as the request allows. Runs inside the write transaction. The common case (the
- * table exists with every column) yields its one request directly: each generator delegated to costs about as much
- * per request as the statement cache lookup.
- */
-function* prepareTable(s: Session, write: RowsWrite): Path<TableInfo> {
-  // Checked before the lookup: sqlite_sequence and sqlite_stat1 exist as tables but must never be written.
-  assertWritableTableName(write.table)
-  const existing = (yield { want: 'table', name: write.table }) as TableInfo | undefined
+/** The table `existing` describes, created or altered as the request allows. Runs inside the write transaction. */
+function* prepareTable(s: Session, write: RowsWrite, existing: TableInfo | undefined): Path<TableInfo> {
   if (!existing) {
     if (!write.mayCreate) throw new MissingTable(write.table)
     return yield* createTableFromRows(s, write)
   }
-  return lacksColumns(existing, write.rows) ? yield* addMissingColumns(s, existing, write.rows, write.alter) : existing
+  return yield* addMissingColumns(s, existing, write.rows, write.alter)
 }
 
 function assertUpsertKey(table: TableInfo, write: RowsWrite): void {
@@ -206,7 +199,12 @@ export function writeRows(db: SqliteConnection, write: RowsWrite): RowsWritten {
 }
 
 export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> {
-  const table = yield* prepareTable(s, write)
+  // Checked before the lookup: sqlite_sequence and sqlite_stat1 exist as tables but must never be written.
+  assertWritableTableName(write.table)
+  // The common case (the table exists with every column) delegates to no other generator: on a one-row request, each
+  // generator costs about as much as the statement cache lookup.
+  const existing = (yield { want: 'table', name: write.table }) as TableInfo | undefined
+  const table = existing && !lacksColumns(existing, write.rows) ? existing : yield* prepareTable(s, write, existing)
   if (write.mode === 'upsert') assertUpsertKey(table, write)
   const keys = keyColumns(table)
   const label = labelOf(write)
