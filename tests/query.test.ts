@@ -1,4 +1,5 @@
 /** SQL queries (/<db>/-/query.json, .csv): bodies and shapes, read-only proof, time limit and isolation, permissions, private tables. */
+import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -6,7 +7,8 @@ import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
 import { createApp } from '../lib/http/app'
 import { QueryPool } from '../lib/query/pool'
-import { expectJson, makeApp, query, readmeShellBlock, type TestApp } from './helpers'
+import { expectJson, makeApp, query, readmeShellBlock, tempDbPath, type TestApp } from './helpers'
+import { killServersAfterEach, startServer } from './process'
 
 const RUNAWAY = 'with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c'
 const q = (sql: string, extra = '') => `/data/-/query.json?sql=${encodeURIComponent(sql)}${extra}`
@@ -375,5 +377,37 @@ describe('streamed query CSV holds a process per stream, never more than the poo
     } finally {
       pool.close()
     }
+  })
+})
+
+describe('over a socket', () => {
+  killServersAfterEach()
+
+  test('a real server answers queries, and a query past its limit is stopped while inserts and reads go on', async () => {
+    const path = tempDbPath()
+    const setup = new Database(path, { create: true })
+    setup.run('CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT)')
+    setup.run("INSERT INTO dogs VALUES (1, 'Cleo')")
+    setup.close()
+    const server = await startServer([path, '--unsafe', '--setting', 'sql_time_limit_ms', '1500'])
+    const endless = 'with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c'
+    const started = performance.now()
+    const slow = fetch(`${server.url}/data/-/query.json?sql=${encodeURIComponent(endless)}`).then(async (response) => ({
+      status: response.status,
+      body: (await response.json()) as { error?: string },
+      ms: performance.now() - started,
+    }))
+    // While the endless query runs in its process, the server goes on writing and reading.
+    const inserted = await fetch(`${server.url}/-/insert/data/dogs`, { method: 'POST', body: '{"id": 2, "name": "Rex"}' })
+    expect(await inserted.json()).toEqual({ table_count: 2 })
+    const read = await fetch(`${server.url}/data/-/query.json?sql=${encodeURIComponent('select name from dogs order by id')}`)
+    expect(await read.json()).toEqual({ ok: true, rows: [{ name: 'Cleo' }, { name: 'Rex' }], truncated: false })
+    const finishedBefore = performance.now() - started
+    const answer = await slow
+    expect(finishedBefore).toBeLessThan(answer.ms)
+    expect({ status: answer.status, error: answer.body.error }).toEqual({
+      status: 400,
+      error: 'SQL query took too long. The time limit is controlled by the sql_time_limit_ms setting.',
+    })
   })
 })
