@@ -13,8 +13,6 @@ export interface LoadOptions {
   token?: string
   /** First id of the range this run's rows take (wrk only). */
   idBase: number
-  /** `get`: plain GETs of the URL instead of inserts (wrk only). */
-  method?: 'insert' | 'get'
 }
 
 export interface LoadResult {
@@ -48,7 +46,7 @@ export const wrk: LoadGenerator = {
   name: 'wrk',
   uniqueIds: true,
   async run(options) {
-    const script = join(import.meta.dir, 'lua', `${options.method ?? 'insert'}.lua`)
+    const script = join(import.meta.dir, 'lua', 'insert.lua')
     const timeout = Math.max(10, options.seconds)
     const command = ['wrk', '-t', `${options.threads}`, '-c', `${options.connections}`, '-d', `${options.seconds}s`, '--timeout', `${timeout}s`, '-s', script, options.url]
     const env = { BENCH_BATCH: `${options.rowsPerRequest}`, BENCH_ID_BASE: `${options.idBase}`, BENCH_TOKEN: options.token ?? '' }

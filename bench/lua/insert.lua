@@ -1,5 +1,6 @@
 -- wrk script for `bun run bench`: POSTs BENCH_BATCH JSON rows per request (one object when 1, else an array), with ids
--- unique across threads and requests, and prints one `BENCH_RESULT {...}` JSON line from done().
+-- unique across threads and requests, and prints one `BENCH_RESULT {...}` JSON line from done(). With BENCH_BATCH=0 it
+-- sends plain GETs of the URL instead (bench/query-isolation.ts's reads).
 -- The rows are bench/rows.ts's jsonRow. Generating them must cost wrk little, since it shares 2 cores with the server:
 -- the body is built once as a template, and each request only substitutes its own counter C into it (one gsub, in C),
 -- giving row i the id C * 10^w + i, where w is the number of digits of batch - 1.
@@ -20,6 +21,8 @@ local template
 local counter
 
 function init(args)
+  if token ~= '' then wrk.headers['Authorization'] = 'Bearer ' .. token end
+  if batch == 0 then return end
   counter = math.floor(id_base / scale) + (thread_index or 0) * math.floor(1e12 / scale)
   local rows = {}
   for i = 0, batch - 1 do
@@ -29,10 +32,10 @@ function init(args)
   template = batch == 1 and rows[1] or ('[' .. table.concat(rows, ',') .. ']')
   wrk.method = 'POST'
   wrk.headers['Content-Type'] = 'application/json'
-  if token ~= '' then wrk.headers['Authorization'] = 'Bearer ' .. token end
 end
 
 function request()
+  if batch == 0 then return wrk.format() end
   counter = counter + 1
   return wrk.format(nil, nil, nil, (template:gsub('@', string.format('%.0f', counter))))
 end
