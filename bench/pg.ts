@@ -11,14 +11,7 @@ import { killAll, memoryOf, startServer, type Server } from './processes'
 import { startCluster, type Cluster } from './postgres-cluster'
 import { count, median, medianOf, resultsTable, type Cell } from './report'
 import { jsonBody } from './rows'
-
-function envInt(name: string, fallback: number): number {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(text)}`)
-  return value
-}
+import { envInt } from './env'
 
 const WORKLOADS = { W1: 1, W2: 100, W3: 1000 } as const
 type WorkloadName = keyof typeof WORKLOADS

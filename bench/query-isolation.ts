@@ -6,12 +6,13 @@ import { Database } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { envInt } from './env'
 import { wrk, type LoadResult } from './load'
 import { killAll, sleep, startServer } from './processes'
 import { median } from './report'
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 6)
+const RUNS = envInt('BENCH_RUNS', 3)
+const SECONDS = envInt('BENCH_SECONDS', 6)
 const ROWS = 100_000
 /** Counts forever; the server's sql_time_limit_ms (10 s here) is what ends it. */
 const ENDLESS = 'with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c'

@@ -8,14 +8,7 @@ import { chooseLoadGenerator, type LoadGenerator } from './load'
 import { accepts, exitedWithin, freePort, killAll, memoryOf, sleep, spawnTracked, startServer, type Server } from './processes'
 import { goalsTable, medianOf, megabytes, ms, resultsTable, type Cell, type Goal, type Metric, type Sample } from './report'
 import { jsonBody } from './rows'
-
-function envInt(name: string, fallback: number): number {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(text)}`)
-  return value
-}
+import { envInt } from './env'
 
 const ALL_WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5']
 const config = {
