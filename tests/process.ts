@@ -63,7 +63,7 @@ export async function startServer(args: string[], options: { cwd?: string; env?:
       }
     })()
   })
-  return {
+  const server: RunningServer = {
     child,
     url,
     output: () => stdout,
@@ -72,13 +72,23 @@ export async function startServer(args: string[], options: { cwd?: string; env?:
       return child.exited
     },
   }
+  running.add(server)
+  void child.exited.then(() => running.delete(server))
+  return server
 }
 
-/** A list to push started servers into; after each test, any still running is killed, so a failed test leaks none. */
+/** Every server startServer started that has not exited yet. */
+const running = new Set<RunningServer>()
+
+/**
+ * After each test, kills every server startServer started that is still running, so neither a failed test nor one
+ * that forgot to stop its server leaks a process. Returns a list that tests may keep their servers in.
+ */
 export function killServersAfterEach(): RunningServer[] {
   const servers: RunningServer[] = []
   afterEach(async () => {
-    for (const server of servers.splice(0)) {
+    servers.splice(0)
+    for (const server of [...running]) {
       if (server.child.exitCode === null && server.child.signalCode === null) await server.stop('SIGKILL')
     }
   })
