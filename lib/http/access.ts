@@ -68,6 +68,11 @@ export function statementNeeds(database: string, table: string, actions: Action[
   return actions.map((action) => need(action, `Permission denied: need ${action} on ${action === 'create-table' ? database : `${database}/${table}`}`))
 }
 
+/** Naming a table as a foreign-key target shows its key and columns: a read of that table. */
+export const foreignKeyTargetNeeds = (table: string): Need[] => [
+  need('view-table', `Permission denied: need view-table on ${table} to reference it in a foreign key`),
+]
+
 /** The needs of the options a body turned on. */
 export function optionNeeds(options: Partial<Record<keyof typeof OPTION_NEEDS, boolean>>): Need[] {
   return (Object.keys(OPTION_NEEDS) as Array<keyof typeof OPTION_NEEDS>).filter((option) => options[option]).map((option) => OPTION_NEEDS[option])

@@ -1,20 +1,14 @@
 /** Datasette 1.0's `POST /<db>/<table>/-/alter`: every operation of one request applied in one transaction. */
 import { Elysia, t } from 'elysia'
 import { alterTable, alterTargets, parseAlterBody } from '../alter'
-import type { TableInfo } from '../database'
-import { ImmutableDatabase, TableNotFound } from '../errors'
-import { tildeDecode, tildeEncode } from '../identifiers'
+import { ImmutableDatabase } from '../errors'
+import { tildeDecode } from '../identifiers'
 import { parseJson } from '../json'
-import { renameTableNeeds, ROUTE_NEEDS, TableAccess } from './access'
+import { foreignKeyTargetNeeds, renameTableNeeds, ROUTE_NEEDS, TableAccess } from './access'
+import { tableNamed, tableUrls } from './tables'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
 import type { WriteResponder } from './write-once'
-
-function tableNamed(source: { table(name: string): TableInfo | undefined }, name: string): TableInfo {
-  const table = source.table(name)
-  if (!table) throw new TableNotFound(name)
-  return table
-}
 
 export function alterRoutes(context: AppContext, writeOnce: WriteResponder) {
   /** Datasette's order: the table (404), alter-table (403), immutability (403), then the body (400). */
@@ -28,19 +22,15 @@ export function alterRoutes(context: AppContext, writeOnce: WriteResponder) {
     const { renameTo, referencedTables } = alterTargets(operations)
     if (renameTo !== undefined) new TableAccess(context, request, database.name, renameTo).require(renameTableNeeds(renameTo))
     for (const name of referencedTables) {
-      new TableAccess(context, request, database.name, name).require([
-        { action: 'view-table', message: `Permission denied: need view-table on ${name} to reference it in a foreign key` },
-      ])
+      new TableAccess(context, request, database.name, name).require(foreignKeyTargetNeeds(name))
     }
     return writeOnce(request, database, bodyText, (writer) => {
       const altered = alterTable(writer, tableNamed(writer, access.table), operations)
-      const tableUrl = `${new URL(request.url).origin}/${tildeEncode(database.name)}/${tildeEncode(altered.table)}`
       const body = {
         ok: true,
         database: database.name,
         table: altered.table,
-        table_url: tableUrl,
-        table_api_url: `${tableUrl}.json`,
+        ...tableUrls(request.url, database.name, altered.table),
         altered: altered.schema !== altered.beforeSchema,
         schema: altered.schema,
         before_schema: altered.beforeSchema,

@@ -1,9 +1,10 @@
 /** Datasette 1.0's JSON write API: insert, upsert, update, delete, create and drop. */
 import { Elysia, t } from 'elysia'
 import type { RowpostDatabase, TableInfo } from '../database'
-import { ApiError, DatabaseNotFound, ImmutableDatabase, PermissionDenied, RowNotFound, TableNotFound } from '../errors'
-import { identifierKey, tildeDecode, tildeEncode } from '../identifiers'
-import { optionNeeds, ROUTE_NEEDS, TableAccess, type Need } from './access'
+import { ApiError, DatabaseNotFound, ImmutableDatabase, PermissionDenied, RowNotFound } from '../errors'
+import { identifierKey, tildeDecode } from '../identifiers'
+import { foreignKeyTargetNeeds, optionNeeds, ROUTE_NEEDS, TableAccess, type Need } from './access'
+import { tableNamed, tableUrls } from './tables'
 import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBody, type CreateColumn } from '../write-api'
 import { createTable, deleteRow, dropTable, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
 import { readBodyText } from './body'
@@ -14,16 +15,6 @@ import { jsonResponse } from './respond'
 import { ingestStream, streamFormat, type StreamFormat } from './stream'
 import type { WriteResponder } from './write-once'
 import { parseJson, type JsonValue } from '../json'
-
-/**
- * The named table or a 404; asked of the writer inside a transaction too, so a request batched after a drop of its
- * table gets the 404 it would have got later.
- */
-function tableNamed(source: { table(name: string): TableInfo | undefined }, name: string, named = false): TableInfo {
-  const table = source.table(name)
-  if (!table) throw new TableNotFound(name, named)
-  return table
-}
 
 /** A Python str's repr(), as Datasette's messages show one: single quotes unless only double quotes avoid escaping. */
 function pythonRepr(text: string): string {
@@ -115,9 +106,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     const own = { name: tableName, pks, columns: new Set(columns.map((column) => identifierKey(column.name))) }
     const target = (name: string) => {
       if (identifierKey(name) === identifierKey(tableName)) return own
-      new TableAccess(context, request, database.name, name).require([
-        { action: 'view-table', message: `Permission denied: need view-table on ${name} to reference it in a foreign key` },
-      ])
+      new TableAccess(context, request, database.name, name).require(foreignKeyTargetNeeds(name))
       const table = database.table(name)
       return table && { name: table.name, pks: table.pks, columns: new Set(table.columnsByKey.keys()) }
     }
@@ -163,13 +152,11 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
         const mode = body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
         table = writeRows(writer, { table: body.table, rows: body.rows!, pks: body.pks, mode, alter: body.alter, mayCreate: true }).table
       }
-      const tableUrl = `${new URL(request.url).origin}/${tildeEncode(database.name)}/${tildeEncode(table.name)}`
       const created = {
         ok: true,
         database: database.name,
         table: table.name,
-        table_url: tableUrl,
-        table_api_url: `${tableUrl}.json`,
+        ...tableUrls(request.url, database.name, table.name),
         schema: writer.tableSchema(table.name)!,
         ...(body.rows ? { row_count: body.rows.length } : {}),
       }
