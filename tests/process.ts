@@ -11,9 +11,16 @@ export interface CliResult {
   stderr: string
 }
 
+/** How to start rowpost: `bun index.ts` unless a test names another command (the compiled binary). */
+export interface ProcessOptions {
+  cwd?: string
+  env?: Record<string, string>
+  command?: string[]
+}
+
 /** Runs `bun index.ts ...args` to completion (for commands that exit). */
-export async function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
-  const child = Bun.spawn(['bun', ENTRY, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdout: 'pipe', stderr: 'pipe' })
+export async function runCli(args: string[], options: ProcessOptions = {}): Promise<CliResult> {
+  const child = Bun.spawn([...(options.command ?? ['bun', ENTRY]), ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdout: 'pipe', stderr: 'pipe' })
   const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
   return { exitCode, stdout, stderr }
 }
@@ -27,8 +34,8 @@ export interface RunningServer {
 }
 
 /** Starts `bun index.ts ...args -p 0` and resolves once it prints the address it listens on. */
-export async function startServer(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<RunningServer> {
-  const child = Bun.spawn(['bun', ENTRY, ...args, '-p', '0'], {
+export async function startServer(args: string[], options: ProcessOptions = {}): Promise<RunningServer> {
+  const child = Bun.spawn([...(options.command ?? ['bun', ENTRY]), ...args, '-p', '0'], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdin: 'ignore',

@@ -10,7 +10,16 @@ import type { SqlValue } from '../values'
 import type { QueryJob, QueryOutcome } from './execute'
 import type { WorkerReply, WorkerRequest } from './worker'
 
-const WORKER_PATH = fileURLToPath(new URL('./worker.ts', import.meta.url))
+/** Set for a query process started by a compiled binary: the binary's entry (lib/ops/binary-entry.ts) then runs worker.ts. */
+export const QUERY_WORKER_ENV = 'ROWPOST_QUERY_WORKER'
+
+/**
+ * How to start a query process. A `bun build --compile` binary has no worker.ts on disk and no separate bun to run
+ * it with (its modules live under /$bunfs/), so it starts itself again, marked by QUERY_WORKER_ENV.
+ */
+const WORKER_COMMAND = import.meta.url.includes('/$bunfs/')
+  ? { cmd: [process.execPath], env: { ...process.env, [QUERY_WORKER_ENV]: '1' } }
+  : { cmd: [process.execPath, fileURLToPath(new URL('./worker.ts', import.meta.url))], env: undefined }
 
 /** One query process, answering one request at a time. */
 class QueryProcess {
@@ -19,7 +28,8 @@ class QueryProcess {
   private exited = false
 
   constructor(onExit: (process: QueryProcess) => void) {
-    this.child = Bun.spawn([process.execPath, WORKER_PATH], {
+    this.child = Bun.spawn(WORKER_COMMAND.cmd, {
+      env: WORKER_COMMAND.env,
       ipc: (reply: WorkerReply) => {
         const waiting = this.waiting
         this.waiting = null
