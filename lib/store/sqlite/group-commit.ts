@@ -15,6 +15,18 @@ interface Batch {
 const MAX_BATCH_REQUESTS = 256
 const MAX_BATCH_MS = 20
 
+/** Told what each commit did, for metrics and request logs (lib/ops/); nothing is told while none is registered. */
+export interface CommitObserver {
+  /** A request's work succeeded, having changed `rows` rows (SQLite's total_changes, trigger programs included). */
+  requestWritten(rows: number): void
+  /** `requests` requests committed together; `commitMs` is the COMMIT alone, its fsync included. */
+  batchCommitted(requests: number, commitMs: number): void
+}
+
+/** Each writer connection's group commit, so lib/ops/ can observe and probe it without a handle through the Store. */
+const groupCommits = new WeakMap<Database, GroupCommit>()
+export const groupCommitOf = (writer: Database): GroupCommit | undefined => groupCommits.get(writer)
+
 const isBusy = (error: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: unknown }).code ?? ''))
 
 /**
@@ -32,6 +44,10 @@ export class GroupCommit {
   private readonly savepoint: Statement
   private readonly release: Statement
   private readonly rollbackToSavepoint: Statement
+  private readonly totalChanges: Statement
+  readonly observers = new Set<CommitObserver>()
+  /** Write requests that have asked for the writer and not yet been answered (waiting to begin, to run or to commit). */
+  queued = 0
 
   constructor(
     private readonly writer: Database,
@@ -45,6 +61,8 @@ export class GroupCommit {
     this.savepoint = writer.prepare('SAVEPOINT rowpost_request')
     this.release = writer.prepare('RELEASE rowpost_request')
     this.rollbackToSavepoint = writer.prepare('ROLLBACK TO rowpost_request')
+    this.totalChanges = writer.prepare('SELECT total_changes() AS n')
+    groupCommits.set(writer, this)
   }
 
   /** Kept counts are only exact while no other process writes: data_version moves when one does. */
@@ -79,14 +97,34 @@ export class GroupCommit {
     }
   }
 
+  /** When the group transaction now open began (performance.now()), or null; a streamed upload's transaction is not one. */
+  get batchOpenedAt(): number | null {
+    return this.batch?.started ?? null
+  }
+
+  private changesSoFar(): number {
+    return (this.totalChanges.get() as { n: number }).n
+  }
+
   async run<T>(work: () => T): Promise<T> {
+    this.queued++
+    try {
+      return await this.runQueued(work)
+    } finally {
+      this.queued--
+    }
+  }
+
+  private async runQueued<T>(work: () => T): Promise<T> {
     const batch = await this.currentBatch()
     let value: T
     this.savepoint.run()
+    const changesBefore = this.observers.size > 0 ? this.changesSoFar() : 0
     try {
       value = work()
       this.release.run()
       this.counts.requestSucceeded()
+      if (this.observers.size > 0) for (const observer of this.observers) observer.requestWritten(this.changesSoFar() - changesBefore)
     } catch (error) {
       this.counts.requestFailed()
       // Some errors (SQLITE_FULL, I/O errors) make SQLite roll back the whole transaction, not just the savepoint.
@@ -107,6 +145,15 @@ export class GroupCommit {
 
   /** Runs async `work` alone in its own transaction: for bodies that arrive over many event-loop turns. */
   async runExclusive<T>(work: () => Promise<T>): Promise<T> {
+    this.queued++
+    try {
+      return await this.runExclusiveQueued(work)
+    } finally {
+      this.queued--
+    }
+  }
+
+  private async runExclusiveQueued<T>(work: () => Promise<T>): Promise<T> {
     while (this.exclusive || this.opening) await (this.exclusive ?? this.opening)
     let release!: () => void
     this.exclusive = new Promise((resolve) => (release = resolve))
@@ -114,10 +161,18 @@ export class GroupCommit {
       if (this.batch) this.commit(this.batch)
       await this.begin()
       try {
+        const changesBefore = this.changesSoFar()
         const value = await work()
+        const rows = this.changesSoFar() - changesBefore
+        const committing = performance.now()
         this.writer.run('COMMIT')
+        const commitMs = performance.now() - committing
         this.counts.requestSucceeded()
         this.counts.batchCommitted()
+        for (const observer of this.observers) {
+          observer.requestWritten(rows)
+          observer.batchCommitted(1, commitMs)
+        }
         return value
       } catch (error) {
         if (this.writer.inTransaction) this.writer.run('ROLLBACK')
@@ -150,8 +205,11 @@ export class GroupCommit {
     if (this.batch !== batch) return
     this.batch = null
     try {
+      const committing = performance.now()
       this.writer.run('COMMIT')
+      const commitMs = performance.now() - committing
       this.counts.batchCommitted()
+      for (const observer of this.observers) observer.batchCommitted(batch.requests, commitMs)
       batch.resolve()
     } catch (error) {
       if (this.writer.inTransaction) this.writer.run('ROLLBACK')
