@@ -88,7 +88,7 @@ function start(command: ServeCommand): number {
   let server: ReturnType<typeof serve>['server']
   let flushLog: () => Promise<void>
   try {
-    ;({ server, flushLog } = serve(app, { port: command.port, host: command.host }))
+    ;({ server, flushLog } = serve(app, { port: command.port, host: command.host, logFormat: command.logFormat }))
   } catch (error) {
     for (const database of databases) database.close()
     const code = (error as { code?: string }).code

@@ -1,4 +1,5 @@
 /** Command-line parsing and help text; no side effects beyond building the options object. */
+import { LOG_FORMATS, type LogFormat } from './ops/log-line'
 import { DEFAULT_SETTINGS, SETTING_SPECS, SettingError, applySetting, type Settings } from './settings'
 import { CREATE_TOKEN_USAGE, CreateTokenUsageError, parseCreateTokenArgs, type CreateTokenArgs } from './signed-tokens'
 
@@ -19,6 +20,8 @@ export interface ServeCommand {
   settings: Settings
   /** Signs and verifies `dstok_` tokens; ROWPOST_SECRET is the fallback, applied by the caller. */
   secret?: string
+  /** `--log-format`: request lines as text or as one JSON object each. */
+  logFormat: LogFormat
 }
 
 export type Command =
@@ -59,6 +62,7 @@ Options:
   --default-deny           Reads also need a grant (by default anyone may read)
   --setting NAME VALUE     Change a setting (see below); may be repeated
   --secret SECRET          Verify signed dstok_ API tokens (default: $ROWPOST_SECRET)
+  --log-format FORMAT      Request log lines as text (default) or json, one object a line
   --help                   Show this message and exit
   --version                Show the version and exit
 
@@ -112,6 +116,7 @@ export function parseArgs(argv: string[]): Command {
     unsafe: false,
     defaultDeny: false,
     settings: { ...DEFAULT_SETTINGS },
+    logFormat: 'text',
   }
   const args = [...argv]
   if (args[0] === 'create-token') {
@@ -177,6 +182,12 @@ export function parseArgs(argv: string[]): Command {
       case '--secret':
         command.secret = value('a secret')
         break
+      case '--log-format': {
+        const format = value('a format (text or json)')
+        if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--log-format must be text or json, not ${JSON.stringify(format)}`)
+        command.logFormat = format as LogFormat
+        break
+      }
       case '--setting': {
         const name = value('a setting name and a value')
         const settingValue = args.shift()

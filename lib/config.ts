@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { locateJsonError } from './json'
-import { READ_ACTIONS, SQL_WRITE_ACTIONS, WRITE_ACTIONS, type Actor, type AllowBlock, type PermissionLevel, type Policy } from './permissions'
+import { INSTANCE_ACTIONS, READ_ACTIONS, SQL_WRITE_ACTIONS, WRITE_ACTIONS, type Actor, type AllowBlock, type PermissionLevel, type Policy } from './permissions'
 
 /** A problem that stops the server from starting; the CLI prints its message as one line. */
 export class ConfigError extends Error {}
@@ -107,7 +107,7 @@ export function interpretMetadata(document: unknown, source = 'metadata'): Loade
     throw new ConfigError(`Invalid ${source}: ${where}: ${first?.message ?? 'does not match the expected shape'}`)
   }
   const metadata = document as Metadata
-  const known = new Set<string>([...WRITE_ACTIONS, ...READ_ACTIONS, ...SQL_WRITE_ACTIONS])
+  const known = new Set<string>([...WRITE_ACTIONS, ...READ_ACTIONS, ...SQL_WRITE_ACTIONS, ...INSTANCE_ACTIONS])
   const ignoredActions = new Set<string>()
   const level = (fields: { allow?: AllowBlock; permissions?: Record<string, AllowBlock>; allow_sql?: AllowBlock }): PermissionLevel => {
     for (const action of Object.keys(fields.permissions ?? {})) if (!known.has(action)) ignoredActions.add(action)

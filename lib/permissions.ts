@@ -8,7 +8,13 @@ export const WRITE_ACTIONS = ['insert-row', 'update-row', 'delete-row', 'create-
 export const READ_ACTIONS = ['view-instance', 'view-database', 'view-table', 'execute-sql'] as const
 /** Denied unless granted, like the writes, but not part of datasette-insert's blanket grant: arbitrary write SQL. */
 export const SQL_WRITE_ACTIONS = ['execute-write-sql'] as const
-export type Action = (typeof WRITE_ACTIONS)[number] | (typeof READ_ACTIONS)[number] | (typeof SQL_WRITE_ACTIONS)[number]
+/** rowpost's own, asked of the instance: reading /-/metrics. Unless the root grants it, it follows view-instance. */
+export const INSTANCE_ACTIONS = ['view-metrics'] as const
+export type Action =
+  | (typeof WRITE_ACTIONS)[number]
+  | (typeof READ_ACTIONS)[number]
+  | (typeof SQL_WRITE_ACTIONS)[number]
+  | (typeof INSTANCE_ACTIONS)[number]
 
 /** Datasette's `allow` block: true, false, or keys whose values (one or a list) an actor must share. */
 export type AllowBlock = boolean | Record<string, unknown>
@@ -89,6 +95,10 @@ function levelBlock(level: PermissionLevel | undefined, kind: keyof typeof VIEW_
 export function allowed(policy: Policy, actor: Actor, action: Action, resource: Resource = {}): boolean {
   if (actor?.token === 'dstok' && !restrictionsAllow(actor._r as Restrictions | undefined, action, resource)) return false
   if (policy.unsafe) return true
+  if (action === 'view-metrics') {
+    const granted = policy.root.permissions?.['view-metrics']
+    return granted === undefined ? allowed(policy, actor, 'view-instance') : actorMatches(actor, granted)
+  }
   const database = resource.database === undefined ? undefined : policy.databases[resource.database]
   const table = resource.table === undefined ? undefined : tableLevel(database?.tables, resource.table)
   const specific = levelBlock(table, 'table', action) ?? levelBlock(database, 'database', action)

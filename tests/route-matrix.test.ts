@@ -70,6 +70,10 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /:database/-/schema.md': { needs: [], path: '/data/-/schema.md', ok: 200 },
   'GET /:database/:table/-/schema.json': { needs: [], path: '/data/docs/-/schema.json', ok: 200 },
   'GET /:database/:table/-/schema.md': { needs: [], path: '/data/docs/-/schema.md', ok: 200 },
+  'GET /-/health': { needs: [], path: '/-/health', ok: 200 },
+  'GET /-/health/live': { needs: [], path: '/-/health/live', ok: 200 },
+  // view-metrics follows view-instance, which everyone has here; tests/metrics.test.ts grants and denies it.
+  'GET /-/metrics': { needs: [], path: '/-/metrics', ok: 200 },
 }
 
 const ALL_WRITES: Action[] = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table', 'execute-write-sql']

@@ -13,6 +13,9 @@ import { createWriteResponder } from './write-once'
 import { createRequestGuard } from './request-guard'
 import { renderError, serverError, toApiError } from './respond'
 import { ClientDisconnected } from '../errors'
+import { Metrics, sqliteGroupCommit } from '../ops/metrics'
+import { currentRequestRecord, rowsToRequestRecord } from '../ops/request-record'
+import { opsRoutes } from './ops'
 
 /** The path of a request URL; Bun's URL is a bare path when the Host header made no URL. */
 const pathOf = (url: string) => {
@@ -28,6 +31,8 @@ export function createApp(options: AppOptions) {
   const origins = context.cors ? context.corsOrigins : []
   const guardRequest = createRequestGuard({ unsafe: context.policy.unsafe, anyOrigin: context.cors && origins.length === 0, origins })
   const applyCors = context.cors ? createCors(origins) : undefined
+  const metrics = new Metrics(context.databases.values())
+  for (const database of context.databases.values()) sqliteGroupCommit(database)?.observers.add(rowsToRequestRecord)
   // Elysia's default (standardHostname) looks for the path from the 11th character on, past hosts such as `db` or `x`
   // and into the path: `Host: x` routed /zz/u/t/-/drop as /u/t/-/drop. From the 7th, any http:// URL routes by its own path.
   const app = new Elysia({ normalize: false, handler: { standardHostname: false } })
@@ -38,9 +43,15 @@ export function createApp(options: AppOptions) {
       if (request.method === 'OPTIONS') return new Response('ok', { headers: { 'content-type': 'text/plain; charset=utf-8' } })
       context.actorOf(request)
     })
+    .onTransform({ as: 'global' }, function recordRoute({ route }) {
+      const record = currentRequestRecord()
+      if (record) record.route = route
+    })
     .onError(function renderErrors({ code, error, request }) {
       const path = pathOf(request.url)
       const apiError = toApiError(code, error, request.method, path)
+      const record = currentRequestRecord()
+      if (record) record.errorCode = apiError?.code ?? 'internal_error'
       if (apiError) return renderError(apiError, path)
       // A body read cut short by the client (or by Bun's idle timeout) is the client's doing, not a fault to trace.
       if (request.signal.aborted && (error as Error)?.name === 'AbortError') return renderError(new ClientDisconnected(), path)
@@ -54,7 +65,8 @@ export function createApp(options: AppOptions) {
     .use(queryRoutes(context))
     .use(schemaRoutes(context))
     .use(readRoutes(context))
-  return Object.assign(app, { context })
+    .use(opsRoutes(context, metrics))
+  return Object.assign(app, { context, metrics })
 }
 
 export type RowpostApp = ReturnType<typeof createApp>

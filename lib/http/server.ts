@@ -1,4 +1,7 @@
-/** Serves the app on a socket, logging one line per request (never a token) and shutting down gracefully. */
+/** Serves the app on a socket: one request id, one log line (never a token) and one metrics entry per request. */
+import { formatLogLine, type LogFormat } from '../ops/log-line'
+import { requestIdOf } from '../ops/request-id'
+import { withRequestRecord, type RequestRecord } from '../ops/request-record'
 import type { RowpostApp } from './app'
 import { pathOf } from './app'
 import { streamFormat } from './stream'
@@ -11,6 +14,8 @@ export interface ServeOptions {
   host: string
   /** Where request lines go; stdout by default. */
   log?: (line: string) => void
+  /** `text` (default) or `json`, one object per line. */
+  logFormat?: LogFormat
 }
 
 /** Request lines go to stdout in one write per event-loop turn rather than one per request (a write per request halved throughput). */
@@ -34,6 +39,8 @@ function batchedStdout() {
 export function serve(app: RowpostApp, options: ServeOptions) {
   const stdout = batchedStdout()
   const log = options.log ?? stdout.log
+  const format = formatLogLine(options.logFormat ?? 'text')
+  const metrics = app.metrics
   const server = Bun.serve({
     port: options.port,
     hostname: options.host,
@@ -42,16 +49,36 @@ export function serve(app: RowpostApp, options: ServeOptions) {
     idleTimeout: IDLE_TIMEOUT_SECONDS,
     async fetch(request, server) {
       const started = performance.now()
+      const record: RequestRecord = { id: requestIdOf(request.headers.get('x-request-id')), route: 'unmatched', rowsWritten: 0 }
       // Bun's idle timer is not re-armed by body data: it would cut any upload longer than idleTimeout, however fast.
       // A streamed upload is paced by its own rate rule (lib/spool.ts) instead; the timer is back for the idle connection.
       const streamed = streamFormat(request) !== null
       if (streamed) server.timeout(request, 0)
-      const response = await app.handle(request)
+      metrics.inFlight++
+      let response: Response
+      try {
+        response = await withRequestRecord(record, () => app.handle(request))
+      } finally {
+        metrics.inFlight--
+      }
       if (streamed) server.timeout(request, IDLE_TIMEOUT_SECONDS)
-      const elapsed = (performance.now() - started).toFixed(1)
-      const actor = app.context.actorIdOf(request) ?? '-'
-      const gone = request.signal.aborted ? ' client disconnected' : ''
-      log(`${new Date().toISOString()} ${request.method} ${pathOf(request.url)} ${response.status} ${elapsed}ms actor=${actor}${gone}`)
+      const durationMs = performance.now() - started
+      response.headers.set('x-request-id', record.id)
+      const replayed = response.headers.get('idempotent-replayed') === 'true'
+      metrics.answered({ method: request.method, route: record.route, status: response.status, durationMs, errorCode: record.errorCode, replayed })
+      log(
+        format({
+          time: new Date(),
+          method: request.method,
+          path: pathOf(request.url),
+          status: response.status,
+          durationMs,
+          actor: app.context.actorIdOf(request),
+          rowsWritten: record.rowsWritten,
+          requestId: record.id,
+          disconnected: request.signal.aborted,
+        }),
+      )
       return response
     },
   })
