@@ -16,19 +16,11 @@ import type { CachedConnection, TableInfo } from './database'
 import { AlterFailed, ApiError, InvalidBody } from './errors'
 import { assertColumnName, assertNewTableName, identifierKey } from './identifiers'
 import { FloatLiteral, type JsonValue } from './json'
-import { dropTableSql, renameTableSql, sqlLiteral } from './sql'
+import { DEFAULT_EXPRESSION_NAMES, DEFAULT_EXPRESSIONS, dropTableSql, isDefaultExpression, renameTableSql, sqlLiteral, type DefaultExpression } from './sql'
 
 const API_TYPES = { text: 'TEXT', integer: 'INTEGER', float: 'REAL', blob: 'BLOB' } as const
 type ApiType = keyof typeof API_TYPES
 
-/** Datasette's DEFAULT_EXPRESSIONS: the only SQL a client may name as a default. */
-const DEFAULT_EXPRESSIONS: Record<string, string> = {
-  current_timestamp: 'CURRENT_TIMESTAMP',
-  current_date: 'CURRENT_DATE',
-  current_time: 'CURRENT_TIME',
-  current_unixtime: "(CAST(strftime('%s', 'now') AS INTEGER))",
-  current_unixtime_ms: "(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
-}
 
 export interface ForeignKeyRequest {
   column: string
@@ -150,7 +142,7 @@ function validateFields(spec: ModelSpec, args: Args, location: string, errors: s
     const value = args[field]!
     if (kind === 'string' && typeof value !== 'string') at(field, 'Input should be a valid string')
     if ((kind === 'optionalString' || kind === 'defaultExpr') && value !== null && typeof value !== 'string') at(field, 'Input should be a valid string')
-    if (kind === 'defaultExpr' && typeof value === 'string' && !(value in DEFAULT_EXPRESSIONS)) at(field, `Input should be ${quoted(Object.keys(DEFAULT_EXPRESSIONS))}`)
+    if (kind === 'defaultExpr' && typeof value === 'string' && !isDefaultExpression(value)) at(field, `Input should be ${quoted(DEFAULT_EXPRESSION_NAMES)}`)
     if ((kind === 'type' || (kind === 'optionalType' && value !== null)) && !(typeof value === 'string' && value in API_TYPES)) {
       at(field, `Input should be ${quoted(Object.keys(API_TYPES))}`)
     }
@@ -206,7 +198,7 @@ function modelProblem(spec: ModelSpec, args: Args): string | undefined {
 }
 
 function defaultChange(args: Args): DefaultChange {
-  if ('default_expr' in args) return { sql: DEFAULT_EXPRESSIONS[args.default_expr as string]! }
+  if ('default_expr' in args) return { sql: DEFAULT_EXPRESSIONS[args.default_expr as DefaultExpression] }
   if ('default' in args) return { sql: literalDefault(args.default!) }
   return undefined
 }

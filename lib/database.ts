@@ -6,7 +6,9 @@ import { RowCounts } from './row-counts'
 import type { Path, Session } from './store/path'
 import { SqliteConnection } from './store/sqlite/connection'
 import { GroupCommit } from './store/sqlite/group-commit'
-import type { Capability, Store } from './store/store'
+import type { Capability, SchemaFacts, SchemaStatement, Store } from './store/store'
+import { catalogue, relationshipCounts, schemaStatements, tableOrViewSchema } from './reader'
+import { statSync } from 'node:fs'
 import type { TableInfo, TableListing } from './store/table'
 
 export { keyColumns, type ColumnInfo, type TableInfo, type TableListing } from './store/table'
@@ -99,6 +101,9 @@ export class RowpostDatabase implements Store {
     }
   }
 
+  /** SQLite reads its schema version on every lookup: nothing to bring up to date. */
+  sync(): void {}
+
   /** Read-side lookups, all on the reader connection so they only ever see committed data. */
   table(name: string): TableInfo | undefined {
     return this.reader.table(name)
@@ -149,6 +154,33 @@ export class RowpostDatabase implements Store {
   writeExclusive<T>(work: (writer: SqliteConnection) => Promise<T>): Promise<T> {
     const writer = this.requireWriter()
     return this.commits!.runExclusive(() => work(writer))
+  }
+
+  writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>): Promise<T> {
+    const writer = this.requireWriter()
+    // A memory database is read through its writer, so no other request may run before COMMIT: its batches follow
+    // each other in one turn of the event loop. A file database has a separate reader, so reads go on between batches.
+    const shared = this.reader === writer
+    const run = async <U>(path: (session: Session) => Path<U>) => {
+      const value = writer.drive(path(writer))
+      if (!shared) await new Promise((resolve) => setImmediate(resolve))
+      return value
+    }
+    return this.commits!.runExclusive(() => work(run))
+  }
+
+  async schemaFacts(): Promise<SchemaFacts> {
+    return {
+      statements: schemaStatements(this),
+      catalogue: catalogue(this),
+      relationships: () => relationshipCounts(this),
+      sizeBytes: this.path === ':memory:' ? 0 : (statSync(this.path, { throwIfNoEntry: false })?.size ?? 0),
+    }
+  }
+
+  async schemaOf(name: string): Promise<SchemaStatement | undefined> {
+    const found = tableOrViewSchema(this, name)
+    return found && { table: found.name, sql: found.sql }
   }
 
   /** Commits pending writes and folds the WAL back into the main file, so a stopped server leaves one self-contained file. */

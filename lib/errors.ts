@@ -153,6 +153,13 @@ export class MethodNotAllowed extends ApiError {
   }
 }
 
+/** A route that needs what the database's engine does not have (SQL queries, /-/alter and execute-write on PostgreSQL). */
+export class NotSupported extends ApiError {
+  constructor(database: string, capability: string) {
+    super(400, 'not_supported', `Database ${database} is not SQLite: ${capability} is available on SQLite databases only`)
+  }
+}
+
 /** The body is larger than `max_post_body_bytes`. */
 export class PayloadTooLarge extends ApiError {
   constructor(limit: number) {
@@ -209,6 +216,50 @@ export function apiErrorFromSqlite(error: { code?: string; message: string }): A
   if (code === 'SQLITE_ERROR' && /too many columns|too many SQL variables/.test(error.message)) return new InvalidBody(error.message)
   if (code === 'SQLITE_ERROR' && /pattern too complex/.test(error.message)) return new InvalidQuery(`Filter value too long: ${error.message}`)
   if (code.startsWith('SQLITE_READONLY')) return new ImmutableDatabase()
+  return undefined
+}
+
+/** A PostgreSQL error's SQLSTATE (Bun.SQL puts it in `errno`), or undefined for anything else. */
+export function postgresErrorCode(error: unknown): string | undefined {
+  if (!(error instanceof Error) || error.name !== 'PostgresError') return undefined
+  const code = (error as { errno?: unknown }).errno
+  return typeof code === 'string' ? code : undefined
+}
+
+/** `Key (a, b)=(1, 2) already exists.` → `a, b`: the columns of a unique violation, as SQLite's message names them. */
+const KEY_COLUMNS = /^Key \((.*?)\)=/
+
+/**
+ * The error a PostgreSQL failure becomes when a client's data caused it (undefined for the server's own faults), with
+ * SQLite's wording where SQLite has an equivalent, so clients matching on messages see one text from both engines.
+ */
+export function apiErrorFromPostgres(error: unknown): ApiError | undefined {
+  const code = postgresErrorCode(error)
+  if (code === undefined) return undefined
+  const { message, table, column, detail } = error as Error & { table?: string; column?: string; detail?: string }
+  const columns = (names: string | undefined) => (names ?? '').split(', ').filter(Boolean).map((name) => `${table ?? '?'}.${name}`).join(', ')
+  switch (code) {
+    case '23505':
+      return new ConstraintFailed(`UNIQUE constraint failed: ${columns(KEY_COLUMNS.exec(detail ?? '')?.[1])}`)
+    case '23502':
+      return new ConstraintFailed(`NOT NULL constraint failed: ${columns(column)}`)
+    case '23503':
+      return new ConstraintFailed('FOREIGN KEY constraint failed')
+    case '23514':
+      return new ConstraintFailed(`CHECK constraint failed: ${message}`)
+    // Data exceptions: text where a number is stored, a number out of range, a value too long; a type the column refuses.
+    case '42804':
+      return new InvalidValue(`Value of the wrong type for PostgreSQL: ${message}`)
+    case '53100':
+      return new StorageFull()
+    case '25006':
+      return new ImmutableDatabase()
+    case '54000':
+    case '54001':
+    case '54011':
+      return new InvalidBody(message)
+  }
+  if (code.startsWith('22')) return new InvalidValue(`Value refused by PostgreSQL: ${message}`)
   return undefined
 }
 

@@ -1,7 +1,7 @@
 /** Idempotency-Key support: the first response for a key is stored with the request's rows and replayed to retries. */
 import { createHash } from 'node:crypto'
 import { ApiError, InvalidBody } from './errors'
-import { exec, get, run, statementOf, type Path, type Session } from './store/path'
+import { exec, get, run, RunAgain, statementOf, type Path, type Session } from './store/path'
 import type { SqliteConnection } from './store/sqlite/connection'
 
 const MAX_KEY_LENGTH = 255
@@ -69,7 +69,10 @@ export class IdempotencyStore {
   *storePath(s: Session, request: IdempotentRequest, response: StoredResponse, now = Date.now()): Path<void> {
     yield* run(statementOf(s.dialect.idempotency.purge), [now - this.ttlSeconds * 1000])
     const { actor, key, fingerprint } = request
-    yield* run(statementOf(s.dialect.idempotency.store), [actor, key, fingerprint, response.status, response.body, now])
+    const ttl = this.ttlSeconds * 1000
+    const stored = yield* run(statementOf(s.dialect.idempotency.store), [actor, key, fingerprint, response.status, response.body, now, ttl])
+    // A live row for this key appeared after the lookup: another process answered the same request first.
+    if (stored.changes === 0) throw new RunAgain('another process stored an answer for this Idempotency-Key')
   }
 
   lookup(writer: SqliteConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {

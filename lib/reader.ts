@@ -4,9 +4,12 @@
  */
 import { Database } from 'bun:sqlite'
 import type { RowpostDatabase } from './database'
-import { statementOf, values, type Path, type Session } from './store/path'
+import { countRows, statementOf, values, type Path, type Session } from './store/path'
+import type { Catalogue, SchemaStatement, Store } from './store/store'
+import type { Dialect } from './store/dialect'
+import { sqliteDialect } from './store/sqlite/dialect'
 import { keyColumns, type TableInfo } from './store/table'
-import { InvalidQuery, TableNotFound } from './errors'
+import { InvalidQuery } from './errors'
 import { identifierKey, isReservedTableName, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
 import { queryFlag } from './flags'
 import { FloatLiteral, parseJson } from './json'
@@ -37,12 +40,8 @@ export interface Filter {
 export interface OrderKey {
   column: string
   descending: boolean
-}
-
-export function findTable(db: RowpostDatabase, name: string): TableInfo {
-  const table = db.table(name)
-  if (!table) throw new TableNotFound(name)
-  return table
+  /** Whether the column may hold NULL (where it sorts depends on the engine); assumed when absent. */
+  nullable?: boolean
 }
 
 /** A rowid table shows its rowid as a column, like Datasette; a table with a primary key does not. */
@@ -147,13 +146,10 @@ function listValues(value: string): SqlValue[] {
   })
 }
 
-/** The WHERE condition for one filter. */
-export function filterSql({ column, op, value }: Filter): Fragment {
+/** The WHERE condition for one filter, in the dialect's SQL where engines differ. */
+export function filterSql({ column, op, value }: Filter, dialect: Dialect = sqliteDialect): Fragment {
   const c = q(column)
-  const like = (negate: boolean, pattern: string): Fragment => ({
-    sql: `${c}${negate ? ' NOT' : ''} LIKE ? ESCAPE '\\'`,
-    params: [pattern],
-  })
+  const like = (negate: boolean, pattern: string): Fragment => ({ sql: dialect.like(column, negate), params: [pattern] })
   // Datasette compares gt/gte/lt/lte numerically when the value looks like a number.
   const ordered = (operator: string): Fragment => ({ sql: `${c} ${operator} ?`, params: [parseNumber(value) ?? value] })
   const list = (negate: boolean): Fragment => {
@@ -190,15 +186,15 @@ export function filterSql({ column, op, value }: Filter): Fragment {
     case 'notlike':
       return { sql: `${c} NOT LIKE ?`, params: [value] }
     case 'glob':
-      return { sql: `${c} GLOB ?`, params: [value] }
+      return dialect.glob(column, value)
     case 'isnull':
       return { sql: `${c} IS NULL`, params: [] }
     case 'notnull':
       return { sql: `${c} IS NOT NULL`, params: [] }
     case 'isblank':
-      return { sql: `(${c} IS NULL OR ${c} = '')`, params: [] }
+      return { sql: dialect.blank(column, false), params: [] }
     case 'notblank':
-      return { sql: `(${c} IS NOT NULL AND ${c} != '')`, params: [] }
+      return { sql: dialect.blank(column, true), params: [] }
   }
 }
 
@@ -221,7 +217,7 @@ export function afterSql(keys: OrderKey[], values: SqlValue[]): Fragment {
       value === null
         ? key.descending ? undefined : { sql: `${c} IS NOT NULL`, params: [] }
         : key.descending ? { sql: `(${c} < ? OR ${c} IS NULL)`, params: [value] } : { sql: `${c} > ?`, params: [value] }
-    if (i === keys.length - 1) return beyond ?? { sql: '0', params: [] }
+    if (i === keys.length - 1) return beyond ?? { sql: '1 = 0', params: [] }
     const same: Fragment = value === null ? { sql: `${c} IS NULL`, params: [] } : { sql: `${c} = ?`, params: [value] }
     const after = build(i + 1)
     const tie: Fragment = { sql: `${same.sql} AND ${after.sql}`, params: [...same.params, ...after.params] }
@@ -232,9 +228,16 @@ export function afterSql(keys: OrderKey[], values: SqlValue[]): Fragment {
 }
 
 /** One page: the conditions ANDed, ordered by `order`, at most `limit` rows. */
-export function selectPageSql(table: string, columns: string[], where: Fragment[], order: OrderKey[], limit: number): Fragment {
+export function selectPageSql(
+  table: string,
+  columns: string[],
+  where: Fragment[],
+  order: OrderKey[],
+  limit: number,
+  dialect: Dialect = sqliteDialect,
+): Fragment {
   const conditions = where.length ? ` WHERE ${where.map((part) => part.sql).join(' AND ')}` : ''
-  const orderBy = order.map((key) => `${q(key.column)}${key.descending ? ' DESC' : ''}`).join(', ')
+  const orderBy = order.map((key) => dialect.orderBy(key.column, key.descending, key.nullable ?? true)).join(', ')
   return {
     sql: `SELECT ${columns.map(q).join(', ')} FROM ${q(table)}${conditions} ORDER BY ${orderBy} LIMIT ?`,
     params: [...where.flatMap((part) => part.params), limit],
@@ -310,22 +313,25 @@ function* readValues(s: Session, sql: string, params: SqlValue[]): Path<SqlValue
 }
 
 /** One page of a table, after the `next` token's row: keyset pagination, so concurrent inserts never shift a page. */
-export function readTablePage(db: RowpostDatabase, table: TableInfo, options: PageRequest): Page {
-  const page = readTableValues(db, table, options)
+export async function readTablePage(db: Store, table: TableInfo, options: PageRequest): Promise<Page> {
+  const page = await readTableValues(db, table, options)
   return { ...page, rows: page.rows.map((row) => row.map(fromSqlValue)) }
 }
 
-/** readTablePage with the values as SQLite stored them (every INTEGER a bigint), for CSV and other renderers. */
-export function readTableValues(db: RowpostDatabase, table: TableInfo, options: PageRequest): Page<SqlValue[]> {
-  return db.reader.drive(readTableValuesPath(db.reader, table, options))
+/** readTablePage with the values as the store holds them (every INTEGER a bigint), for CSV and other renderers. */
+export function readTableValues(db: Store, table: TableInfo, options: PageRequest): Promise<Page<SqlValue[]>> {
+  return db.readPath((s) => readTableValuesPath(s, table, options))
 }
 
 export function* readTableValuesPath(s: Session, table: TableInfo, options: PageRequest): Path<Page<SqlValue[]>> {
   const columns = visibleColumns(table)
   const keys = keyColumns(table)
-  const order: OrderKey[] = [...(options.sort ? [options.sort] : []), ...keys.map((column) => ({ column, descending: false }))]
+  const nullable = (column: string) => !keys.includes(column) && !table.columnsByKey.get(identifierKey(column))?.notNull
+  const order: OrderKey[] = [...(options.sort ? [options.sort] : []), ...keys.map((column) => ({ column, descending: false }))].map(
+    (key) => ({ ...key, nullable: nullable(key.column) }),
+  )
   const affinities = order.map((key) => columnAffinity(table, key.column))
-  const where = options.filters.map(filterSql)
+  const where = options.filters.map((filter) => filterSql(filter, s.dialect))
   if (options.next !== undefined) {
     const components = options.next.split(',')
     const values = components.map((component, i) => decodeKeyValue(component, affinities[i] ?? 'BLOB'))
@@ -334,7 +340,7 @@ export function* readTableValuesPath(s: Session, table: TableInfo, options: Page
     }
     where.push(afterSql(order, values as SqlValue[]))
   }
-  const { sql, params } = selectPageSql(table.name, columns, where, order, options.size + 1)
+  const { sql, params } = selectPageSql(table.name, columns, where, order, options.size + 1, s.dialect)
   const fetched = yield* readValues(s, sql, params)
   const rows = fetched.slice(0, options.size)
   const indexes = order.map((key) => columns.indexOf(key.column))
@@ -362,8 +368,8 @@ export function parseRowIdentifier(table: TableInfo, identifier: string): SqlVal
 }
 
 /** The row a row URL names, or undefined when there is none. */
-export function readRow(db: RowpostDatabase, table: TableInfo, identifier: string): { columns: string[]; row: unknown[] } | undefined {
-  return db.reader.drive(readRowPath(db.reader, table, identifier))
+export function readRow(db: Store, table: TableInfo, identifier: string): Promise<{ columns: string[]; row: unknown[] } | undefined> {
+  return db.readPath((s) => readRowPath(s, table, identifier))
 }
 
 export function* readRowPath(s: Session, table: TableInfo, identifier: string): Path<{ columns: string[]; row: unknown[] } | undefined> {
@@ -390,8 +396,9 @@ export interface TableSummaryPage {
  * Name, columns, key and row count of up to `size` tables that `include` accepts, in creation order, starting after
  * the `next` token of the previous page. Counting is a scan per table, so a page, not the whole database, bounds it.
  */
-export function tableSummaries(db: RowpostDatabase, include: (table: string) => boolean, size: number, next?: string): TableSummaryPage {
+export async function tableSummaries(db: Store, include: (table: string) => boolean, size: number, next?: string): Promise<TableSummaryPage> {
   if (next !== undefined && !/^\d{1,15}$/.test(next)) throw new InvalidQuery(`Invalid _next token: ${next}`)
+  await db.sync()
   const after = next === undefined ? -Infinity : Number(next)
   const tables: TableSummary[] = []
   let last: number | undefined
@@ -400,7 +407,8 @@ export function tableSummaries(db: RowpostDatabase, include: (table: string) => 
     if (tables.length === size) return { tables, next: String(last) }
     const table = db.table(name)
     if (!table) continue
-    tables.push({ name: table.name, columns: table.columns.map((column) => column.name), primary_keys: table.pks, count: db.countRows(table.name) })
+    const count = await db.readPath(() => countRows(table.name))
+    tables.push({ name: table.name, columns: table.columns.map((column) => column.name), primary_keys: table.pks, count })
     last = position
   }
   return { tables, next: null }
@@ -414,12 +422,6 @@ export function sqliteVersion(db?: RowpostDatabase): string {
   } finally {
     if (!db) connection.close()
   }
-}
-
-/** A CREATE statement SQLite keeps, with the table or view it belongs to (for an index or trigger, the table it is on). */
-export interface SchemaStatement {
-  table: string
-  sql: string
 }
 
 /** The database's CREATE statements in creation order, as Datasette's /-/schema joins them, less SQLite's and rowpost's own. */
@@ -447,16 +449,6 @@ const SHADOW_SUFFIXES: Record<string, string[]> = {
 }
 const VIRTUAL_MODULE = /\bCREATE\s+VIRTUAL\s+TABLE\b.*?\bUSING\s+([^\s(]+)/is
 const asciiLower = (text: string) => text.replace(/[A-Z]/g, (letter) => letter.toLowerCase())
-
-/** What Datasette's instance index needs to know of a database's tables beyond their columns and counts. */
-export interface Catalogue {
-  /** Views in creation order. */
-  views: string[]
-  /** Tables Datasette hides from listings: names starting with `_`, shadow tables, FTS tables over another table's content. */
-  hidden: Set<string>
-  /** The full-text search table over `table` (Datasette's detect_fts), or null. */
-  ftsTable(table: string): string | null
-}
 
 /** One pass over sqlite_schema, following Datasette's sqlite_hidden_table_names and detect_fts. */
 export function catalogue(db: RowpostDatabase): Catalogue {

@@ -2,14 +2,28 @@
 import { identifierKey, quoteIdentifier as q } from './identifiers'
 import type { ColumnType } from './schema'
 
+/** SQLite's SQL for each of Datasette's `default_expr` names. */
+export const DEFAULT_EXPRESSIONS = {
+  current_timestamp: 'CURRENT_TIMESTAMP',
+  current_date: 'CURRENT_DATE',
+  current_time: 'CURRENT_TIME',
+  current_unixtime: "(CAST(strftime('%s', 'now') AS INTEGER))",
+  current_unixtime_ms: "(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+} as const
+export type DefaultExpression = keyof typeof DEFAULT_EXPRESSIONS
+
+export const DEFAULT_EXPRESSION_NAMES = Object.keys(DEFAULT_EXPRESSIONS) as DefaultExpression[]
+
+export const isDefaultExpression = (name: string): name is DefaultExpression => Object.hasOwn(DEFAULT_EXPRESSIONS, name)
+
 export interface ColumnDefinition {
   name: string
   type: ColumnType
   notNull?: boolean
   /** A literal default, bound into the DDL as a quoted SQL literal by `sqlLiteral`. */
   defaultValue?: string | number | null
-  /** A default expression such as CURRENT_TIMESTAMP, from a fixed list. */
-  defaultExpression?: string
+  /** A default computed when a row is written, one of Datasette's `default_expr` names. */
+  defaultExpression?: DefaultExpression
   references?: { table: string; column: string }
 }
 
@@ -28,7 +42,7 @@ export function createTableSql(table: string, columns: ColumnDefinition[], pks: 
     if (single !== undefined && column.name === single) line += ' PRIMARY KEY'
     if (column.notNull) line += ' NOT NULL'
     if (column.defaultValue !== undefined) line += ` DEFAULT ${sqlLiteral(column.defaultValue)}`
-    if (column.defaultExpression !== undefined) line += ` DEFAULT ${column.defaultExpression}`
+    if (column.defaultExpression !== undefined) line += ` DEFAULT ${DEFAULT_EXPRESSIONS[column.defaultExpression]}`
     if (column.references) line += ` REFERENCES ${q(column.references.table)}(${q(column.references.column)})`
     return line
   })

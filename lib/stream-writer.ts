@@ -1,10 +1,9 @@
 /** Writes a streamed upload batch by batch inside one transaction, typing a new table's columns by all of their values. */
 import type { TableInfo } from './store/table'
-import type { SqliteConnection } from './store/sqlite/connection'
 import { ApiError, UnknownKeys } from './errors'
 import { identifierKey, INTERNAL_TABLE_PREFIX } from './identifiers'
 import type { IngestBatch } from './ingest'
-import { ColumnKinds } from './schema'
+import { ColumnKinds, type ColumnType } from './schema'
 import { exec, table as lookUp, type Path, type Session } from './store/path'
 import { writeRowsPath, type RowsWrite } from './writer'
 
@@ -17,25 +16,14 @@ export class StreamWriter {
   private created = false
   private readonly kinds = new ColumnKinds()
 
-  constructor(
-    private readonly db: SqliteConnection,
-    private readonly target: StreamTarget,
-  ) {}
+  constructor(private readonly target: StreamTarget) {}
 
-  /** Writes one batch synchronously on SQLite; errors name the body's line. */
-  write(batch: IngestBatch): void {
-    this.db.drive(this.writePath(this.db, batch))
-  }
-
-  /** The TableInfo of what was written, after any rebuild. */
-  finish(): TableInfo | undefined {
-    return this.db.drive(this.finishPath(this.db))
-  }
-
+  /** Writes one batch; errors name the body's line. */
   *writePath(s: Session, batch: IngestBatch): Path<void> {
     if (this.table === undefined && (yield* lookUp(this.target.table)) === undefined) this.created = true
     const rows = batch.rows.map((row) => row.entries)
     if (this.created) for (const row of rows) this.kinds.add(row)
+    if (this.created && this.table && s.dialect.strictTypes) this.table = yield* this.widenColumns(s, this.table)
     try {
       this.table = (yield* writeRowsPath(s, {
         ...this.target,
@@ -55,19 +43,36 @@ export class StreamWriter {
   }
 
   /**
+   * On an engine whose columns refuse other types, a column of a table this upload created is widened (INTEGER to
+   * REAL or TEXT) as soon as a batch brings values it cannot hold, so the batch can be written at all.
+   */
+  private *widenColumns(s: Session, table: TableInfo): Path<TableInfo> {
+    const changes = this.retyped(table)
+    if (changes.length === 0) return table
+    for (const { name, type } of changes) yield* exec(s.dialect.widenColumn(table.name, name, type))
+    return (yield* lookUp(table.name))!
+  }
+
+  /** The non-key columns whose values so far call for another type than the table gives them. */
+  private retyped(table: TableInfo): Array<{ name: string; type: ColumnType }> {
+    const wanted = new Map(this.kinds.columns().map((column) => [identifierKey(column.name), column.type]))
+    const keyColumns = new Set(table.pks.map(identifierKey))
+    return table.columns.flatMap((column) => {
+      const type = keyColumns.has(identifierKey(column.name)) ? undefined : wanted.get(identifierKey(column.name))
+      return type !== undefined && type !== column.type ? [{ name: column.name, type }] : []
+    })
+  }
+
+  /**
    * A table this upload created got column types from its first rows; when all of a column's values call for another
    * type (sqlite-utils' --detect-types rule), the table is rebuilt with it. Tables that already existed keep theirs.
    */
   *finishPath(s: Session): Path<TableInfo | undefined> {
     const table = this.table
-    if (!table || !this.created) return table
-    const wanted = new Map(this.kinds.columns().map((column) => [identifierKey(column.name), column.type]))
-    const keyColumns = new Set(table.pks.map(identifierKey))
-    const columns = table.columns.map((column) => {
-      const type = keyColumns.has(identifierKey(column.name)) ? undefined : wanted.get(identifierKey(column.name))
-      return { name: column.name, type: type ?? (column.type as 'INTEGER' | 'REAL' | 'TEXT' | 'BLOB') }
-    })
-    if (columns.every((column, index) => column.type === table.columns[index]!.type)) return table
+    if (!table || !this.created || s.dialect.strictTypes) return table
+    const changes = new Map(this.retyped(table).map(({ name, type }) => [name, type]))
+    if (changes.size === 0) return table
+    const columns = table.columns.map((column) => ({ name: column.name, type: changes.get(column.name) ?? (column.type as ColumnType) }))
     const scratch = `${INTERNAL_TABLE_PREFIX}rebuild`
     yield* exec(s.dialect.createTable(scratch, columns, table.pks))
     yield* exec(s.dialect.copyRows(table.name, scratch, columns.map((column) => column.name), table.pks.length === 0))

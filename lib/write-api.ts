@@ -6,7 +6,7 @@ import { FloatLiteral, type JsonValue } from './json'
 import type { Action } from './permissions'
 import { isJsonObject, rowEntries, type RowEntries } from './rows'
 import type { ColumnType } from './schema'
-import type { ColumnDefinition } from './sql'
+import { isDefaultExpression, type ColumnDefinition, type DefaultExpression } from './sql'
 
 type JsonObject = { [key: string]: JsonValue }
 
@@ -103,13 +103,6 @@ export function dropConfirmed(body: JsonValue | undefined): boolean {
 const COLUMN_TYPES: Record<string, ColumnType> = { text: 'TEXT', integer: 'INTEGER', float: 'REAL', blob: 'BLOB' }
 const COLUMN_KEYS = new Set(['name', 'type', 'not_null', 'default', 'default_expr', 'fk_table', 'fk_column'])
 /** Datasette's named default expressions, as SQL (the unixtime ones need parentheses to be expressions). */
-export const DEFAULT_EXPRESSIONS: Record<string, string> = {
-  current_timestamp: 'CURRENT_TIMESTAMP',
-  current_date: 'CURRENT_DATE',
-  current_time: 'CURRENT_TIME',
-  current_unixtime: "(CAST(strftime('%s', 'now') AS INTEGER))",
-  current_unixtime_ms: "(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
-}
 const CREATE_KEYS = new Set(['table', 'rows', 'row', 'columns', 'pk', 'pks', 'ignore', 'replace', 'alter'])
 
 export interface CreateColumn extends ColumnDefinition {
@@ -235,7 +228,7 @@ function parseColumns(value: JsonValue): CreateColumn[] {
       throw invalid(`${where}.default: must not contain NUL characters or lone surrogates`)
     }
     const expression = column.default_expr
-    if (expression != null && (typeof expression !== 'string' || !Object.hasOwn(DEFAULT_EXPRESSIONS, expression))) {
+    if (expression != null && (typeof expression !== 'string' || !isDefaultExpression(expression))) {
       throw invalid(`${where}.default_expr: Input should be 'current_timestamp', 'current_date', 'current_time', 'current_unixtime' or 'current_unixtime_ms'`)
     }
     if (hasDefault && expression != null) throw invalid(`${where}: Value error, default and default_expr cannot both be provided`)
@@ -245,7 +238,7 @@ function parseColumns(value: JsonValue): CreateColumn[] {
     if (column.fk_column != null && column.fk_table == null) throw invalid(`${where}: fk_column requires fk_table`)
     const definition: CreateColumn = { name: column.name, type: COLUMN_TYPES[type]!, notNull: column.not_null === true }
     if (hasDefault) definition.defaultValue = defaultValue as string | number | null
-    if (typeof expression === 'string') definition.defaultExpression = DEFAULT_EXPRESSIONS[expression]
+    if (typeof expression === 'string') definition.defaultExpression = expression as DefaultExpression
     if (typeof column.fk_table === 'string') {
       if (typeof column.fk_column === 'string') definition.references = { table: column.fk_table, column: column.fk_column }
       else definition.fkTableOnly = column.fk_table

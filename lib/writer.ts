@@ -189,7 +189,7 @@ const sameInJson = (value: SqlValue) =>
  * does: `2` and `"2"` are one key in an INTEGER column and two in a TEXT one, and SQLite, not rowpost, decides.
  */
 function* countExisting(s: Session, table: TableInfo, column: string, keys: string): Path<number> {
-  const statement = { key: `existing\0${table.name}\0${column}`, build: () => s.dialect.countExistingKeys(table.name, column) }
+  const statement = { key: `existing\0${table.name}\0${column}`, build: () => s.dialect.countExistingKeys(table, column) }
   return (yield* get<{ n: number }>(statement, [keys]))!.n
 }
 
@@ -209,8 +209,10 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   const keys = keyColumns(table)
   const label = labelOf(write)
   const replaces = write.mode === 'upsert' || write.mode === 'replace'
-  const counting = replaces && !write.recount
-  if (replaces && (write.recount || (write.mode === 'replace' && table.otherUniqueIndexes))) s.counts?.forget(table.name)
+  // A dialect that reports inserted rows keeps counts exact for free; otherwise keys are looked up, or the table recounted.
+  const reported = s.dialect.reportsInserted
+  const counting = replaces && !write.recount && !reported
+  if (replaces && !reported && (write.recount || (write.mode === 'replace' && table.otherUniqueIndexes))) s.counts?.forget(table.name)
 
   const shapeFor = (row: RowEntries): RowShape => {
     const names = row.map(([name]) => name)
@@ -219,7 +221,7 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
     const statement = {
       key: `${write.mode}\0${table.name}\0${signature}`,
       build: () =>
-        write.mode === 'upsert' ? s.dialect.upsert(table.name, columns, keys) : s.dialect.insert(table.name, columns, write.mode as ConflictMode),
+        write.mode === 'upsert' ? s.dialect.upsert(table, columns) : s.dialect.insert(table, columns, write.mode as ConflictMode),
     }
     const keyAt = keys.map((key) => columns.findIndex((column) => identifierKey(column) === identifierKey(key)))
     return { names, statement, keyAt, numericAt: columns.map((column) => convertsText(table, column)) }
@@ -263,7 +265,8 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
       if (refused instanceof ConstraintFailed) throw new ConstraintFailed(`${label(index)}: ${refused.message}`)
       throw error
     }
-    if (!replaces) added += result.changes
+    if (result.inserted !== undefined) added += result.inserted
+    else if (!replaces) added += result.changes
     else if (probe) added += existed ? 0 : 1
     if (key) written.push(key)
     else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createAuthenticator } from '../lib/auth'
 import { interpretMetadata } from '../lib/config'
-import type { AppOptions } from '../lib/http/context'
 import { mintToken, readToken, signPayload, TokenSignatureError } from '../lib/signed-tokens'
 import { expectJson, makeApp, tempDir, type TestApp } from './helpers'
 import { ENTRY, killServersAfterEach, runCli, startServer } from './process'
@@ -46,7 +45,7 @@ const WRITES = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter
 /** Anyone may write, without --unsafe: what a misrouted request does is then visible in the file. */
 const OPEN = interpretMetadata({ permissions: Object.fromEntries(WRITES.map((action) => [action, true])) })
 
-function withDogs(options: Partial<AppOptions> = {}): TestApp {
+function withDogs(options: Parameters<typeof makeApp>[0] = {}): TestApp {
   const t = makeApp(options)
   t.db.connection.run('CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT)')
   t.db.connection.run("INSERT INTO dogs VALUES (1, 'Cleopaws')")

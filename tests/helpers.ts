@@ -36,7 +36,7 @@ export interface TestApp {
 }
 
 /** An app over one fresh file database `data.db` (or the given path); extra options pass through. */
-export function makeApp(options: Partial<AppOptions> & { path?: string; databases?: RowpostDatabase[] } = {}): TestApp {
+export function makeApp(options: Omit<Partial<AppOptions>, 'databases'> & { path?: string; databases?: RowpostDatabase[] } = {}): TestApp {
   const path = options.path ?? tempDbPath()
   const db = RowpostDatabase.open(path, { create: true })
   const app = createApp({ ...options, databases: [db, ...(options.databases ?? [])] })

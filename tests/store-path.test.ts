@@ -33,7 +33,7 @@ const insert = (rows: RowsWrite['rows'], mode: RowsWrite['mode'] = 'abort'): Row
 /** A request as the fake driver logs it: what is wanted, the SQL it names, and the values bound. */
 function describeRequest(request: StatementRequest): unknown[] {
   if (request.want === 'exec') return ['exec', request.sql]
-  if (request.want === 'table') return ['table', request.name]
+  if (request.want === 'table' || request.want === 'count' || request.want === 'schema') return [request.want, request.name]
   return [request.want, request.statement.build(), request.params]
 }
 

@@ -226,7 +226,7 @@ describe('SQL builders', () => {
       [
         { name: 'id', type: 'INTEGER' },
         { name: 'n', type: 'TEXT', notNull: true, defaultValue: "it's" },
-        { name: 'at', type: 'TEXT', defaultExpression: 'CURRENT_TIMESTAMP' },
+        { name: 'at', type: 'TEXT', defaultExpression: 'current_timestamp' },
         { name: 'owner', type: 'INTEGER', references: { table: 'people', column: 'id' } },
       ],
       ['id'],

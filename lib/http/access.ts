@@ -104,9 +104,9 @@ export class TableAccess {
    * Runs `find`, a lookup that may answer 404 or replay a stored response, with `needs` checked around it: before it
    * when the caller may not see the table (so its answer leaks nothing), after it otherwise (Datasette's order).
    */
-  lookup<T>(needs: Need[], find: () => T): T {
+  async lookup<T>(needs: Need[], find: () => T | Promise<T>): Promise<T> {
     if (!this.visible) this.require(needs)
-    const found = find()
+    const found = await find()
     if (this.visible) this.require(needs)
     return found
   }

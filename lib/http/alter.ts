@@ -5,17 +5,17 @@ import { ImmutableDatabase } from '../errors'
 import { tildeDecode } from '../identifiers'
 import { parseJson } from '../json'
 import { foreignKeyTargetNeeds, renameTableNeeds, ROUTE_NEEDS, TableAccess } from './access'
-import { tableNamed, tableUrls } from './tables'
+import { tableNamed, tableNamedPath, tableUrls } from './tables'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
-import type { WriteResponder } from './write-once'
+import { onSqlite, type WriteResponder } from './write-once'
 
 export function alterRoutes(context: AppContext, writeOnce: WriteResponder) {
   /** Datasette's order: the table (404), alter-table (403), immutability (403), then the body (400). */
   async function alter(request: Request, params: { database: string; table: string }) {
-    const database = context.database(tildeDecode(params.database))
+    const database = context.sqliteDatabase(tildeDecode(params.database), 'alter')
     const access = new TableAccess(context, request, database.name, tildeDecode(params.table))
-    access.lookup(ROUTE_NEEDS.alter, () => tableNamed(database, access.table))
+    await access.lookup(ROUTE_NEEDS.alter, () => tableNamed(database, access.table))
     if (database.immutable) throw new ImmutableDatabase()
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     const operations = parseAlterBody(parseJson(bodyText))
@@ -24,8 +24,8 @@ export function alterRoutes(context: AppContext, writeOnce: WriteResponder) {
     for (const name of referencedTables) {
       new TableAccess(context, request, database.name, name).require(foreignKeyTargetNeeds(name))
     }
-    return writeOnce(request, database, bodyText, (writer) => {
-      const altered = alterTable(writer, tableNamed(writer, access.table), operations)
+    return writeOnce(request, database, bodyText, onSqlite((writer) => {
+      const altered = alterTable(writer, writer.drive(tableNamedPath(access.table)), operations)
       const body = {
         ok: true,
         database: database.name,
@@ -37,7 +37,7 @@ export function alterRoutes(context: AppContext, writeOnce: WriteResponder) {
         operations_applied: operations.length,
       }
       return { status: 200, body }
-    })
+    }))
   }
 
   return new Elysia({ name: 'rowpost-alter' }).post('/:database/:table/-/alter', ({ request, params }) => alter(request, params), {

@@ -1,13 +1,14 @@
 /** What every route needs: the attached databases, the permission policy, the authenticator and the settings. */
 import { createAuthenticator, type Authenticator } from '../auth'
 import { EMPTY_CONFIG, type LoadedConfig } from '../config'
-import type { RowpostDatabase } from '../database'
-import { DatabaseNotFound } from '../errors'
+import { RowpostDatabase } from '../database'
+import { DatabaseNotFound, NotSupported } from '../errors'
+import type { Capability, Store } from '../store/store'
 import { allowed, type Action, type Actor, type Policy, type Resource } from '../permissions'
 import { DEFAULT_SETTINGS, type Settings } from '../settings'
 
 export interface AppOptions {
-  databases: RowpostDatabase[]
+  databases: Store[]
   /** Tokens and permissions from `-m metadata.json`; none by default. */
   config?: LoadedConfig
   settings?: Partial<Settings>
@@ -25,7 +26,7 @@ export interface AppOptions {
 }
 
 export class AppContext {
-  readonly databases: Map<string, RowpostDatabase>
+  readonly databases: Map<string, Store>
   readonly policy: Policy
   readonly settings: Settings
   readonly cors: boolean
@@ -61,9 +62,16 @@ export class AppContext {
     return actor.id !== undefined ? String(actor.id) : '(no id)'
   }
 
-  database(name: string): RowpostDatabase {
+  database(name: string): Store {
     const database = this.databases.get(name)
     if (!database) throw new DatabaseNotFound(name)
+    return database
+  }
+
+  /** A database for a route only SQLite can serve (SQL queries, /-/alter, execute-write); any other store is refused with a 400. */
+  sqliteDatabase(name: string, capability: Capability): RowpostDatabase {
+    const database = this.database(name)
+    if (!database.supports(capability) || !(database instanceof RowpostDatabase)) throw new NotSupported(database.name, capability)
     return database
   }
 

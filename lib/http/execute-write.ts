@@ -8,7 +8,7 @@ import { analyzeWrite } from '../query/write-analysis'
 import { DATABASE_NEEDS, requireOnDatabase, statementNeeds, TableAccess } from './access'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
-import type { WriteResponder } from './write-once'
+import { onSqlite, type WriteResponder } from './write-once'
 
 export function executeWriteRoutes(context: AppContext, writeOnce: WriteResponder) {
   /**
@@ -17,13 +17,13 @@ export function executeWriteRoutes(context: AppContext, writeOnce: WriteResponde
    * transaction, so it describes the schema the statement will really run against.
    */
   async function executeWrite(request: Request, databaseName: string) {
-    const database = context.database(tildeDecode(databaseName))
+    const database = context.sqliteDatabase(tildeDecode(databaseName), 'execute-write')
     requireOnDatabase(context, request, database.name, DATABASE_NEEDS.executeWrite)
     if (database.immutable) throw new ImmutableDatabase()
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     // Datasette reads an empty body as {}, which then lacks its SQL.
     const body = parseExecuteWriteBody(bodyText.trim() === '' ? {} : parseJson(bodyText))
-    return writeOnce(request, database, bodyText, (writer) => {
+    return writeOnce(request, database, bodyText, onSqlite((writer) => {
       const analysis = analyzeWrite(writer.connection, body.sql)
       for (const operation of analysis.operations) {
         const needs = statementNeeds(database.name, operation.table, operation.needs)
@@ -40,7 +40,7 @@ export function executeWriteRoutes(context: AppContext, writeOnce: WriteResponde
         source: operation.source,
       }))
       return { status: 200, body: { ok: true, ...result, analysis: rows } }
-    })
+    }))
   }
 
   return new Elysia({ name: 'rowpost-execute-write' }).post('/:database/-/execute-write', ({ request, params }) => executeWrite(request, params.database), {

@@ -1,6 +1,7 @@
 /** Table exports as Datasette sends them: `.csv` and `.tsv` (one page, or every row with `_stream=on`), and streamed NDJSON. */
 import { csvChunks, csvText, textStream, type Delimiter } from '../csv'
-import type { RowpostDatabase, TableInfo } from '../database'
+import type { TableInfo } from '../database'
+import type { Store } from '../store/store'
 import { InvalidQuery } from '../errors'
 import { tableBatches } from '../export'
 import { queryFlag } from '../flags'
@@ -52,14 +53,14 @@ async function* ndjsonChunks(columns: string[], batches: AsyncIterable<SqlValue[
  * `page.size` rows (Datasette's rule for CSV); with it, every row, read in batches of max_returned_rows as the client
  * takes them. Plain text unless `_dl` asks for a download, as in Datasette.
  */
-export function tableExport(
+export async function tableExport(
   request: Request,
-  database: RowpostDatabase,
+  database: Store,
   table: TableInfo,
   format: ExportFormat,
   page: PageRequest,
   batchSize: number,
-): Response {
+): Promise<Response> {
   const query = new URL(request.url).searchParams
   const stream = queryFlag(query.get('_stream'))
   if (stream && query.get('_next')) throw new InvalidQuery('_next not allowed for CSV streaming')
@@ -70,10 +71,10 @@ export function tableExport(
   if (download) headers['content-disposition'] = contentDisposition(table.name, format)
   const options = { delimiter: format === 'ndjson' ? undefined : DELIMITERS[format], header: query.get('_header') !== 'off' }
   if (!stream) {
-    const { columns, rows } = readTableValues(database, table, page)
+    const { columns, rows } = await readTableValues(database, table, page)
     return new Response(format === 'ndjson' ? ndjsonLines(columns, rows) : csvText(columns, rows, options), { headers })
   }
-  const { first, batches } = tableBatches(database, table, { ...page, size: batchSize })
+  const { first, batches } = await tableBatches(database, table, { ...page, size: batchSize })
   const chunks = format === 'ndjson' ? ndjsonChunks(first.columns, batches) : csvChunks(first.columns, batches, options)
   return new Response(textStream(chunks), { headers })
 }

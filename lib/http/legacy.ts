@@ -4,7 +4,8 @@ import { ImmutableDatabase, UpsertRequiresPk } from '../errors'
 import { queryFlag } from '../flags'
 import { parseJson } from '../json'
 import { legacyRows } from '../rows'
-import { writeRows } from '../writer'
+import { countRows } from '../store/path'
+import { writeRowsPath } from '../writer'
 import { readBodyText } from './body'
 import { ROUTE_NEEDS, TableAccess } from './access'
 import type { AppContext } from './context'
@@ -33,9 +34,9 @@ export function legacyRoutes(context: AppContext, writeOnce: WriteResponder) {
     }
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     const rows = legacyRows(parseJson(bodyText))
-    return writeOnce(request, database, bodyText, (writer) => {
-      const { table } = writeRows(writer, { table: tableName, rows, pks, mode, alter, mayCreate })
-      return { status: 200, body: { table_count: writer.countRows(table.name) } }
+    return writeOnce(request, database, bodyText, function* (s) {
+      const { table } = yield* writeRowsPath(s, { table: tableName, rows, pks, mode, alter, mayCreate })
+      return { status: 200, body: { table_count: yield* countRows(table.name) } }
     })
   }
 

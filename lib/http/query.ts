@@ -87,7 +87,7 @@ export function queryRoutes(context: AppContext) {
     if (!canView(context.policy, actor, resource) || !allowed(context.policy, actor, 'execute-sql', resource)) {
       throw new PermissionDenied('execute-sql')
     }
-    return database
+    return context.sqliteDatabase(database.name, 'sql-query')
   }
 
   /** The tables this actor may not read (rowpost's internal ones always); null when there are none, so no check is needed. */

@@ -1,12 +1,14 @@
 /** The read API (API.md §3): table pages, rows and database summaries as Datasette 1.0 JSON, plus the /-/ introspection routes. */
 import { basename } from 'node:path'
 import { Elysia, NotFoundError, t } from 'elysia'
-import type { RowpostDatabase, TableInfo } from '../database'
+import type { TableInfo } from '../database'
+import type { Store } from '../store/store'
 import { InvalidQuery, PermissionDenied, RowNotFound } from '../errors'
 import { tildeDecode } from '../identifiers'
 import { stringifyJson } from '../json'
 import { canView, type Resource } from '../permissions'
-import { findTable, parseFilters, parseSort, readRow, readTablePage, sqliteVersion, tableSummaries, type Page } from '../reader'
+import { parseFilters, parseSort, readRow, readTablePage, sqliteVersion, tableSummaries, type Page } from '../reader'
+import { tableNamed } from './tables'
 import type { Settings } from '../settings'
 import type { AppContext } from './context'
 import { queryFlag } from '../flags'
@@ -91,7 +93,7 @@ function rowResponse(page: Page, shape: Shape, newlines: boolean, facts: RowFact
 const READ_OPTIONS = ['_shape', '_nl', '_size', '_next', '_sort', '_sort_desc', '_stream', '_dl', '_header'] as const
 
 export function readRoutes(context: AppContext) {
-  const version = sqliteVersion(context.databases.values().next().value)
+  const version = sqliteVersion()
 
   function requireView(request: Request, resource: Resource): void {
     if (!canView(context.policy, context.actorOf(request), resource)) throw new PermissionDenied()
@@ -101,15 +103,15 @@ export function readRoutes(context: AppContext) {
   const isPrivate = (resource: Resource) => !canView(context.policy, null, resource)
 
   /** Checks in an order that tells a caller nothing they may not see: instance, database, then table. */
-  function visibleDatabase(request: Request, segment: string): RowpostDatabase {
+  function visibleDatabase(request: Request, segment: string): Store {
     requireView(request, {})
     const database = context.database(tildeDecode(segment))
     requireView(request, { database: database.name })
     return database
   }
 
-  function visibleTable(request: Request, database: RowpostDatabase, segment: string): TableInfo {
-    const table = findTable(database, tildeDecode(segment))
+  async function visibleTable(request: Request, database: Store, segment: string): Promise<TableInfo> {
+    const table = await tableNamed(database, tildeDecode(segment))
     requireView(request, { database: database.name, table: table.name })
     return table
   }
@@ -160,7 +162,7 @@ export function readRoutes(context: AppContext) {
     )
     .get(
       '/:database',
-      function databaseJson({ request, params }) {
+      async function databaseJson({ request, params }) {
         const toQuery = queryRedirect(params.database, request.url)
         if (toQuery) return toQuery
         const database = visibleDatabase(request, withoutJson(params.database))
@@ -168,7 +170,7 @@ export function readRoutes(context: AppContext) {
         const query = new URL(request.url).searchParams
         // Datasette lists every table; past max_returned_rows of them, counting each would hold the event loop for seconds.
         const size = query.get('_size') ? pageSize(query.get('_size'), context.settings) : context.settings.max_returned_rows
-        const { tables, next } = tableSummaries(
+        const { tables, next } = await tableSummaries(
           database,
           (table) => canView(context.policy, actor, { database: database.name, table }),
           size,
@@ -191,11 +193,11 @@ export function readRoutes(context: AppContext) {
     )
     .get(
       '/:database/:table',
-      function tableJson({ request, params }) {
+      async function tableJson({ request, params }) {
         const exported = exportSegment(params.table)
         const tableSegment = exported ? exported.name : withoutJson(params.table)
         const database = visibleDatabase(request, params.database)
-        const table = visibleTable(request, database, tableSegment)
+        const table = await visibleTable(request, database, tableSegment)
         const query = new URL(request.url).searchParams
         const pageRequest = {
           filters: parseFilters(table, query.entries()),
@@ -210,7 +212,7 @@ export function readRoutes(context: AppContext) {
         if (shape === 'array' && newlines && queryFlag(query.get('_stream'))) {
           return tableExport(request, database, table, 'ndjson', pageRequest, batchSize)
         }
-        return pageResponse(readTablePage(database, table, pageRequest), shape, newlines, request.url)
+        return pageResponse(await readTablePage(database, table, pageRequest), shape, newlines, request.url)
       },
       {
         params: tableParams,
@@ -222,14 +224,14 @@ export function readRoutes(context: AppContext) {
     )
     .get(
       '/:database/:table/:pks',
-      function rowJson({ request, params }) {
+      async function rowJson({ request, params }) {
         const identifier = withoutJson(params.pks)
         const database = visibleDatabase(request, params.database)
-        const table = visibleTable(request, database, params.table)
+        const table = await visibleTable(request, database, params.table)
         const query = new URL(request.url).searchParams
         const shape = shapeOf(query.get('_shape'))
         const started = performance.now()
-        const found = readRow(database, table, identifier)
+        const found = await readRow(database, table, identifier)
         if (!found) throw new RowNotFound()
         const page: Page = { columns: found.columns, rows: [found.row], keys: [identifier], next: null }
         return rowResponse(page, shape, queryFlag(query.get('_nl')), {

@@ -1,12 +1,12 @@
 /** Read endpoints Datasette clients call: the instance index (`/.json`) and `/-/schema` for the instance, a database or a table. */
 import { createHash } from 'node:crypto'
-import { statSync } from 'node:fs'
 import { Elysia, t } from 'elysia'
-import type { RowpostDatabase, TableInfo } from '../database'
+import type { TableInfo } from '../database'
+import { countRows } from '../store/path'
+import type { SchemaFacts, Store } from '../store/store'
 import { PermissionDenied, TableNotFound } from '../errors'
 import { tildeDecode, tildeEncode } from '../identifiers'
 import { allowed, canView, type Actor, type Resource } from '../permissions'
-import { catalogue, relationshipCounts, schemaStatements, tableOrViewSchema } from '../reader'
 import type { AppContext } from './context'
 import { jsonResponse } from './respond'
 
@@ -62,25 +62,25 @@ export function schemaRoutes(context: AppContext) {
    * most max_returned_rows tables to count: past that, /<db>.json pages its listing rather than scan every table, and so
    * does this. Null means no counts, which Datasette shows as `show_table_row_counts: false`.
    */
-  function rowCounts(database: RowpostDatabase, tables: TableInfo[]): Map<string, number> | null {
-    const size = database.path === ':memory:' ? 0 : (statSync(database.path, { throwIfNoEntry: false })?.size ?? 0)
-    if (size >= COUNT_DB_SIZE_LIMIT || tables.length > context.settings.max_returned_rows) return null
+  async function rowCounts(database: Store, facts: SchemaFacts, tables: TableInfo[]): Promise<Map<string, number> | null> {
+    if (facts.sizeBytes >= COUNT_DB_SIZE_LIMIT || tables.length > context.settings.max_returned_rows) return null
     const counts = new Map<string, number>()
-    for (const table of tables) counts.set(table.name, database.countRows(table.name))
+    for (const table of tables) counts.set(table.name, await database.readPath(() => countRows(table.name)))
     return counts
   }
 
   /** One database of the index, as Datasette's IndexView builds it, from the tables and views this actor may see. */
-  function indexEntry(database: RowpostDatabase, actor: Actor, sortByRelationships: boolean) {
+  async function indexEntry(database: Store, actor: Actor, sortByRelationships: boolean) {
     const name = database.name
     const visible = (table: string) => canView(policy, actor, { database: name, table })
-    const facts = catalogue(database)
+    const schema = await database.schemaFacts()
+    const facts = schema.catalogue
     const infos = database
       .tableList()
       .filter((table) => visible(table.name))
       .flatMap((table) => database.table(table.name) ?? [])
-    const counts = rowCounts(database, infos)
-    const relationships = sortByRelationships || counts === null || counts.size === 0 ? relationshipCounts(database) : undefined
+    const counts = await rowCounts(database, schema, infos)
+    const relationships = sortByRelationships || counts === null || counts.size === 0 ? schema.relationships() : undefined
     const tables: IndexTable[] = infos.map((info) => ({
       name: info.name,
       columns: info.columns.map((column) => column.name),
@@ -118,57 +118,57 @@ export function schemaRoutes(context: AppContext) {
     }
   }
 
-  function instanceIndex({ request }: { request: Request }): Response {
+  async function instanceIndex({ request }: { request: Request }): Promise<Response> {
     const actor = context.actorOf(request)
     requireView(actor, {})
     const sortByRelationships = new URL(request.url).searchParams.get('_sort') === 'relationships'
-    const databases = [...context.databases.values()]
-      .filter((database) => canView(policy, actor, { database: database.name }))
-      .toSorted((a, b) => byCodePoint(a.name, b.name))
-      .map((database) => indexEntry(database, actor, sortByRelationships))
+    const databases = []
+    for (const database of visibleDatabases(actor)) databases.push(await indexEntry(database, actor, sortByRelationships))
     return jsonResponse({ ok: true, unstable: UNSTABLE, databases, metadata: {} })
   }
 
   /** The CREATE statements of what this actor may see, joined as Datasette's group_concat(sql, ';' || CHAR(10)) joins them. */
-  function databaseSchema(database: RowpostDatabase, actor: Actor): string {
-    return schemaStatements(database)
+  async function databaseSchema(database: Store, actor: Actor): Promise<string> {
+    return (await database.schemaFacts()).statements
       .filter((statement) => canView(policy, actor, { database: database.name, table: statement.table }))
       .map((statement) => statement.sql)
       .join(';\n')
   }
 
-  function instanceSchema(request: Request, format: Format): Response {
+  /** The databases the actor may view, in Datasette's order. */
+  const visibleDatabases = (actor: Actor) =>
+    [...context.databases.values()].filter((database) => canView(policy, actor, { database: database.name })).toSorted((a, b) => byCodePoint(a.name, b.name))
+
+  async function instanceSchema(request: Request, format: Format): Promise<Response> {
     const actor = context.actorOf(request)
     requireView(actor, {})
-    const schemas = [...context.databases.values()]
-      .filter((database) => canView(policy, actor, { database: database.name }))
-      .toSorted((a, b) => byCodePoint(a.name, b.name))
-      .map((database) => ({ database: database.name, schema: databaseSchema(database, actor) }))
+    const schemas = []
+    for (const database of visibleDatabases(actor)) schemas.push({ database: database.name, schema: await databaseSchema(database, actor) })
     if (format === 'json') return jsonResponse({ ok: true, schemas })
     return markdown(schemas.map((item) => markdownSection(`Schema for ${item.database}`, item.schema)).join('\n\n'))
   }
 
   /** Permission before existence, as in Datasette 1.0a37: a caller who may not look cannot tell a missing database from a hidden one. */
-  function singleDatabaseSchema(request: Request, segment: string, format: Format): Response {
+  async function singleDatabaseSchema(request: Request, segment: string, format: Format): Promise<Response> {
     const actor = context.actorOf(request)
     const name = tildeDecode(segment)
     requireView(actor, { database: name })
     const database = context.database(name)
-    const schema = databaseSchema(database, actor)
+    const schema = await databaseSchema(database, actor)
     if (format === 'json') return jsonResponse({ ok: true, database: database.name, schema })
     return markdown(`${markdownSection(`Schema for ${database.name}`, schema)}\n`)
   }
 
-  function tableSchema(request: Request, params: { database: string; table: string }, format: Format): Response {
+  async function tableSchema(request: Request, params: { database: string; table: string }, format: Format): Promise<Response> {
     const actor = context.actorOf(request)
     const name = tildeDecode(params.database)
     const tableName = tildeDecode(params.table)
     requireView(actor, { database: name, table: tableName })
     const database = context.database(name)
-    const found = tableOrViewSchema(database, tableName)
+    const found = await database.schemaOf(tableName)
     if (!found) throw new TableNotFound(tableName)
-    if (format === 'json') return jsonResponse({ ok: true, database: database.name, table: found.name, schema: found.sql })
-    return markdown(`${markdownSection(`Schema for ${database.name}.${found.name}`, found.sql)}\n`)
+    if (format === 'json') return jsonResponse({ ok: true, database: database.name, table: found.table, schema: found.sql })
+    return markdown(`${markdownSection(`Schema for ${database.name}.${found.table}`, found.sql)}\n`)
   }
 
   const databaseParams = t.Object({ database: t.String() })

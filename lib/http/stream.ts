@@ -1,9 +1,10 @@
 /** Bulk uploads: NDJSON, CSV and TSV request bodies spooled to a temporary file, then written into a table as one transaction. */
-import type { CachedConnection, RowpostDatabase } from '../database'
 import { ClientDisconnected, InvalidBody, PayloadTooLarge } from '../errors'
 import { delimitedRows, ndjsonRows, RowSizeLimit } from '../ingest'
 import { spoolBody } from '../spool'
 import { StreamWriter, type StreamTarget } from '../stream-writer'
+import { countRows, table as lookUp } from '../store/path'
+import type { Store } from '../store/store'
 import type { AppContext } from './context'
 
 export type StreamFormat = 'ndjson' | 'csv' | 'tsv'
@@ -36,7 +37,7 @@ export interface StreamResult {
 export async function ingestStream(
   context: AppContext,
   request: Request,
-  database: RowpostDatabase,
+  database: Store,
   format: StreamFormat,
   target: StreamTarget,
 ): Promise<StreamResult> {
@@ -59,26 +60,13 @@ export async function ingestStream(
   try {
     if (request.signal.aborted) throw new ClientDisconnected()
     const batches = delimiter === undefined ? ndjsonRows(spooled.chunks()) : delimitedRows(spooled.chunks(), delimiter)
-    const written = (writer: CachedConnection, stream: StreamWriter) => {
-      const table = stream.finish() ?? writer.table(target.table)
-      return { rows: stream.rows, tableName: table?.name ?? target.table, tableCount: table ? writer.countRows(table.name) : 0 }
-    }
-    // A memory database is read through its writer, so its write must not yield before COMMIT: one synchronous step.
-    if (database.reader === database.writer) {
-      return await database.write((writer) => {
-        const stream = new StreamWriter(writer, target)
-        for (const batch of batches) stream.write(batch)
-        return written(writer, stream)
+    return await database.writeStream(async (run) => {
+      const stream = new StreamWriter(target)
+      for (const batch of batches) await run((s) => stream.writePath(s, batch))
+      return run(function* (s) {
+        const table = (yield* stream.finishPath(s)) ?? (yield* lookUp(target.table))
+        return { rows: stream.rows, tableName: table?.name ?? target.table, tableCount: table ? yield* countRows(table.name) : 0 }
       })
-    }
-    // A file database has a separate reader: yielding between batches keeps reads served during a long write.
-    return await database.writeExclusive(async (writer) => {
-      const stream = new StreamWriter(writer, target)
-      for (const batch of batches) {
-        stream.write(batch)
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-      return written(writer, stream)
     })
   } finally {
     spooled.close()

@@ -2,13 +2,23 @@
 import type { TableInfo } from '../database'
 import { TableNotFound } from '../errors'
 import { tildeEncode } from '../identifiers'
+import { table as lookUp, type Path } from '../store/path'
+import type { Store } from '../store/store'
+
+/** The named table or a 404, once the store's schema is up to date. `named` puts the name in the 1.0 `errors` list, as row routes do. */
+export async function tableNamed(database: Store, name: string, named = false): Promise<TableInfo> {
+  await database.sync(name)
+  const table = database.table(name)
+  if (!table) throw new TableNotFound(name, named)
+  return table
+}
 
 /**
- * The named table or a 404; asked of the writer inside a transaction too, so a request batched after a drop of its
- * table gets the 404 it would have got later. `named` puts the name in the 1.0 `errors` list, as row routes do.
+ * The named table or a 404, asked inside the write transaction, so a request batched after a drop of its table gets
+ * the 404 it would have got later.
  */
-export function tableNamed(source: { table(name: string): TableInfo | undefined }, name: string, named = false): TableInfo {
-  const table = source.table(name)
+export function* tableNamedPath(name: string, named = false): Path<TableInfo> {
+  const table = yield* lookUp(name)
   if (!table) throw new TableNotFound(name, named)
   return table
 }

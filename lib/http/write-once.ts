@@ -1,8 +1,10 @@
 /** The one way write routes commit and answer: the response is computed inside the transaction, and stored there for Idempotency-Key retries. */
-import type { CachedConnection, RowpostDatabase } from '../database'
 import { IdempotencyStore, idempotentRequest } from '../idempotency'
 import { stringifyJson } from '../json'
 import type { Actor } from '../permissions'
+import type { Path, Session } from '../store/path'
+import { SqliteConnection } from '../store/sqlite/connection'
+import type { Store } from '../store/store'
 import type { AppContext } from './context'
 import { jsonTextResponse } from './respond'
 
@@ -21,6 +23,14 @@ export interface WriteOutcome {
   body: unknown
 }
 
+/** Synchronous work on SQLite's writer as a path, for the routes only SQLite serves (their databases come from context.sqliteDatabase). */
+export function onSqlite(work: (writer: SqliteConnection) => WriteOutcome): (s: Session) => Path<WriteOutcome> {
+  return function* (s) {
+    if (!(s instanceof SqliteConnection)) throw new Error('a SQLite-only route ran on another store')
+    return work(s)
+  }
+}
+
 export function createWriteResponder(context: AppContext) {
   const store = new IdempotencyStore(context.settings.idempotency_key_ttl)
   const describe = (request: Request, bodyText: string) => {
@@ -31,9 +41,9 @@ export function createWriteResponder(context: AppContext) {
     jsonTextResponse(body, status, { 'idempotent-replayed': 'true' })
 
   /** A committed response stored for this request's Idempotency-Key, if any: for when the request cannot run again. */
-  function storedResponse(request: Request, database: RowpostDatabase, bodyText: string): Response | undefined {
+  async function storedResponse(request: Request, database: Store, bodyText: string): Promise<Response | undefined> {
     const idempotent = describe(request, bodyText)
-    const stored = idempotent && store.find(database.reader, idempotent)
+    const stored = idempotent ? await database.readPath((s) => store.findPath(s, idempotent)) : undefined
     return stored ? replay(stored.body, stored.status) : undefined
   }
 
@@ -41,19 +51,14 @@ export function createWriteResponder(context: AppContext) {
    * Runs `work` as the request's transaction and answers with what it returns. With an Idempotency-Key, a retry of
    * the same request by the same actor gets the stored answer (marked `Idempotent-Replayed: true`) and writes nothing.
    */
-  async function writeOnce(
-    request: Request,
-    database: RowpostDatabase,
-    bodyText: string,
-    work: (writer: CachedConnection) => WriteOutcome,
-  ): Promise<Response> {
+  async function writeOnce(request: Request, database: Store, bodyText: string, work: (s: Session) => Path<WriteOutcome>): Promise<Response> {
     const idempotent = describe(request, bodyText)
-    const outcome = await database.write((writer) => {
-      const stored = idempotent && store.lookup(writer, idempotent)
+    const outcome = await database.writePath(function* (s) {
+      const stored = idempotent ? yield* store.lookupPath(s, idempotent) : undefined
       if (stored) return { ...stored, replayed: true }
-      const { status, body } = work(writer)
+      const { status, body } = yield* work(s)
       const text = stringifyJson(body)
-      if (idempotent) store.store(writer, idempotent, { status, body: text })
+      if (idempotent) yield* store.storePath(s, idempotent, { status, body: text })
       return { status, body: text, replayed: false }
     })
     if (outcome.replayed) return replay(outcome.body, outcome.status)

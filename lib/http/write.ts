@@ -1,12 +1,14 @@
 /** Datasette 1.0's JSON write API: insert, upsert, update, delete, create and drop. */
 import { Elysia, t } from 'elysia'
-import type { RowpostDatabase, TableInfo } from '../database'
+import type { TableInfo } from '../database'
+import type { Store } from '../store/store'
+import { countRows, table as lookUp, tableSchema } from '../store/path'
 import { ApiError, DatabaseNotFound, ImmutableDatabase, PermissionDenied, RowNotFound } from '../errors'
 import { identifierKey, tildeDecode } from '../identifiers'
 import { foreignKeyTargetNeeds, optionNeeds, ROUTE_NEEDS, TableAccess, type Need } from './access'
-import { tableNamed, tableUrls } from './tables'
+import { tableNamed, tableNamedPath, tableUrls } from './tables'
 import { invalid, dropConfirmed, parseCreateBody, parseInsertBody, parseUpdateBody, type CreateColumn } from '../write-api'
-import { createTable, deleteRow, dropTable, readRowsByKey, unknownColumns, updateRow, writeRows } from '../writer'
+import { createTablePath, deleteRowPath, dropTablePath, readRowsByKeyPath, unknownColumns, updateRowPath, writeRowsPath } from '../writer'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
 import { parseRowIdentifier } from '../reader'
@@ -15,6 +17,7 @@ import { jsonResponse } from './respond'
 import { ingestStream, streamFormat, type StreamFormat } from './stream'
 import type { WriteResponder } from './write-once'
 import { parseJson, type JsonValue } from '../json'
+import { isJsonObject } from '../rows'
 
 /** A Python str's repr(), as Datasette's messages show one: single quotes unless only double quotes avoid escaping. */
 function pythonRepr(text: string): string {
@@ -27,7 +30,7 @@ function pythonRepr(text: string): string {
 }
 
 export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
-  function assertMutable(database: RowpostDatabase) {
+  function assertMutable(database: Store) {
     if (database.immutable) throw new ImmutableDatabase()
   }
 
@@ -46,10 +49,10 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   }
 
   /** The row a row route names, or Datasette's 404: `Record not found: ['a', 'b']`, the URL's values as a Python list. */
-  function rowOf(database: RowpostDatabase, name: string, pks: string) {
-    const table = tableNamed(database, name, true)
+  async function rowOf(database: Store, name: string, pks: string) {
+    const table = await tableNamed(database, name, true)
     const key = parseRowIdentifier(table, pks)
-    if (readRowsByKey(database.reader, table, [key]).length === 0) {
+    if ((await database.readPath(() => readRowsByKeyPath(table, [key]))).length === 0) {
       throw new RowNotFound(`Record not found: [${pks.split(',').map((component) => pythonRepr(tildeDecode(component))).join(', ')}]`)
     }
     return { table, key }
@@ -57,7 +60,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
 
   async function insertOrUpsert(request: Request, params: { database: string; table: string }, upsert: boolean) {
     const { database, access } = target(request, params)
-    const table = access.lookup(ROUTE_NEEDS[upsert ? 'upsert' : 'insert'], () => tableNamed(database, access.table))
+    const table = await access.lookup(ROUTE_NEEDS[upsert ? 'upsert' : 'insert'], () => tableNamed(database, access.table))
     assertMutable(database)
     const format = streamFormat(request)
     if (format) return insertStream(request, database, access, table.name, format, upsert)
@@ -68,9 +71,9 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     // A single "row" is echoed back unasked, as in Datasette, but only to a caller who may read the table.
     const returnRows = body.returnAsked || (body.single && access.visible)
     const mode = upsert ? 'upsert' : body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
-    return writeOnce(request, database, bodyText, (writer) => {
-      const written = writeRows(writer, { table: table.name, rows: body.rows, pks: [], mode, alter: body.alter, mayCreate: false })
-      const rows = returnRows ? readRowsByKey(writer, written.table, written.keys) : undefined
+    return writeOnce(request, database, bodyText, function* (s) {
+      const written = yield* writeRowsPath(s, { table: table.name, rows: body.rows, pks: [], mode, alter: body.alter, mayCreate: false })
+      const rows = returnRows ? yield* readRowsByKeyPath(written.table, written.keys) : undefined
       return { status: upsert ? 200 : 201, body: rows ? { ok: true, rows } : { ok: true } }
     })
   }
@@ -81,7 +84,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
    */
   async function insertStream(
     request: Request,
-    database: RowpostDatabase,
+    database: Store,
     access: TableAccess,
     tableName: string,
     format: StreamFormat,
@@ -102,28 +105,32 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
    * a key may point at the table being created. Another table's columns and key are looked at only once the caller
    * is known to be allowed to see that table, so a foreign key cannot probe a private one.
    */
-  function resolveForeignKeys(request: Request, database: RowpostDatabase, tableName: string, pks: string[], columns: CreateColumn[]) {
+  async function resolveForeignKeys(request: Request, database: Store, tableName: string, pks: string[], columns: CreateColumn[]) {
     const own = { name: tableName, pks, columns: new Set(columns.map((column) => identifierKey(column.name))) }
-    const target = (name: string) => {
+    const target = async (name: string) => {
       if (identifierKey(name) === identifierKey(tableName)) return own
       new TableAccess(context, request, database.name, name).require(foreignKeyTargetNeeds(name))
+      await database.sync(name)
       const table = database.table(name)
       return table && { name: table.name, pks: table.pks, columns: new Set(table.columnsByKey.keys()) }
     }
-    return columns.map(({ fkTableOnly, ...column }) => {
+    const resolved: CreateColumn[] = []
+    for (const { fkTableOnly, ...column } of columns) {
       if (fkTableOnly !== undefined) {
-        const other = target(fkTableOnly)
+        const other = await target(fkTableOnly)
         if (!other || other.pks.length !== 1) throw invalid(`Could not detect single primary key for table '${fkTableOnly}'`)
-        return { ...column, references: { table: other.name, column: other.pks[0]! } }
+        resolved.push({ ...column, references: { table: other.name, column: other.pks[0]! } })
+        continue
       }
       if (column.references) {
-        const other = target(column.references.table)
+        const other = await target(column.references.table)
         if (!other || !other.columns.has(identifierKey(column.references.column))) {
           throw invalid(`No such column: ${column.references.table}.${column.references.column}`)
         }
       }
-      return column
-    })
+      resolved.push(column)
+    }
+    return resolved
   }
 
   /**
@@ -135,29 +142,32 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     if (!context.allowed(request, 'create-table', { database: database.name })) throw new PermissionDenied()
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
-    const body = parseCreateBody(parseJson(bodyText), {
+    const json = parseJson(bodyText)
+    const named = isJsonObject(json) ? json.table : undefined
+    if (typeof named === 'string') await database.sync(named)
+    const body = parseCreateBody(json, {
       require(action, message, table) {
         if (table !== undefined) new TableAccess(context, request, database.name, table).require([{ action, message }])
         else if (!context.allowed(request, action, { database: database.name })) throw new PermissionDenied(message)
       },
       existing: (name) => database.table(name),
     })
-    const columns = body.columns && resolveForeignKeys(request, database, body.table, body.pks, body.columns)
-    return writeOnce(request, database, bodyText, (writer) => {
+    const columns = body.columns && (await resolveForeignKeys(request, database, body.table, body.pks, body.columns))
+    return writeOnce(request, database, bodyText, function* (s) {
       let table: TableInfo
       if (columns) {
-        if (writer.table(body.table)) throw invalid(`Table ${body.table} already exists`)
-        table = createTable(writer, body.table, columns, body.pks)
+        if (yield* lookUp(body.table)) throw invalid(`Table ${body.table} already exists`)
+        table = yield* createTablePath(s, body.table, columns, body.pks)
       } else {
         const mode = body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
-        table = writeRows(writer, { table: body.table, rows: body.rows!, pks: body.pks, mode, alter: body.alter, mayCreate: true }).table
+        table = (yield* writeRowsPath(s, { table: body.table, rows: body.rows!, pks: body.pks, mode, alter: body.alter, mayCreate: true })).table
       }
       const created = {
         ok: true,
         database: database.name,
         table: table.name,
         ...tableUrls(request.url, database.name, table.name),
-        schema: writer.tableSchema(table.name)!,
+        schema: yield* tableSchema(table.name),
         ...(body.rows ? { row_count: body.rows.length } : {}),
       }
       return { status: 201, body: created }
@@ -169,13 +179,13 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
    * target is gone, a retry carrying the Idempotency-Key of the request that removed it gets that request's stored
    * answer instead of a 404, once the caller is known to hold those needs.
    */
-  async function resolveOrReplay<T>(request: Request, database: RowpostDatabase, access: TableAccess, needs: Need[], resolve: () => T) {
+  async function resolveOrReplay<T>(request: Request, database: Store, access: TableAccess, needs: Need[], resolve: () => Promise<T>) {
     try {
-      return access.lookup(needs, resolve)
+      return await access.lookup(needs, resolve)
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 404 || !request.headers.has('idempotency-key')) throw error
       access.require(needs)
-      const replay = writeOnce.storedResponse(request, database, await readBodyText(request, context.settings.max_post_body_bytes))
+      const replay = await writeOnce.storedResponse(request, database, await readBodyText(request, context.settings.max_post_body_bytes))
       if (replay) return replay
       throw error
     }
@@ -194,9 +204,9 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
       const [unknown] = unknownColumns(table, body.update.map(([name]) => name))
       if (unknown !== undefined) throw invalid(`no such column: ${unknown}`)
     }
-    return writeOnce(request, database, bodyText, (writer) => {
-      updateRow(writer, { table: tableNamed(writer, table.name, true), key, update: body.update, alter: body.alter })
-      const row = body.returnRow ? readRowsByKey(writer, tableNamed(writer, table.name, true), [key])[0] : undefined
+    return writeOnce(request, database, bodyText, function* (s) {
+      yield* updateRowPath(s, { table: yield* tableNamedPath(table.name, true), key, update: body.update, alter: body.alter })
+      const row = body.returnRow ? (yield* readRowsByKeyPath(yield* tableNamedPath(table.name, true), [key]))[0] : undefined
       return { status: 200, body: row ? { ok: true, row, rows: [row] } : { ok: true } }
     })
   }
@@ -208,8 +218,8 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     const { table, key } = resolved
     assertMutable(database)
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
-    return writeOnce(request, database, bodyText, (writer) => {
-      deleteRow(writer, tableNamed(writer, table.name, true), key)
+    return writeOnce(request, database, bodyText, function* (s) {
+      yield* deleteRowPath(s, yield* tableNamedPath(table.name, true), key)
       return { status: 200, body: { ok: true } }
     })
   }
@@ -231,12 +241,12 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
         ok: true,
         database: database.name,
         table: table.name,
-        row_count: database.countRows(table.name),
+        row_count: await database.readPath(() => countRows(table.name)),
         message: 'Pass "confirm": true to confirm',
       })
     }
-    return writeOnce(request, database, text, (writer) => {
-      dropTable(writer, tableNamed(writer, table.name))
+    return writeOnce(request, database, text, function* (s) {
+      yield* dropTablePath(s, yield* tableNamedPath(table.name))
       return { status: 200, body: { ok: true } }
     })
   }

@@ -2,6 +2,8 @@
 import type { ColumnDefinition, ConflictMode } from '../sql'
 import type { ApiError } from '../errors'
 import type { ColumnType } from '../schema'
+import type { SqlValue } from '../values'
+import type { TableInfo } from './table'
 
 /** Idempotency-Key storage: a table keyed by (actor, key), its index on `created`, and its three statements. */
 export interface IdempotencySql {
@@ -11,12 +13,22 @@ export interface IdempotencySql {
   find: string
   /** Removes a bounded batch of rows created at or before the bound cutoff. */
   purge: string
-  /** Stores (actor, key, fingerprint, status, body, created), replacing an expired row with the same key. */
+  /**
+   * Stores (actor, key, fingerprint, status, body, created) given a TTL in milliseconds as the seventh parameter,
+   * replacing only an expired row with the same key: no row changes when a live one holds it.
+   */
   store: string
 }
 
 export interface Dialect {
   idempotency: IdempotencySql
+  /**
+   * Whether a `run` of insert or upsert answers `inserted` (new rows, not updated ones): then the write path needs no
+   * lookup to keep counts exact.
+   */
+  reportsInserted: boolean
+  /** Whether a column refuses values of another type, so a new table's columns must be widened before such rows arrive. */
+  strictTypes: boolean
   /** Whether a failed statement failed only because its table does not exist (yet). */
   isMissingTable(error: unknown): boolean
   /** Whether a read query failed on the engine's limits on query size (too many terms or parameters). */
@@ -25,17 +37,26 @@ export interface Dialect {
   apiError(error: unknown): ApiError | undefined
   createTable(table: string, columns: ColumnDefinition[], pks: string[]): string
   addColumn(table: string, column: { name: string; type: ColumnType }): string
+  /** Changes a column to a type that holds every value it has (INTEGER to REAL, anything to TEXT); only for strictTypes. */
+  widenColumn(table: string, column: string, type: ColumnType): string
   /** A plain insert, or one that skips (`ignore`) or replaces (`replace`) a row whose key exists. */
-  insert(table: string, columns: string[], conflict: ConflictMode): string
+  insert(table: TableInfo, columns: string[], conflict: ConflictMode): string
   /** Inserts a row, or updates only the given non-key columns of the row with the same key. */
-  upsert(table: string, columns: string[], pks: string[]): string
+  upsert(table: TableInfo, columns: string[]): string
   count(table: string): string
   existsByKey(table: string, keyColumns: string[]): string
   /** How many rows hold one of the key values of a JSON array bound as the one parameter, compared as the column compares. */
-  countExistingKeys(table: string, column: string): string
+  countExistingKeys(table: TableInfo, column: string): string
   updateByKey(table: string, columns: string[], keyColumns: string[]): string
   deleteByKey(table: string, keyColumns: string[]): string
   dropTable(table: string): string
   copyRows(from: string, to: string, columns: string[], withRowid: boolean): string
   renameTable(from: string, to: string): string
+  /** A LIKE condition on the column with one `?` pattern that uses `\\` as its escape; case-insensitive for ASCII, as SQLite's. */
+  like(column: string, negate: boolean): string
+  glob(column: string, pattern: string): { sql: string; params: SqlValue[] }
+  /** NULL or empty text (`negate`: neither). */
+  blank(column: string, negate: boolean): string
+  /** One ORDER BY term, NULLs first ascending and last descending as SQLite sorts them. */
+  orderBy(column: string, descending: boolean, nullable: boolean): string
 }

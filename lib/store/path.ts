@@ -1,7 +1,6 @@
 /** The storage protocol: a path (write, read, idempotency) is a generator that yields statement requests and receives their results. */
 import type { TableInfo } from './table'
 import type { Dialect } from './dialect'
-import type { RowCounts } from '../row-counts'
 import type { SqlValue } from '../values'
 
 /**
@@ -20,6 +19,18 @@ export interface StatementRef {
 export interface RunResult {
   changes: number
   lastInsertRowid: number | bigint
+  /** Rows the statement inserted rather than updated, from a dialect that `reportsInserted`. */
+  inserted?: number
+}
+
+/**
+ * Thrown by a path that lost a race with another process (two first attempts of one Idempotency-Key request): the
+ * store rolls the request back and runs its path again, when it will find what the other process committed.
+ */
+export class RunAgain extends Error {
+  constructor(reason: string) {
+    super(`the request must run again: ${reason}`)
+  }
 }
 
 /** One request from a path to its store; `want` says what comes back. */
@@ -30,18 +41,29 @@ export type StatementRequest =
   | { want: 'exec'; sql: string }
   /** The table's description as the store sees it now, or undefined when there is none. */
   | { want: 'table'; name: string }
+  /** The table's exact row count as this transaction sees it (a number). */
+  | { want: 'count'; name: string }
+  /** The table's CREATE TABLE statement (a string). */
+  | { want: 'schema'; name: string }
 
 /** What answers each request: `run` a RunResult, `get` a row object or null, `all` row objects, `values` row arrays. */
-export type Answer = RunResult | Record<string, unknown> | null | Record<string, unknown>[] | unknown[][] | TableInfo | undefined
+export type Answer = RunResult | Record<string, unknown> | null | Record<string, unknown>[] | unknown[][] | TableInfo | undefined | number | string
 
 /** A path: written once against this protocol, driven synchronously by SQLite and asynchronously by a networked store. */
 export type Path<T> = Generator<StatementRequest, T, Answer>
 
+/** What the write path tells its store about row counts, which the store keeps exact through its transactions. */
+export interface CountKeeper {
+  add(table: string, delta: number): void
+  /** The table's count is no longer known (a drop, a write whose effect on the count is unknown). */
+  forget(table: string): void
+}
+
 /** What a path may use without asking its store: the SQL builders of its dialect, and the row counts kept beside the writer. */
 export interface Session {
   readonly dialect: Dialect
-  /** Counts kept exact through the write path's transactions; absent on read-only sessions. */
-  readonly counts?: RowCounts
+  /** Absent on read-only sessions. */
+  readonly counts?: CountKeeper
 }
 
 /** A statement keyed by its own SQL: for SQL built once, not per row shape. */
@@ -71,6 +93,30 @@ export function* values(statement: StatementRef, params: SqlValue[] = []): Path<
 
 export function* table(name: string): Path<TableInfo | undefined> {
   return (yield { want: 'table', name }) as TableInfo | undefined
+}
+
+export function* countRows(name: string): Path<number> {
+  return (yield { want: 'count', name }) as number
+}
+
+export function* tableSchema(name: string): Path<string> {
+  return (yield { want: 'schema', name }) as string
+}
+
+/** Drives a path asynchronously, as a networked store does: each request is awaited, and a failure thrown into the path. */
+export async function driveAsync<T>(path: Path<T>, answer: (request: StatementRequest) => Answer | Promise<Answer>): Promise<T> {
+  let step = path.next()
+  while (!step.done) {
+    let result: Answer
+    try {
+      result = await answer(step.value)
+    } catch (error) {
+      step = path.throw(error)
+      continue
+    }
+    step = path.next(result)
+  }
+  return step.value
 }
 
 /**

@@ -49,6 +49,8 @@ export class SqliteConnection implements Session {
   private readonly answer = (request: StatementRequest): Answer => {
     if (request.want === 'exec') return void this.connection.run(request.sql)
     if (request.want === 'table') return this.table(request.name)
+    if (request.want === 'count') return this.countRows(request.name)
+    if (request.want === 'schema') return this.tableSchema(request.name)
     const { key, build, safeIntegers } = request.statement
     const statement = this.cached(key, build, safeIntegers)
     return statement[request.want](...(request.params as never[])) as Answer

@@ -1,7 +1,8 @@
 /** SQLite's SQL for the paths: the builders of lib/sql.ts (`?` placeholders, INSERT OR IGNORE/REPLACE, rowid). */
 import type { Dialect, IdempotencySql } from '../dialect'
 import { apiErrorFromSqlite } from '../../errors'
-import { INTERNAL_TABLE_PREFIX, quoteIdentifier } from '../../identifiers'
+import { INTERNAL_TABLE_PREFIX, quoteIdentifier as q } from '../../identifiers'
+import { keyColumns } from '../table'
 import {
   addColumnSql,
   copyRowsSql,
@@ -17,8 +18,8 @@ import {
   upsertSql,
 } from '../../sql'
 
-const IDEMPOTENCY = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}idempotency`)
-const IDEMPOTENCY_CREATED = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}idempotency_created`)
+const IDEMPOTENCY = q(`${INTERNAL_TABLE_PREFIX}idempotency`)
+const IDEMPOTENCY_CREATED = q(`${INTERNAL_TABLE_PREFIX}idempotency_created`)
 /**
  * Expired keys removed by one keyed write. Each write adds one key and removes up to this many, so a backlog (a
  * burst of keys expiring together) drains in bounded steps instead of stalling one request.
@@ -36,25 +37,37 @@ const idempotency: IdempotencySql = {
   purge:
     `DELETE FROM ${IDEMPOTENCY} WHERE (actor, key) IN ` +
     `(SELECT actor, key FROM ${IDEMPOTENCY} WHERE created <= ? ORDER BY created LIMIT ${PURGE_BATCH})`,
-  store: `INSERT OR REPLACE INTO ${IDEMPOTENCY} (actor, key, fingerprint, status, body, created) VALUES (?, ?, ?, ?, ?, ?)`,
+  store:
+    `INSERT INTO ${IDEMPOTENCY} (actor, key, fingerprint, status, body, created) VALUES (?, ?, ?, ?, ?, ?) ` +
+    `ON CONFLICT (actor, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body, created = excluded.created ` +
+    `WHERE created <= excluded.created - ?`,
 }
 
 export const sqliteDialect: Dialect = {
   idempotency,
+  reportsInserted: false,
+  strictTypes: false,
   isMissingTable: (error) => error instanceof Error && /no such table/.test(error.message),
   // SQLite's parser limits that a long enough query string reaches: its message names the limit.
   isQueryTooLarge: (error) => error instanceof Error && /Expression tree is too large|too many SQL variables/.test(error.message),
   apiError: (error) => (error instanceof Error ? apiErrorFromSqlite(error as Error & { code?: string }) : undefined),
   createTable: createTableSql,
   addColumn: addColumnSql,
-  insert: insertSql,
-  upsert: upsertSql,
+  widenColumn: () => {
+    throw new Error('SQLite columns hold values of any type: nothing to widen')
+  },
+  insert: (table, columns, conflict) => insertSql(table.name, columns, conflict),
+  upsert: (table, columns) => upsertSql(table.name, columns, keyColumns(table)),
   count: countSql,
   existsByKey: existsByKeySql,
-  countExistingKeys: countExistingKeysSql,
+  countExistingKeys: (table, column) => countExistingKeysSql(table.name, column),
   updateByKey: updateByKeySql,
   deleteByKey: deleteByKeySql,
   dropTable: dropTableSql,
   copyRows: copyRowsSql,
   renameTable: renameTableSql,
+  like: (column, negate) => `${q(column)}${negate ? ' NOT' : ''} LIKE ? ESCAPE '\\'`,
+  glob: (column, pattern) => ({ sql: `${q(column)} GLOB ?`, params: [pattern] }),
+  blank: (column, negate) => (negate ? `(${q(column)} IS NOT NULL AND ${q(column)} != '')` : `(${q(column)} IS NULL OR ${q(column)} = '')`),
+  orderBy: (column, descending) => `${q(column)}${descending ? ' DESC' : ''}`,
 }

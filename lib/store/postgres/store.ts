@@ -1,0 +1,515 @@
+/**
+ * The PostgreSQL Store: the same paths as SQLite, driven asynchronously over Bun.SQL. Writes share a transaction
+ * (group commit) with a SAVEPOINT per request; several rowpost processes may serve one database, so row counts and
+ * Idempotency-Key answers live in the database, not in a process.
+ */
+import { SQL, type ReservedSQL } from 'bun'
+import { identifierKey, quoteIdentifier as q } from '../../identifiers'
+import { postgresErrorCode } from '../../errors'
+import type { SqlValue } from '../../values'
+import { driveAsync, RunAgain, type Answer, type CountKeeper, type Path, type Session, type StatementRef, type StatementRequest } from '../path'
+import type { Capability, SchemaFacts, SchemaStatement, Store } from '../store'
+import type { TableInfo, TableListing } from '../table'
+import { ALL_TABLES_SQL, createStatement, NAMED_TABLE_SQL, tablesFrom, type CatalogRow, type CatalogTable } from './catalog'
+import { COUNTS_TABLE, postgresDialect, STORE_TABLES } from './dialect'
+
+export interface PostgresOptions {
+  /** Name in URLs; the database's own name by default. */
+  name?: string
+  /** Let concurrent write requests share one commit (default true). */
+  groupCommit?: boolean
+}
+
+/** Transactions committing at once: one gathers requests while the other waits for its commit. */
+const GROUPS_IN_FLIGHT = 2
+const READ_CONNECTIONS = 4
+const MAX_GROUP_REQUESTS = 256
+/** How long a table's description is trusted before it is read again (another process may have added columns). */
+const DESCRIPTION_TTL_MS = 1000
+/** Times a request is run again after losing a race with another process (a deadlock, a concurrent CREATE TABLE). */
+const MAX_ATTEMPTS = 4
+/**
+ * Failures that say another transaction got there first, not that the request is wrong: a deadlock or serialization
+ * failure, a table or column another process created a moment ago, a table it dropped. Running the request again,
+ * after reading the schema again, gives the answer it would have had.
+ */
+const RACE_CODES = new Set(['40P01', '40001', '42P07', '42701', '42P01', '42703'])
+
+function lostRace(error: unknown): boolean {
+  if (error instanceof RunAgain) return true
+  const code = postgresErrorCode(error)
+  if (code === undefined) return false
+  // Two CREATE TABLEs of one name collide on the catalogue's own unique index (pg_type), not on a user table's key.
+  if (code === '23505') return String((error as { constraint?: unknown }).constraint ?? '').startsWith('pg_')
+  return RACE_CODES.has(code)
+}
+
+/** The name a URL gives a PostgreSQL database: the last path segment of the connection URL, else the user's name. */
+export function databaseNameOf(url: string): string {
+  const parsed = new URL(url)
+  return decodeURIComponent(parsed.pathname.replace(/^\//, '')) || decodeURIComponent(parsed.username) || 'postgres'
+}
+
+/** The URL without its password, for logs and listings. */
+export function redactedUrl(url: string): string {
+  const parsed = new URL(url)
+  if (parsed.password) parsed.password = '***'
+  return parsed.toString()
+}
+
+/**
+ * SQL with `?` placeholders as a template strings array: Bun.SQL sends tagged queries as prepared statements and
+ * pipelines them, where `unsafe` would wait for each. Quoted names and string literals may hold a `?`.
+ */
+function templateOf(sql: string): TemplateStringsArray {
+  const parts: string[] = []
+  let start = 0
+  let quote: string | undefined
+  for (let i = 0; i < sql.length; i++) {
+    const char = sql[i]!
+    if (quote) {
+      if (char === quote) quote = undefined
+    } else if (char === '"' || char === "'") quote = char
+    else if (char === '?') {
+      parts.push(sql.slice(start, i))
+      start = i + 1
+    }
+  }
+  parts.push(sql.slice(start))
+  Object.defineProperty(parts, 'raw', { value: [...parts] })
+  return parts as unknown as TemplateStringsArray
+}
+
+/**
+ * Numbers go as text, which PostgreSQL reads as the column's type: bound as a float8, 1.5 would be rounded into a
+ * bigint column; as text it is refused there, as it should be.
+ */
+const toParameter = (value: SqlValue) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : value)
+
+/** Integers within 2^53 as numbers, for statements that did not ask for exact integers (SQLite answers those with numbers too). */
+const plainInteger = (value: unknown) => (typeof value === 'bigint' && value >= -(2n ** 53n) && value <= 2n ** 53n ? Number(value) : value)
+
+type Runner = SQL | ReservedSQL
+
+const COUNT_SELECT = templateOf(`SELECT n FROM ${COUNTS_TABLE} WHERE name = ?`)
+const COUNT_UPDATE = templateOf(`UPDATE ${COUNTS_TABLE} SET n = n + ? WHERE name = ? RETURNING n`)
+const COUNT_DELETE = templateOf(`DELETE FROM ${COUNTS_TABLE} WHERE name = ?`)
+
+/** A statement prepared once: its template, and whether it reports inserted rows (`RETURNING …, (xmax = 0) AS inserted`). */
+interface Prepared {
+  template: TemplateStringsArray
+  reportsInserted: boolean
+  safeIntegers: boolean
+}
+
+/**
+ * Row counts within one write transaction, kept as deltas and applied to the shared counts table: per request until
+ * it succeeds, then per group until it commits. A table's delta is applied early when a request asks for its count,
+ * and given back to the group if that request then fails (its savepoint undoes the update).
+ */
+class TransactionCounts implements CountKeeper {
+  private request = new Map<string, number>()
+  private group = new Map<string, number>()
+  /** Group deltas that this request's savepoint holds (applied or cleared by it), restored if it fails. */
+  private borrowed = new Map<string, number>()
+  private dropped = new Set<string>()
+
+  add(table: string, delta: number): void {
+    if (delta !== 0) this.request.set(table, (this.request.get(table) ?? 0) + delta)
+  }
+
+  forget(table: string): void {
+    this.borrow(table)
+    this.request.delete(table)
+    this.dropped.add(table)
+  }
+
+  private borrow(table: string): number {
+    const delta = this.group.get(table) ?? 0
+    if (delta !== 0) this.borrowed.set(table, (this.borrowed.get(table) ?? 0) + delta)
+    this.group.delete(table)
+    return delta
+  }
+
+  /** The delta to apply now for `table`, which the caller then writes into the counts table. */
+  take(table: string): number {
+    const delta = this.borrow(table) + (this.request.get(table) ?? 0)
+    this.request.delete(table)
+    return delta
+  }
+
+  /** Tables dropped by the request: their counts rows go. */
+  takeDropped(): string[] {
+    const tables = [...this.dropped]
+    this.dropped.clear()
+    return tables
+  }
+
+  requestSucceeded(): void {
+    for (const [table, delta] of this.request) this.group.set(table, (this.group.get(table) ?? 0) + delta)
+    this.request.clear()
+    this.borrowed.clear()
+  }
+
+  requestFailed(): void {
+    for (const [table, delta] of this.borrowed) this.group.set(table, (this.group.get(table) ?? 0) + delta)
+    this.request.clear()
+    this.borrowed.clear()
+    this.dropped.clear()
+  }
+
+  /** The group's deltas, in name order so that two transactions lock counts rows in one order. */
+  takeGroup(): Array<[string, number]> {
+    const deltas = [...this.group].filter(([, delta]) => delta !== 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    this.group.clear()
+    return deltas
+  }
+}
+
+/** One write transaction's state: its connection, counts, and whether it changed the schema. */
+class WriteTransaction implements Session {
+  readonly dialect = postgresDialect
+  readonly counts = new TransactionCounts()
+  schemaChanged = false
+
+  constructor(readonly connection: ReservedSQL) {}
+}
+
+interface Job {
+  path: (session: Session) => Path<unknown>
+  resolve(value: unknown): void
+  reject(error: unknown): void
+  attempts: number
+}
+
+export class PostgresStore implements Store {
+  readonly immutable = false
+  private tables = new Map<string, CatalogTable>()
+  private checkedAt = new Map<string, number>()
+  private listedAt = 0
+  private prepared = new Map<string, Prepared>()
+  private queue: Job[] = []
+  private inFlight = 0
+  private scheduled = false
+  private readonly readSession: Session = { dialect: postgresDialect }
+
+  private constructor(
+    readonly name: string,
+    /** The connection URL without its password. */
+    readonly path: string,
+    private readonly writer: SQL,
+    private readonly reader: SQL,
+    private readonly groupCommit: boolean,
+  ) {}
+
+  /** Connects, creates rowpost's own tables when missing, and reads the schema. */
+  static async open(url: string, options: PostgresOptions = {}): Promise<PostgresStore> {
+    // synchronous_commit=on whatever the server's default: an acknowledged write is on disk.
+    const connection = { synchronous_commit: 'on', application_name: 'rowpost' }
+    const writer = new SQL({ url, bigint: true, max: GROUPS_IN_FLIGHT + 1, connection })
+    const reader = new SQL({ url, bigint: true, max: READ_CONNECTIONS, connection })
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await writer.begin(async (tx) => {
+            for (const statement of STORE_TABLES) await tx.unsafe(statement)
+          })
+          break
+        } catch (error) {
+          // Two processes starting together race to create the same tables; the loser sees them on its next try.
+          if (attempt >= MAX_ATTEMPTS || !lostRace(error)) throw error
+        }
+      }
+      const store = new PostgresStore(options.name ?? databaseNameOf(url), redactedUrl(url), writer, reader, options.groupCommit ?? true)
+      await store.sync()
+      return store
+    } catch (error) {
+      await Promise.allSettled([writer.close({ timeout: 0 }), reader.close({ timeout: 0 })])
+      throw error
+    }
+  }
+
+  /** SQL queries, execute-write and /-/alter are built on SQLite's EXPLAIN and rebuild: not available here. */
+  supports(_capability: Capability): boolean {
+    return false
+  }
+
+  table(name: string): TableInfo | undefined {
+    return this.tables.get(identifierKey(name))?.info
+  }
+
+  tableList(): TableListing[] {
+    return [...this.tables.values()].sort((a, b) => a.position - b.position).map(({ info, position }) => ({ name: info.name, position }))
+  }
+
+  /**
+   * Brings the schema up to date before a request looks a table up: a table unknown here is always looked for (another
+   * process may have just created it); a known one is read again once its description is older than a second. With
+   * no name, the whole listing is read again when older than that.
+   */
+  async sync(name?: string): Promise<void> {
+    const now = performance.now()
+    if (name === undefined) {
+      if (now - this.listedAt < DESCRIPTION_TTL_MS) return
+      const rows = (await this.reader.unsafe(ALL_TABLES_SQL)) as CatalogRow[]
+      this.tables = new Map(tablesFrom(rows).map((table) => [identifierKey(table.info.name), table]))
+      this.checkedAt = new Map([...this.tables.keys()].map((key) => [key, now]))
+      this.listedAt = now
+      return
+    }
+    const key = identifierKey(name)
+    const checked = this.checkedAt.get(key)
+    if (checked !== undefined && this.tables.has(key) && now - checked < DESCRIPTION_TTL_MS) return
+    this.remember(key, await this.describe(this.reader, name), now)
+  }
+
+  private remember(key: string, table: CatalogTable | undefined, now = performance.now()): void {
+    if (table) this.tables.set(key, table)
+    else this.tables.delete(key)
+    this.checkedAt.set(key, now)
+  }
+
+  /** The table named `name` (ignoring ASCII case) as `runner` sees it: inside a transaction, with its own changes. */
+  private async describe(runner: Runner, name: string): Promise<CatalogTable | undefined> {
+    const rows = (await runner.unsafe(NAMED_TABLE_SQL, [name])) as CatalogRow[]
+    const key = identifierKey(name)
+    return tablesFrom(rows).find((table) => identifierKey(table.info.name) === key)
+  }
+
+  private statement(ref: StatementRef): Prepared {
+    let prepared = this.prepared.get(ref.key)
+    if (!prepared) {
+      const sql = ref.build()
+      prepared = { template: templateOf(sql), reportsInserted: /\(xmax = 0\) AS inserted$/.test(sql), safeIntegers: ref.safeIntegers ?? false }
+      this.prepared.set(ref.key, prepared)
+    }
+    return prepared
+  }
+
+  /** Answers one request of a path on `runner`; `transaction` is absent on the read side. */
+  private async answer(runner: Runner, request: StatementRequest, transaction?: WriteTransaction): Promise<Answer> {
+    switch (request.want) {
+      case 'exec':
+        await runner.unsafe(request.sql)
+        if (transaction) transaction.schemaChanged = true
+        return undefined
+      case 'table':
+        return (await this.tableOn(runner, request.name, transaction))?.info
+      case 'schema': {
+        const table = await this.tableOn(runner, request.name, transaction)
+        return table && createStatement(table)
+      }
+      case 'count':
+        return transaction ? this.countInTransaction(transaction, request.name) : this.countCommitted(request.name)
+    }
+    const prepared = this.statement(request.statement)
+    const rows = await runner(prepared.template, ...request.params.map(toParameter)).values()
+    const count = (rows as unknown as { count: number }).count ?? 0
+    if (request.want === 'run') {
+      if (!prepared.reportsInserted) return { changes: count, lastInsertRowid: 0 }
+      let inserted = 0
+      for (const row of rows as unknown[][]) if (row[1] === true) inserted++
+      const key = (rows as unknown[][])[0]?.[0]
+      return { changes: count, lastInsertRowid: (key as bigint | null) ?? 0, inserted }
+    }
+    const values = prepared.safeIntegers ? (rows as unknown[][]) : (rows as unknown[][]).map((row) => row.map(plainInteger))
+    if (request.want === 'values') return values
+    const names = (rows as unknown as { columns?: Array<{ name: string }> }).columns?.map((column) => column.name) ?? []
+    const objects = values.map((row) => Object.fromEntries(names.map((name, i) => [name, row[i]])))
+    return request.want === 'get' ? (objects[0] ?? null) : objects
+  }
+
+  /** A table as a statement on `runner` would find it: after a schema change in this transaction, from the catalogue. */
+  private async tableOn(runner: Runner, name: string, transaction?: WriteTransaction): Promise<CatalogTable | undefined> {
+    if (transaction?.schemaChanged) return this.describe(runner, name)
+    const key = identifierKey(name)
+    const known = this.tables.get(key)
+    if (known && this.checkedAt.has(key)) return known
+    const found = await this.describe(runner, name)
+    this.remember(key, found)
+    return found
+  }
+
+  /** The committed count: the counts row, else a count of the table (a read never creates the row). */
+  private async countCommitted(table: string): Promise<number> {
+    const [row] = await this.reader(COUNT_SELECT, table)
+    if (row) return Number(row.n)
+    const [counted] = await this.reader.unsafe(`SELECT count(*) AS n FROM ${q(table)}`)
+    return Number(counted.n)
+  }
+
+  /**
+   * Applies `delta` to the table's counts row and returns the new count. A table without a row gets one from a
+   * count(*), taken under an advisory lock so that two transactions cannot both start counting: the second waits,
+   * then finds the first one's row and adds to it.
+   */
+  private async applyCount(connection: ReservedSQL, table: string, delta: number): Promise<number> {
+    const update = () => connection(COUNT_UPDATE, String(delta), table)
+    let [row] = await update()
+    if (row) return Number(row.n)
+    await connection`SELECT pg_advisory_xact_lock(hashtext(${`rowpost count ${table}`}))`
+    ;[row] = await update()
+    if (row) return Number(row.n)
+    ;[row] = await connection.unsafe(`INSERT INTO ${COUNTS_TABLE} (name, n) SELECT $1, count(*) FROM ${q(table)} RETURNING n`, [table])
+    return Number(row.n)
+  }
+
+  private countInTransaction(transaction: WriteTransaction, table: string): Promise<number> {
+    return this.applyCount(transaction.connection, table, transaction.counts.take(table))
+  }
+
+  /** Ends a request's part of the transaction: a dropped table's counts row goes with it. */
+  private async finishRequest(transaction: WriteTransaction): Promise<void> {
+    for (const table of transaction.counts.takeDropped()) {
+      await transaction.connection(COUNT_DELETE, table)
+    }
+  }
+
+  writePath<T>(path: (session: Session) => Path<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ path, resolve: resolve as (value: unknown) => void, reject, attempts: 0 })
+      this.schedule()
+    })
+  }
+
+  readPath<T>(path: (session: Session) => Path<T>): Promise<T> {
+    return driveAsync(path(this.readSession), (request) => this.answer(this.reader, request))
+  }
+
+  /**
+   * Runs async `work` in a transaction of its own, for a body that arrives in batches: `run` drives each batch's path
+   * in it. Everything commits at the end, or nothing.
+   */
+  async writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>): Promise<T> {
+    const connection = await this.writer.reserve()
+    const transaction = new WriteTransaction(connection)
+    try {
+      await connection`BEGIN`
+      const value = await work((path) => driveAsync(path(transaction), (request) => this.answer(connection, request, transaction)))
+      await this.finishRequest(transaction)
+      transaction.counts.requestSucceeded()
+      for (const [table, delta] of transaction.counts.takeGroup()) await this.applyCount(connection, table, delta)
+      await this.commit(connection)
+      return value
+    } catch (error) {
+      await connection`ROLLBACK`.catch(() => {})
+      throw error
+    } finally {
+      connection.release()
+      if (transaction.schemaChanged) this.forgetSchema()
+    }
+  }
+
+  private async commit(connection: ReservedSQL): Promise<void> {
+    const result = await connection`COMMIT`
+    // PostgreSQL answers COMMIT of a transaction that failed part-way with ROLLBACK, not an error.
+    if ((result as unknown as { command?: string }).command !== 'COMMIT') throw new Error('PostgreSQL rolled the transaction back at COMMIT')
+  }
+
+  /** After a schema change: every description is read again before it is next used. */
+  private forgetSchema(): void {
+    this.checkedAt.clear()
+    this.listedAt = 0
+    this.prepared.clear()
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= GROUPS_IN_FLIGHT || this.queue.length === 0) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      if (this.inFlight >= GROUPS_IN_FLIGHT || this.queue.length === 0) return
+      const group = this.queue.splice(0, this.groupCommit ? MAX_GROUP_REQUESTS : 1)
+      this.inFlight++
+      this.runGroup(group).finally(() => {
+        this.inFlight--
+        this.schedule()
+      })
+      this.schedule()
+    })
+  }
+
+  /**
+   * One transaction for the group: each request in a SAVEPOINT (sent without waiting for its answer, so it costs no
+   * round trip), run to its end before the next begins. A request that fails is rolled back to its savepoint and
+   * answered with its error; one that lost a race runs again in a later group. Answers go out after COMMIT.
+   */
+  private async runGroup(group: Job[]): Promise<void> {
+    const done: Array<{ job: Job; value?: unknown; error?: unknown }> = []
+    const again: Job[] = []
+    let connection: ReservedSQL | undefined
+    let transaction: WriteTransaction | undefined
+    try {
+      connection = await this.writer.reserve()
+      transaction = new WriteTransaction(connection)
+      const pipelined = (query: Promise<unknown>) => void query.catch(() => {})
+      pipelined(connection`BEGIN`)
+      for (const job of group) {
+        pipelined(connection`SAVEPOINT rowpost_request`)
+        try {
+          const tx = transaction
+          const value = await driveAsync(job.path(tx), (request) => this.answer(tx.connection, request, tx))
+          await this.finishRequest(tx)
+          tx.counts.requestSucceeded()
+          pipelined(connection`RELEASE SAVEPOINT rowpost_request`)
+          done.push({ job, value })
+        } catch (error) {
+          transaction.counts.requestFailed()
+          await connection`ROLLBACK TO SAVEPOINT rowpost_request`
+          pipelined(connection`RELEASE SAVEPOINT rowpost_request`)
+          if (lostRace(error) && job.attempts < MAX_ATTEMPTS - 1) {
+            job.attempts++
+            this.forgetSchema()
+            again.push(job)
+          } else done.push({ job, error })
+        }
+      }
+      for (const [table, delta] of transaction.counts.takeGroup()) await this.applyCount(connection, table, delta)
+      await this.commit(connection)
+    } catch (error) {
+      if (connection) await connection`ROLLBACK`.catch(() => {})
+      // Nothing of the group was committed: every request fails (one already answered is not answered twice).
+      for (const job of group) job.reject(error)
+      return
+    } finally {
+      connection?.release()
+      if (transaction?.schemaChanged) this.forgetSchema()
+    }
+    for (const { job, value, error } of done) {
+      if (error === undefined) job.resolve(value)
+      else job.reject(error)
+    }
+    if (again.length) {
+      this.queue.unshift(...again)
+      this.schedule()
+    }
+  }
+
+  /**
+   * CREATE statements built from the catalogue (PostgreSQL keeps none verbatim). No views, full-text tables or
+   * relationship counts: Datasette's index reads those from SQLite's schema, and here they are left out.
+   */
+  async schemaFacts(): Promise<SchemaFacts> {
+    await this.sync()
+    const tables = this.tableList().map(({ name }) => this.tables.get(identifierKey(name))!)
+    return {
+      statements: tables.map((table) => ({ table: table.info.name, sql: createStatement(table) })),
+      catalogue: { views: [], hidden: new Set(tables.map((table) => table.info.name).filter((name) => name.startsWith('_'))), ftsTable: () => null },
+      relationships: () => new Map(),
+      sizeBytes: 0,
+    }
+  }
+
+  async schemaOf(name: string): Promise<SchemaStatement | undefined> {
+    await this.sync(name)
+    const table = this.tables.get(identifierKey(name))
+    return table && { table: table.info.name, sql: createStatement(table) }
+  }
+
+  /** Nothing to fold back: PostgreSQL's own checkpoints keep its files consistent. */
+  checkpoint(): void {}
+
+  close(): void {
+    void Promise.allSettled([this.writer.close({ timeout: 5 }), this.reader.close({ timeout: 5 })])
+  }
+}
