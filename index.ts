@@ -6,6 +6,8 @@ import { parseArgs, UsageError, type ServeCommand } from './lib/cli'
 import { ConfigError, loadConfig } from './lib/config'
 import { DatabaseOpenError, RowpostDatabase } from './lib/database'
 import { createApp } from './lib/http/app'
+import { PostgresStore, databaseNameOf, redactedUrl } from './lib/store/postgres/store'
+import type { Store } from './lib/store/store'
 import { serve } from './lib/http/server'
 import { mintToken } from './lib/signed-tokens'
 
@@ -44,8 +46,11 @@ const urlHost = (host: string) => {
   return bare.includes(':') ? `[${bare}]` : bare
 }
 
-/** Opens every database of the command line; names are file stems, with `_2`, `_3`… added on a clash, as Datasette does. */
-function openDatabases(command: ServeCommand): RowpostDatabase[] {
+/**
+ * Opens every database of the command line; names are file stems (a PostgreSQL database's own name), with `_2`, `_3`…
+ * added on a clash, as Datasette does.
+ */
+async function openDatabases(command: ServeCommand): Promise<Store[]> {
   const taken = new Set<string>()
   const uniqueName = (stem: string) => {
     let name = stem
@@ -53,7 +58,7 @@ function openDatabases(command: ServeCommand): RowpostDatabase[] {
     taken.add(name)
     return name
   }
-  const opened: RowpostDatabase[] = []
+  const opened: Store[] = []
   try {
     const { durability, group_commit: groupCommit, busy_timeout_ms: busyTimeoutMs } = command.settings
     const writeOptions = { durability, groupCommit: groupCommit === 'on', busyTimeoutMs }
@@ -62,6 +67,14 @@ function openDatabases(command: ServeCommand): RowpostDatabase[] {
     }
     for (const file of command.immutable) opened.push(RowpostDatabase.open(file, { immutable: true, name: uniqueName(basename(file, extname(file))) }))
     if (command.memory) opened.push(RowpostDatabase.open(':memory:', { ...writeOptions, name: uniqueName('_memory') }))
+    for (const url of command.postgres) {
+      try {
+        opened.push(await PostgresStore.open(url, { groupCommit: groupCommit === 'on', name: uniqueName(databaseNameOf(url)) }))
+      } catch (error) {
+        // The URL may hold a password: the message names the redacted URL, and the driver's own words.
+        throw new DatabaseOpenError(`Cannot open ${redactedUrl(url)} as a PostgreSQL database: ${(error as Error).message}`)
+      }
+    }
   } catch (error) {
     for (const database of opened) database.close()
     throw error
@@ -69,11 +82,11 @@ function openDatabases(command: ServeCommand): RowpostDatabase[] {
   return opened
 }
 
-function start(command: ServeCommand): number {
+async function start(command: ServeCommand): Promise<number> {
   const secret = secretOf(command.secret)
   const config = command.metadata ? loadConfig(command.metadata) : undefined
   for (const action of config?.ignoredActions ?? []) console.error(`rowpost: note: permission ${JSON.stringify(action)} in ${command.metadata} is not used by rowpost`)
-  const databases = openDatabases(command)
+  const databases = await openDatabases(command)
   const app = createApp({
     databases,
     config,
@@ -125,10 +138,10 @@ function start(command: ServeCommand): number {
   return 0
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   let command
   try {
-    command = parseArgs(argv)
+    command = parseArgs(argv, process.env)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
     console.error(`rowpost: ${error.message}\n\n${error.usage}`)
@@ -159,7 +172,7 @@ function main(argv: string[]): number {
     return 0
   }
   try {
-    return start(command)
+    return await start(command)
   } catch (error) {
     if (error instanceof ConfigError || error instanceof DatabaseOpenError) {
       console.error(`rowpost: ${error.message}`)
@@ -169,5 +182,5 @@ function main(argv: string[]): number {
   }
 }
 
-const exitCode = main(process.argv.slice(2))
+const exitCode = await main(process.argv.slice(2))
 if (exitCode !== 0) process.exit(exitCode)

@@ -6,6 +6,8 @@ import { CREATE_TOKEN_USAGE, CreateTokenUsageError, parseCreateTokenArgs, type C
 export interface ServeCommand {
   command: 'serve'
   files: string[]
+  /** PostgreSQL connection URLs (`postgres://…`, `postgresql://…`), served beside or instead of files. */
+  postgres: string[]
   immutable: string[]
   create: boolean
   memory: boolean
@@ -40,13 +42,16 @@ export class UsageError extends Error {
   }
 }
 
-export const USAGE = `Usage: rowpost [serve] [FILE.db ...] [options]
+export const USAGE = `Usage: rowpost [serve] [FILE.db | postgres://USER@HOST:PORT/DBNAME ...] [options]
        rowpost create-token ACTOR [options]   (rowpost create-token --help)
        rowpost --help | --version
 
 Serve SQLite files over HTTP: POST JSON rows to create tables and insert,
 upsert or alter them (datasette-insert and Datasette 1.0 write APIs), and
-read them back as JSON.
+read them back as JSON. A postgres:// or postgresql:// URL serves that
+PostgreSQL database under its name instead (several rowposts may share it;
+a unix socket is postgres:///DBNAME?host=/run/postgresql); with no database
+named, $DATABASE_URL is served.
 
 Options:
   --create                 Create database files that do not exist
@@ -73,12 +78,21 @@ ${Object.entries(SETTING_SPECS)
 
 Examples:
   rowpost data.db --create --unsafe
-  INSERT_TOKEN=abc123 rowpost data.db -m metadata.json`
+  INSERT_TOKEN=abc123 rowpost data.db -m metadata.json
+  rowpost postgres://rowpost@db.internal:5432/sensors -m metadata.json`
 
 const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i
 
 export function isLoopback(host: string): boolean {
   return LOOPBACK.test(host)
+}
+
+/** A PostgreSQL URL, checked here so a typo is a usage error rather than a connection failure later. */
+function parsePostgresUrl(url: string, source = 'the command line'): string {
+  if (!POSTGRES_URL.test(url) || !URL.canParse(url)) {
+    throw new UsageError(`${source}: not a PostgreSQL URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME)`)
+  }
+  return url
 }
 
 function parsePort(value: string): number {
@@ -102,10 +116,14 @@ function parseOrigins(list: string): string[] {
 }
 
 /** Parses argv (without the `bun index.ts` part). Throws UsageError for anything it does not understand. */
-export function parseArgs(argv: string[]): Command {
+const POSTGRES_URL = /^postgres(?:ql)?:\/\//i
+
+/** `env` supplies DATABASE_URL, served when the command line names no database. */
+export function parseArgs(argv: string[], env: Record<string, string | undefined> = {}): Command {
   const command: ServeCommand = {
     command: 'serve',
     files: [],
+    postgres: [],
     immutable: [],
     create: false,
     memory: false,
@@ -202,11 +220,14 @@ export function parseArgs(argv: string[]): Command {
       }
       default:
         if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg}`)
-        command.files.push(arg)
+        if (POSTGRES_URL.test(arg)) command.postgres.push(parsePostgresUrl(arg))
+        else command.files.push(arg)
     }
   }
-  if (command.files.length === 0 && command.immutable.length === 0 && !command.memory) {
-    throw new UsageError('No database given: name at least one FILE.db (with --create to make it), or use --memory')
+  const none = command.files.length === 0 && command.postgres.length === 0 && command.immutable.length === 0 && !command.memory
+  if (none && env.DATABASE_URL) command.postgres.push(parsePostgresUrl(env.DATABASE_URL, 'DATABASE_URL'))
+  else if (none) {
+    throw new UsageError('No database given: name at least one FILE.db (with --create to make it) or postgres:// URL, set DATABASE_URL, or use --memory')
   }
   if (command.unsafe && !isLoopback(command.host)) {
     throw new UsageError(`--unsafe lets anyone write; it only works on a loopback host (127.0.0.1, ::1, localhost), not ${command.host}`)

@@ -1,5 +1,5 @@
 /** Builds every JSON response, and renders errors in the envelope of the API the path belongs to. */
-import { ApiError, MethodNotAllowed, NotFound, InvalidJson, InvalidBody, apiErrorFromSqlite } from '../errors'
+import { ApiError, MethodNotAllowed, NotFound, InvalidJson, InvalidBody, apiErrorFromPostgres, apiErrorFromSqlite } from '../errors'
 import { stringifyJson } from '../json'
 
 export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -42,6 +42,7 @@ export function toApiError(code: ElysiaErrorCode, error: unknown, method: string
   if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && error.name === 'SQLiteError') {
     return apiErrorFromSqlite(error as Error & { code: string })
   }
+  if (error instanceof Error && error.name === 'PostgresError') return apiErrorFromPostgres(error)
   return undefined
 }
 
