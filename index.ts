@@ -118,7 +118,7 @@ async function start(command: ServeCommand): Promise<number> {
     clearTimeout(force)
     for (const database of databases) {
       database.checkpoint()
-      database.close()
+      await database.close()
     }
     await flushLog()
     process.exit(0)

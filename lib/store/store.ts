@@ -70,5 +70,6 @@ export interface Store {
   schemaOf(name: string): Promise<SchemaStatement | undefined>
   /** Commits what is pending and leaves the storage self-contained (before a stop). */
   checkpoint(): void
-  close(): void
+  /** Resolves once every connection is closed. */
+  close(): void | Promise<void>
 }

@@ -509,7 +509,7 @@ export class PostgresStore implements Store {
   /** Nothing to fold back: PostgreSQL's own checkpoints keep its files consistent. */
   checkpoint(): void {}
 
-  close(): void {
-    void Promise.allSettled([this.writer.close({ timeout: 5 }), this.reader.close({ timeout: 5 })])
+  async close(): Promise<void> {
+    await Promise.allSettled([this.writer.close({ timeout: 5 }), this.reader.close({ timeout: 5 })])
   }
 }
