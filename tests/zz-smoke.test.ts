@@ -13,7 +13,7 @@ eachBackend((backend) => {
     await expectJson(await t.post('/-/insert/data/log', [{ e: 'x' }, { e: 'y' }]), 200, { table_count: 2 })
     expect(await t.rowids('log')).toEqual([1, 2])
     expect(await t.rows('log')).toEqual([{ e: 'x' }, { e: 'y' }])
-    const page = await (await t.get('/data/log.json?_shape=arrays')).json()
+    const page = (await (await t.get('/data/log.json?_shape=arrays')).json()) as { rows: unknown[] }
     expect(page.rows).toEqual([[1, 'x'], [2, 'y']])
     await t.exec('CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT)')
     await t.exec('INSERT INTO pets VALUES (?, ?)', [5, 'Rex'])
