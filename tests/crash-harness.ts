@@ -1,4 +1,5 @@
 /** Crash-safety harness: concurrent writers against a real rowpost process, kill -9 at random moments, and a check of the file after each kill. */
+import { SQL } from 'bun'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { tempDir } from './helpers'
@@ -267,24 +268,49 @@ export class Workload {
   check(path: string, options: CheckOptions = {}): Check {
     const file = new Database(path, { readonly: true, safeIntegers: true })
     try {
-      return this.checkFile(file, options)
+      const integrity = (file.query('PRAGMA integrity_check').values() as string[][]).map(([line]) => line).join('; ')
+      const tables = new Map<string, FileTable>()
+      // sqlite_ tables are SQLite's and _rowpost_ ones the server's own (idempotency keys): no request writes them directly.
+      const userTables = "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_rowpost\\_%' ESCAPE '\\'"
+      for (const [name] of file.query(userTables).values() as string[][]) {
+        const columns = (file.query('SELECT name FROM pragma_table_info(?)').values(name!) as string[][]).map(([column]) => column!)
+        const rows = new Map<bigint, Record<string, unknown>>()
+        for (const row of file.query(`SELECT * FROM "${name!.replaceAll('"', '""')}"`).all() as Record<string, unknown>[]) rows.set(row.id as bigint, row)
+        tables.set(name!, { columns, rows })
+      }
+      return this.checkTables(tables, integrity, options)
     } finally {
       file.close()
     }
   }
 
-  private checkFile(file: Database, options: CheckOptions): Check {
-    const integrity = (file.query('PRAGMA integrity_check').values() as string[][]).map(([line]) => line).join('; ')
-    const problems: string[] = integrity === 'ok' ? [] : [`integrity_check: ${integrity}`]
-    const tables = new Map<string, FileTable>()
-    // sqlite_ tables are SQLite's and _rowpost_ ones the server's own (idempotency keys): no request writes them directly.
-    const userTables = "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_rowpost\\_%' ESCAPE '\\'"
-    for (const [name] of file.query(userTables).values() as string[][]) {
-      const columns = (file.query('SELECT name FROM pragma_table_info(?)').values(name!) as string[][]).map(([column]) => column!)
-      const rows = new Map<bigint, Record<string, unknown>>()
-      for (const row of file.query(`SELECT * FROM "${name!.replaceAll('"', '""')}"`).all() as Record<string, unknown>[]) rows.set(row.id as bigint, row)
-      tables.set(name!, { columns, rows })
+  /**
+   * Checks a PostgreSQL database against every request sent so far, with what it has committed. PostgreSQL has no
+   * integrity_check: its own crash recovery is what is trusted; `integrity` says so.
+   */
+  async checkPostgres(url: string, options: CheckOptions = {}): Promise<Check> {
+    const sql = new SQL({ url, bigint: true, max: 1 })
+    try {
+      const tables = new Map<string, FileTable>()
+      const names = await sql`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE '\_rowpost\_%'`
+      for (const { tablename: name } of names as Array<{ tablename: string }>) {
+        const columns = (
+          await sql`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${name} ORDER BY ordinal_position`
+        ).map((column: { column_name: string }) => column.column_name)
+        const rows = new Map<bigint, Record<string, unknown>>()
+        for (const row of (await sql.unsafe(`SELECT * FROM "${name.replaceAll('"', '""')}"`)) as Record<string, unknown>[]) {
+          rows.set(row.id as bigint, { ...row, ...Object.fromEntries(Object.entries(row).filter(([, v]) => v instanceof Uint8Array).map(([k, v]) => [k, new Uint8Array(v as Uint8Array)])) })
+        }
+        tables.set(name, { columns, rows })
+      }
+      return this.checkTables(tables, 'ok', options)
+    } finally {
+      await sql.close()
     }
+  }
+
+  private checkTables(tables: Map<string, FileTable>, integrity: string, options: CheckOptions): Check {
+    const problems: string[] = integrity === 'ok' ? [] : [`integrity_check: ${integrity}`]
 
     let rowsChecked = 0
     let lost = 0
@@ -369,7 +395,10 @@ export class Workload {
 }
 
 export interface CrashLoopOptions {
+  /** SQLite's durability setting; a PostgreSQL server commits with synchronous_commit=on whatever this says. */
   durability: Durability
+  /** Serve this PostgreSQL database, named `data` and empty at the start, instead of a SQLite file. */
+  postgresUrl?: string
   /** The server's group_commit setting (default on, as the server's). */
   groupCommit?: 'on' | 'off'
   /** How many times the server is killed (and restarted). */
@@ -387,7 +416,8 @@ export interface CrashLoopOptions {
 }
 
 export interface CrashSummary {
-  durability: Durability
+  /** `full` or `normal` for SQLite, `postgres` for a PostgreSQL database. */
+  backend: Durability | 'postgres'
   seed: number
   path: string
   kills: number
@@ -438,7 +468,17 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashSumm
   const minKillMs = options.minKillMs ?? 50
   const maxKillMs = options.maxKillMs ?? 400
   const workload = new Workload(random, options.writers ?? 16)
-  const args = ['data.db', '--unsafe', '--setting', 'durability', options.durability, '--setting', 'group_commit', options.groupCommit ?? 'on']
+  const postgres = options.postgresUrl
+  const label = postgres ? 'postgres' : options.durability
+  const args = [
+    ...(postgres ? [postgres] : ['data.db', '--setting', 'durability', options.durability]),
+    '--unsafe',
+    '--setting',
+    'group_commit',
+    options.groupCommit ?? 'on',
+  ]
+  const checkNow = () => (postgres ? workload.checkPostgres(postgres) : workload.check(path))
+  const walSize = () => (postgres ? 0 : Bun.file(`${path}-wal`).size)
   const problems: string[] = []
   const note = (found: string[]) => problems.push(...found.slice(0, MAX_PROBLEMS_KEPT - problems.length))
   let lost = 0
@@ -457,7 +497,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashSumm
     last = check
   }
 
-  let server = await startServer([...args, '--create'], { cwd: dir })
+  let server = await startServer(postgres ? args : [...args, '--create'], { cwd: dir })
   let stderr = collectStderr(server)
   await workload.setUp(server.url)
   for (let kill = 1; kill <= options.kills; kill++) {
@@ -474,15 +514,15 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashSumm
     server.child.kill('SIGKILL')
     await server.child.exited
     await workload.stop()
-    const walBytes = Bun.file(`${path}-wal`).size
-    const check = workload.check(path)
+    const walBytes = walSize()
+    const check = await checkNow()
     absorb(check, stderr())
     const sent = workload.requests.slice(before)
     const acked = sent.filter((request) => request.status !== undefined && request.status < 300).length
     const unanswered = sent.filter((request) => request.status === undefined)
     const applied = unanswered.filter((request) => request.seen === 'applied').length
     options.log?.(
-      `[${options.durability}] kill ${kill}/${options.kills} after ${delay} ms with ${inFlight} in flight: ${sent.length} requests, ${acked} acknowledged, ` +
+      `[${label}] kill ${kill}/${options.kills} after ${delay} ms with ${inFlight} in flight: ${sent.length} requests, ${acked} acknowledged, ` +
         `${unanswered.length} unanswered (${applied} applied); WAL ${(walBytes / 1e6).toFixed(1)} MB; ${check.rowsChecked} rows checked; ` +
         `${check.problems.length ? `${check.problems.length} PROBLEMS` : 'ok'}`,
     )
@@ -494,15 +534,15 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashSumm
   await (await fetch(`${server.url}/-/versions.json`)).arrayBuffer()
   const finalExitCode = await server.stop('SIGTERM')
   if (finalExitCode !== 0) problems.push(`the final SIGTERM exited ${finalExitCode}: ${stderr().slice(-2000)}`)
-  const walLeft = Bun.file(`${path}-wal`).size
+  const walLeft = walSize()
   if (walLeft !== 0) problems.push(`after the final SIGTERM the WAL still holds ${walLeft} bytes`)
-  absorb(workload.check(path), stderr())
+  absorb(await checkNow(), stderr())
 
   const isAcked = (request: SentRequest) => request.status !== undefined && request.status >= 200 && request.status < 300
   return {
-    durability: options.durability,
+    backend: label,
     seed,
-    path,
+    path: postgres ?? path,
     kills: options.kills,
     requests: workload.requests.length,
     acknowledged: workload.count(isAcked),
