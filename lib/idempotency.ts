@@ -46,6 +46,8 @@ export class IdempotencyStore {
   /** The stored response for this key, or undefined when the key is new (or expired); a different request with it is a 422. */
   *lookupPath(s: Session, request: IdempotentRequest, now = Date.now()): Path<StoredResponse | undefined> {
     for (const sql of s.dialect.idempotency.create) yield* exec(sql)
+    const { lock } = s.dialect.idempotency
+    if (lock) yield* get(statementOf(lock), [`${request.actor}\n${request.key}`])
     return yield* this.findPath(s, request, now)
   }
 

@@ -9,6 +9,11 @@ import type { TableInfo } from './table'
 export interface IdempotencySql {
   /** Statements that create the table and index when missing; run before each keyed write's lookup. */
   create: string[]
+  /**
+   * Takes a lock on one (actor, key), bound as one text parameter, held until the transaction ends: where several
+   * processes write, the second of two concurrent first attempts waits, then finds the first one's stored answer.
+   */
+  lock?: string
   /** fingerprint, status, body of the row for (actor, key) created after the bound cutoff. */
   find: string
   /** Removes a bounded batch of rows created at or before the bound cutoff. */

@@ -46,6 +46,7 @@ export const STORE_TABLES = [
 
 const idempotency: IdempotencySql = {
   create: [],
+  lock: 'SELECT pg_advisory_xact_lock(hashtextextended(?, 0))',
   find: `SELECT fingerprint, status, body FROM ${IDEMPOTENCY} WHERE actor = ? AND key = ? AND created > ?`,
   purge:
     `DELETE FROM ${IDEMPOTENCY} WHERE (actor, key) IN ` +

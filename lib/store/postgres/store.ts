@@ -186,7 +186,6 @@ export class PostgresStore implements Store {
   readonly immutable = false
   private tables = new Map<string, CatalogTable>()
   private checkedAt = new Map<string, number>()
-  private listedAt = 0
   private prepared = new Map<string, Prepared>()
   private queue: Job[] = []
   private inFlight = 0
@@ -245,16 +244,14 @@ export class PostgresStore implements Store {
   /**
    * Brings the schema up to date before a request looks a table up: a table unknown here is always looked for (another
    * process may have just created it); a known one is read again once its description is older than a second. With
-   * no name, the whole listing is read again when older than that.
+   * no name, the whole listing is read again (one catalogue query: listings are not on the write path).
    */
   async sync(name?: string): Promise<void> {
     const now = performance.now()
     if (name === undefined) {
-      if (now - this.listedAt < DESCRIPTION_TTL_MS) return
       const rows = (await this.reader.unsafe(ALL_TABLES_SQL)) as CatalogRow[]
       this.tables = new Map(tablesFrom(rows).map((table) => [identifierKey(table.info.name), table]))
       this.checkedAt = new Map([...this.tables.keys()].map((key) => [key, now]))
-      this.listedAt = now
       return
     }
     const key = identifierKey(name)
@@ -409,7 +406,6 @@ export class PostgresStore implements Store {
   /** After a schema change: every description is read again before it is next used. */
   private forgetSchema(): void {
     this.checkedAt.clear()
-    this.listedAt = 0
     this.prepared.clear()
   }
 
