@@ -9,6 +9,7 @@ import { createApp } from './lib/http/app'
 import { PostgresStore, databaseNameOf, redactedUrl } from './lib/store/postgres/store'
 import type { Store } from './lib/store/store'
 import { serve } from './lib/http/server'
+import { checkpointsOnExit } from './lib/ops/litestream'
 import { mintToken } from './lib/signed-tokens'
 
 const SHUTDOWN_GRACE_MS = 10_000
@@ -63,7 +64,10 @@ async function openDatabases(command: ServeCommand): Promise<Store[]> {
     const { durability, group_commit: groupCommit, busy_timeout_ms: busyTimeoutMs } = command.settings
     const writeOptions = { durability, groupCommit: groupCommit === 'on', busyTimeoutMs }
     for (const file of command.files) {
-      opened.push(RowpostDatabase.open(file, { ...writeOptions, create: command.create, name: uniqueName(basename(file, extname(file))) }))
+      const database = RowpostDatabase.open(file, { ...writeOptions, create: command.create, name: uniqueName(basename(file, extname(file))) })
+      opened.push(database)
+      // Litestream checkpoints once it has copied the WAL; SQLite's automatic checkpoints would race it.
+      if (command.settings.litestream === 'on') database.connection.run('PRAGMA wal_autocheckpoint = 0')
     }
     for (const file of command.immutable) opened.push(RowpostDatabase.open(file, { immutable: true, name: uniqueName(basename(file, extname(file))) }))
     if (command.memory) opened.push(RowpostDatabase.open(':memory:', { ...writeOptions, name: uniqueName('_memory') }))
@@ -117,7 +121,8 @@ async function start(command: ServeCommand): Promise<number> {
     await server.stop()
     clearTimeout(force)
     for (const database of databases) {
-      database.checkpoint()
+      if (checkpointsOnExit(database.path, command.settings.litestream)) database.checkpoint()
+      else console.log(`rowpost: leaving ${database.path}'s WAL to Litestream (setting litestream: ${command.settings.litestream})`)
       await database.close()
     }
     await flushLog()

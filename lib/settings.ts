@@ -31,6 +31,11 @@ export interface Settings {
   default_allow_sql: 'on' | 'off'
   /** Worker threads that run SQL queries, each with its own read-only connections. */
   num_sql_threads: number
+  /**
+   * Who checkpoints the WAL. `auto`: SQLite's automatic checkpoints, and a TRUNCATE checkpoint on exit unless Litestream
+   * replicates the file; `on`: Litestream alone (no automatic checkpoints, none on exit); `off`: rowpost, always.
+   */
+  litestream: 'auto' | 'on' | 'off'
 }
 
 type SettingSpec = { help: string } & ({ kind: 'integer'; min: number } | { kind: 'choice'; choices: readonly string[] })
@@ -51,6 +56,7 @@ export const SETTING_SPECS: Record<keyof Settings, SettingSpec> = {
   sql_time_limit_ms: { kind: 'integer', min: 1, help: 'Time limit for a SQL query in milliseconds' },
   default_allow_sql: { kind: 'choice', choices: ['on', 'off'], help: 'Allow anyone who may view a database to run SQL queries by default' },
   num_sql_threads: { kind: 'integer', min: 1, help: 'Worker threads that run SQL queries' },
+  litestream: { kind: 'choice', choices: ['auto', 'on', 'off'], help: 'on: leave every WAL checkpoint to Litestream; auto: no exit checkpoint when it replicates the file' },
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -69,6 +75,7 @@ export const DEFAULT_SETTINGS: Settings = {
   sql_time_limit_ms: 1000,
   default_allow_sql: 'on',
   num_sql_threads: 3,
+  litestream: 'auto',
 }
 
 /** A problem with a `--setting`; the CLI treats it as a bad argument. */
