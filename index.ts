@@ -9,6 +9,7 @@ import { createApp } from './lib/http/app'
 import { PostgresStore, databaseNameOf, redactedUrl } from './lib/store/postgres/store'
 import type { Store } from './lib/store/store'
 import { serve } from './lib/http/server'
+import { BackupError, backupDatabase } from './lib/ops/backup'
 import { checkpointsOnExit } from './lib/ops/litestream'
 import { mintToken } from './lib/signed-tokens'
 
@@ -175,6 +176,17 @@ async function main(argv: string[]): Promise<number> {
   if (command.command === 'version') {
     console.log(`rowpost ${packageJson.version}`)
     return 0
+  }
+  if (command.command === 'backup') {
+    try {
+      const { bytes, tables } = backupDatabase(command.source, command.target)
+      console.log(`rowpost: backed up ${command.source} to ${command.target} (${tables} tables, ${bytes} bytes, quick_check ok)`)
+      return 0
+    } catch (error) {
+      if (!(error instanceof BackupError)) throw error
+      console.error(`rowpost: ${error.message}`)
+      return 1
+    }
   }
   try {
     return await start(command)

@@ -29,6 +29,7 @@ export interface ServeCommand {
 export type Command =
   | ServeCommand
   | ({ command: 'create-token' } & CreateTokenArgs)
+  | { command: 'backup'; source: string; target: string }
   | { command: 'help'; usage: string }
   | { command: 'version' }
 
@@ -44,6 +45,7 @@ export class UsageError extends Error {
 
 export const USAGE = `Usage: rowpost [serve] [FILE.db | postgres://USER@HOST:PORT/DBNAME ...] [options]
        rowpost create-token ACTOR [options]   (rowpost create-token --help)
+       rowpost backup DB_FILE OUT_FILE        (a consistent copy, also while a server writes)
        rowpost --help | --version
 
 Serve SQLite files over HTTP: POST JSON rows to create tables and insert,
@@ -145,6 +147,10 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
       if (error instanceof CreateTokenUsageError) throw new UsageError(error.message, CREATE_TOKEN_USAGE)
       throw error
     }
+  }
+  if (args[0] === 'backup') {
+    if (args.length !== 3 || args.slice(1).some((arg) => arg.startsWith('-'))) throw new UsageError('backup needs a database file and a file to write the copy to: rowpost backup DB_FILE OUT_FILE')
+    return { command: 'backup', source: args[1]!, target: args[2]! }
   }
   if (args[0] === 'serve') args.shift()
   while (args.length) {
