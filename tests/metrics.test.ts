@@ -32,11 +32,16 @@ describe('/-/metrics', () => {
     expect(inserted.status).toBe(200)
     const replaced = await post(t.url, '/-/insert/data/dogs?pk=id', [{ id: 3 }, { id: 4 }])
     expect(replaced.status).toBe(200)
+    const refused = await post(t.url, '/-/insert/data/dogs?pk=id', [{ id: 5, unknown: 1 }])
+    expect(refused.status).toBe(400)
     expect(t.rows('dogs')).toHaveLength(4)
 
     const after = await scrape(t.url)
     expect(sample(after, 'rowpost_http_requests_total{method="POST",route="/-/insert/:database/:table",status="200"}')).toBe(2)
-    expect(sample(after, 'rowpost_http_request_duration_seconds_count{method="POST",route="/-/insert/:database/:table"}')).toBe(2)
+    expect(sample(after, 'rowpost_http_requests_total{method="POST",route="/-/insert/:database/:table",status="400"}')).toBe(1)
+    // One latency series per route, whatever the statuses, with cumulative buckets ending in +Inf.
+    expect(after.match(/^rowpost_http_request_duration_seconds_count\{method="POST",route="\/-\/insert\/:database\/:table"\} 3$/gm)).toHaveLength(1)
+    expect(sample(after, 'rowpost_http_request_duration_seconds_bucket{method="POST",route="/-/insert/:database/:table",le="+Inf"}')).toBe(3)
     expect(sample(after, 'rowpost_http_requests_total{method="GET",route="/-/metrics",status="200"}')).toBe(1)
     // 3 rows, then a replaced row and a new one: SQLite counts the REPLACE's row once.
     expect(sample(after, 'rowpost_rows_written_total{database="data"}')).toBe(5)
