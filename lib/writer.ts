@@ -6,7 +6,7 @@
 import { ConstraintFailed, InvalidBody, InvalidName, InvalidValue, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
 import type { SqliteConnection } from './store/sqlite/connection'
 import { exec, get, run, statementOf, table as lookUp, values as valuesOf } from './store/path'
-import type { Path, RunResult, Session, StatementRef } from './store/path'
+import { RowFailure, type EachResult, type Path, type RunResult, type Session, type StatementRef } from './store/path'
 import { keyColumns, type TableInfo } from './store/table'
 import { assertColumnName, assertNewTableName, assertWritableTableName, identifierKey } from './identifiers'
 import { MAX_COLUMNS, type RowEntries } from './rows'
@@ -158,6 +158,8 @@ const labelOf = (write: RowsWrite) => write.rowLabel ?? ((index: number) => `Row
 interface RowShape {
   names: string[]
   statement: StatementRef
+  /** The statement for `count` rows of this shape at once, where the dialect has one. */
+  many?: (count: number) => StatementRef
   keyAt: number[]
   /** Which values go to columns that turn number-like text into numbers. */
   numericAt: boolean[]
@@ -224,7 +226,9 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
         write.mode === 'upsert' ? s.dialect.upsert(table, columns) : s.dialect.insert(table, columns, write.mode as ConflictMode),
     }
     const keyAt = keys.map((key) => columns.findIndex((column) => identifierKey(column) === identifierKey(key)))
-    return { names, statement, keyAt, numericAt: columns.map((column) => convertsText(table, column)) }
+    const insertRows = s.dialect.insertRows
+    const many = insertRows && ((count: number) => ({ key: `${statement.key}\0${count}`, build: () => insertRows(table, columns, write.mode, count) }))
+    return { names, statement, many, keyAt, numericAt: columns.map((column) => convertsText(table, column)) }
   }
 
   const realKeys = table.pks.map((pk) => affinityOf(table.columnsByKey.get(identifierKey(pk))!.type) === 'REAL')
@@ -253,24 +257,57 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   }
 
   const written: RowsWritten['keys'] = []
-  for (let index = 0; index < prepared.length; index++) {
-    const { shape, values, key } = prepared[index]!
-    const existed = probe && key ? (yield { want: 'get', statement: probe, params: key }) !== null : false
-    let result: RunResult
-    try {
-      // Yielded directly rather than through run(): one generator fewer per row on the hottest loop.
-      result = (yield { want: 'run', statement: shape.statement, params: values }) as RunResult
-    } catch (error) {
-      const refused = write.rowLabel ? s.dialect.apiError(error) : undefined
-      if (refused instanceof ConstraintFailed) throw new ConstraintFailed(`${label(index)}: ${refused.message}`)
-      throw error
+  /**
+   * A row's error, naming the row: always for a value the engine refused (rowpost checked it already, so only a
+   * stricter engine gets here, with no better way to say which row), and for a constraint in a streamed body, where
+   * the client cannot otherwise tell which of a million lines failed.
+   */
+  const refusal = (index: number, error: unknown) => {
+    const refused = s.dialect.apiError(error)
+    if (refused instanceof InvalidValue) return new InvalidValue(`${label(index)}: ${refused.message}`)
+    return write.rowLabel && refused instanceof ConstraintFailed ? new ConstraintFailed(`${label(index)}: ${refused.message}`) : error
+  }
+  if (probe) {
+    // Each key is looked up just before its row is written: an earlier row of the batch may have added it.
+    for (let index = 0; index < prepared.length; index++) {
+      const { shape, values, key } = prepared[index]!
+      const existed = key ? (yield { want: 'get', statement: probe, params: key }) !== null : false
+      let result: RunResult
+      try {
+        // Yielded directly rather than through run(): one generator fewer per row on the hottest loop.
+        result = (yield { want: 'run', statement: shape.statement, params: values }) as RunResult
+      } catch (error) {
+        throw refusal(index, error)
+      }
+      added += existed ? 0 : 1
+      if (key) written.push(key)
+      else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])
+      else written.push(null)
     }
-    if (result.inserted !== undefined) added += result.inserted
-    else if (!replaces) added += result.changes
-    else if (probe) added += existed ? 0 : 1
-    if (key) written.push(key)
-    else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])
-    else written.push(null)
+  } else {
+    // Runs of rows with one shape go to the store together, which may send them in one flight or one statement.
+    for (let start = 0; start < prepared.length; ) {
+      const shape = prepared[start]!.shape
+      let end = start + 1
+      while (end < prepared.length && prepared[end]!.shape === shape) end++
+      const run = prepared.slice(start, end)
+      let result: EachResult
+      try {
+        result = (yield { want: 'runEach', statement: shape.statement, rows: run.map((row) => row.values), keys: run.map((row) => row.key), many: shape.many }) as EachResult
+      } catch (error) {
+        if (error instanceof RowFailure) throw refusal(start + error.index, error.cause)
+        throw error
+      }
+      if (result.inserted !== undefined) added += result.inserted
+      else if (!replaces) added += result.changes
+      run.forEach(({ key }, i) => {
+        const generated = result.generated[i]
+        if (key) written.push(key)
+        else if (generated !== null && generated !== undefined && keyIsRowid(table)) written.push([generated])
+        else written.push(null)
+      })
+      start = end
+    }
   }
   if (batchKeys !== undefined) added += yield* countExisting(s, table, keys[0]!, batchKeys)
   s.counts?.add(table.name, added)

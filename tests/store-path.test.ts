@@ -3,7 +3,7 @@ import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
 import { RowpostDatabase } from '../lib/database'
 import { IdempotencyStore } from '../lib/idempotency'
-import { drive, get, run, statementOf, type Answer, type Path, type Session, type StatementRequest } from '../lib/store/path'
+import { drive, get, RowFailure, run, statementOf, type Answer, type Path, type Session, type StatementRequest } from '../lib/store/path'
 import { sqliteDialect } from '../lib/store/sqlite/dialect'
 import type { TableInfo } from '../lib/store/table'
 import { readTableValuesPath } from '../lib/reader'
@@ -34,6 +34,7 @@ const insert = (rows: RowsWrite['rows'], mode: RowsWrite['mode'] = 'abort'): Row
 function describeRequest(request: StatementRequest): unknown[] {
   if (request.want === 'exec') return ['exec', request.sql]
   if (request.want === 'table' || request.want === 'count' || request.want === 'schema') return [request.want, request.name]
+  if (request.want === 'runEach') return [request.want, request.statement.build(), request.rows]
   return [request.want, request.statement.build(), request.params]
 }
 
@@ -105,11 +106,11 @@ describe('the write path as requests', () => {
     const seen: unknown[] = []
     const written = drive(writeRowsPath(session, insert([[['id', 7], ['name', 'seven']]])), (request) => {
       seen.push(describeRequest(request))
-      return request.want === 'table' ? items : { changes: 1, lastInsertRowid: 7 }
+      return request.want === 'table' ? items : { changes: 1, generated: [7] }
     })
     expect(seen).toEqual([
       ['table', 'items'],
-      ['run', 'INSERT INTO "items" ("id", "name") VALUES (?, ?)', [7, 'seven']],
+      ['runEach', 'INSERT INTO "items" ("id", "name") VALUES (?, ?)', [[7, 'seven']]],
     ])
     expect(written.keys).toEqual([[7]])
   })
@@ -123,7 +124,10 @@ describe('the write path as requests', () => {
 
   test('the same path driven asynchronously, one answer per event-loop turn, gives the same result', async () => {
     const answer = (request: StatementRequest): Answer =>
-      request.want === 'table' ? items : request.want === 'get' ? { n: 1 } : { changes: 1, lastInsertRowid: 0 }
+      request.want === 'table' ? items
+      : request.want === 'get' ? { n: 1 }
+      : request.want === 'runEach' ? { changes: request.rows.length, generated: request.rows.map(() => null) }
+      : { changes: 1, lastInsertRowid: 0 }
     const rows: RowsWrite['rows'] = [[['id', 1], ['name', 'a']], [['id', 2], ['name', 'b']]]
     const now = drive(writeRowsPath(session, insert(rows, 'replace')), answer)
     const later = await driveLater(writeRowsPath(session, insert(rows, 'replace')), answer)
@@ -131,13 +135,13 @@ describe('the write path as requests', () => {
     expect(later.keys).toEqual([[1], [2]])
   })
 
-  test('a constraint error thrown into a streamed write is labelled with the row, by the dialect\'s error mapping', () => {
+  test('a constraint error a store names a row of is labelled with that row, by the dialect\'s error mapping', () => {
     const failure = Object.assign(new Error('UNIQUE constraint failed: items.id'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' })
-    const write = { ...insert([[['id', 1], ['name', 'a']]]), rowLabel: (index: number) => `Line ${index + 1}` }
+    const write = { ...insert([[['id', 1], ['name', 'a']], [['id', 2], ['name', 'b']]]), rowLabel: (index: number) => `Line ${index + 1}` }
     expect(() => drive(writeRowsPath(session, write), (request) => {
       if (request.want === 'table') return items
-      throw failure
-    })).toThrow('Line 1: UNIQUE constraint failed: items.id')
+      throw new RowFailure(1, failure)
+    })).toThrow('Line 2: UNIQUE constraint failed: items.id')
   })
 })
 

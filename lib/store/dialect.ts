@@ -48,6 +48,11 @@ export interface Dialect {
   insert(table: TableInfo, columns: string[], conflict: ConflictMode): string
   /** Inserts a row, or updates only the given non-key columns of the row with the same key. */
   upsert(table: TableInfo, columns: string[]): string
+  /**
+   * `count` rows of insert (`mode` as `insert`'s conflict) or upsert in one statement, parameters row after row; only
+   * where the engine answers such a statement faster than as many one-row ones, and the rows all have distinct keys.
+   */
+  insertRows?(table: TableInfo, columns: string[], mode: ConflictMode | 'upsert', count: number): string
   count(table: string): string
   existsByKey(table: string, keyColumns: string[]): string
   /** How many rows hold one of the key values of a JSON array bound as the one parameter, compared as the column compares. */

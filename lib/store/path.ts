@@ -33,9 +33,33 @@ export class RunAgain extends Error {
   }
 }
 
+/** What a `runEach` gives back for its rows together. */
+export interface EachResult {
+  changes: number
+  /** Rows inserted rather than updated, from a dialect that `reportsInserted`. */
+  inserted?: number
+  /** For each row, the rowid (identity) it was given when it was inserted; null when it was not, or had its key. */
+  generated: Array<number | bigint | null>
+}
+
+/** A row of a `runEach` failed: `index` says which, `cause` is the engine's error. */
+export class RowFailure extends Error {
+  constructor(
+    readonly index: number,
+    override readonly cause: unknown,
+  ) {
+    super(`row ${index} failed: ${(cause as Error)?.message ?? cause}`)
+  }
+}
+
 /** One request from a path to its store; `want` says what comes back. */
 export type StatementRequest =
   | { want: 'run'; statement: StatementRef; params: SqlValue[] }
+  /**
+   * One statement run once per row, in order: a networked store may send the rows together, or as statements of
+   * many rows each (`many`, when every row has its key and no key repeats within one statement).
+   */
+  | { want: 'runEach'; statement: StatementRef; rows: SqlValue[][]; keys: Array<SqlValue[] | null>; many?: (count: number) => StatementRef }
   | { want: 'get' | 'all' | 'values'; statement: StatementRef; params: SqlValue[] }
   /** Schema changes and other statements run once, never cached (DDL); nothing comes back. */
   | { want: 'exec'; sql: string }
@@ -47,7 +71,7 @@ export type StatementRequest =
   | { want: 'schema'; name: string }
 
 /** What answers each request: `run` a RunResult, `get` a row object or null, `all` row objects, `values` row arrays. */
-export type Answer = RunResult | Record<string, unknown> | null | Record<string, unknown>[] | unknown[][] | TableInfo | undefined | number | string
+export type Answer = RunResult | EachResult | Record<string, unknown> | null | Record<string, unknown>[] | unknown[][] | TableInfo | undefined | number | string
 
 /** A path: written once against this protocol, driven synchronously by SQLite and asynchronously by a networked store. */
 export type Path<T> = Generator<StatementRequest, T, Answer>

@@ -73,9 +73,37 @@ function returning(table: TableInfo): string {
   return ` RETURNING ${key === undefined ? 'NULL' : q(key)}, (xmax = 0) AS inserted`
 }
 
-function insertInto(table: TableInfo, columns: string[]): string {
+function insertInto(table: TableInfo, columns: string[], count: number): string {
   if (columns.length === 0) return `INSERT INTO ${q(table.name)} DEFAULT VALUES`
-  return `INSERT INTO ${q(table.name)} (${columns.map(q).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
+  const row = `(${columns.map(() => '?').join(', ')})`
+  return `INSERT INTO ${q(table.name)} (${columns.map(q).join(', ')}) VALUES ${Array(count).fill(row).join(', ')}`
+}
+
+/** A plain insert, or one that skips or replaces a row whose key exists, of `count` rows. */
+function insertSql(table: TableInfo, columns: string[], conflict: ConflictMode, count: number): string {
+  const insert = insertInto(table, columns, count)
+  const keys = keyColumns(table)
+  const keyed = new Set(keys.map(identifierKey))
+  const hasKey = keys.every((key) => columns.some((column) => identifierKey(column) === identifierKey(key)))
+  if (conflict === 'abort' || !hasKey) return insert + returning(table)
+  if (conflict === 'ignore') return `${insert} ON CONFLICT (${keys.map(q).join(', ')}) DO NOTHING${returning(table)}`
+  // SQLite's REPLACE deletes the old row and inserts the new one: columns the row leaves out go back to their defaults.
+  const given = new Set(columns.map(identifierKey))
+  const others = table.columns.filter((column) => !keyed.has(identifierKey(column.name)))
+  const sets = others.map((column) => `${q(column.name)} = ${given.has(identifierKey(column.name)) ? `excluded.${q(column.name)}` : 'DEFAULT'}`)
+  const action = sets.length ? `DO UPDATE SET ${sets.join(', ')}` : `DO UPDATE SET ${q(keys[0]!)} = excluded.${q(keys[0]!)}`
+  return `${insert} ON CONFLICT (${keys.map(q).join(', ')}) ${action}${returning(table)}`
+}
+
+/** Inserts `count` rows, or updates only the given non-key columns of those whose key exists. */
+function upsertSql(table: TableInfo, columns: string[], count: number): string {
+  const keys = keyColumns(table)
+  const keyed = new Set(keys.map(identifierKey))
+  const updates = columns.filter((column) => !keyed.has(identifierKey(column)))
+  // DO NOTHING would return no row for an existing key; setting a key column to itself updates nothing.
+  const sets = updates.length ? updates : [keys[0]!]
+  const action = `DO UPDATE SET ${sets.map((column) => `${q(column)} = excluded.${q(column)}`).join(', ')}`
+  return `${insertInto(table, columns, count)} ON CONFLICT (${keys.map(q).join(', ')}) ${action}${returning(table)}`
 }
 
 function columnSql(column: ColumnDefinition, primaryKey: boolean): string {
@@ -153,29 +181,9 @@ export const postgresDialect: Dialect = {
   addColumn: (table, column) => `ALTER TABLE ${q(table)} ADD COLUMN ${q(column.name)} ${POSTGRES_TYPES[column.type]}`,
   widenColumn: (table, column, type) =>
     `ALTER TABLE ${q(table)} ALTER COLUMN ${q(column)} TYPE ${POSTGRES_TYPES[type]} USING ${q(column)}::${POSTGRES_TYPES[type]}`,
-  insert(table, columns, conflict: ConflictMode) {
-    const insert = insertInto(table, columns)
-    const keys = keyColumns(table)
-    const keyed = new Set(keys.map(identifierKey))
-    const hasKey = keys.every((key) => columns.some((column) => identifierKey(column) === identifierKey(key)))
-    if (conflict === 'abort' || !hasKey) return insert + returning(table)
-    if (conflict === 'ignore') return `${insert} ON CONFLICT (${keys.map(q).join(', ')}) DO NOTHING${returning(table)}`
-    // SQLite's REPLACE deletes the old row and inserts the new one: columns the row leaves out go back to their defaults.
-    const given = new Set(columns.map(identifierKey))
-    const others = table.columns.filter((column) => !keyed.has(identifierKey(column.name)))
-    const sets = others.map((column) => `${q(column.name)} = ${given.has(identifierKey(column.name)) ? `excluded.${q(column.name)}` : 'DEFAULT'}`)
-    const action = sets.length ? `DO UPDATE SET ${sets.join(', ')}` : `DO UPDATE SET ${q(keys[0]!)} = excluded.${q(keys[0]!)}`
-    return `${insert} ON CONFLICT (${keys.map(q).join(', ')}) ${action}${returning(table)}`
-  },
-  upsert(table, columns) {
-    const keys = keyColumns(table)
-    const keyed = new Set(keys.map(identifierKey))
-    const updates = columns.filter((column) => !keyed.has(identifierKey(column)))
-    // DO NOTHING would return no row for an existing key; setting a key column to itself updates nothing.
-    const sets = updates.length ? updates : [keys[0]!]
-    const action = `DO UPDATE SET ${sets.map((column) => `${q(column)} = excluded.${q(column)}`).join(', ')}`
-    return `${insertInto(table, columns)} ON CONFLICT (${keys.map(q).join(', ')}) ${action}${returning(table)}`
-  },
+  insert: (table, columns, conflict) => insertSql(table, columns, conflict, 1),
+  upsert: (table, columns) => upsertSql(table, columns, 1),
+  insertRows: (table, columns, mode, count) => (mode === 'upsert' ? upsertSql(table, columns, count) : insertSql(table, columns, mode, count)),
   count: (table) => `SELECT count(*) AS count FROM ${q(table)}`,
   existsByKey: (table, keyColumns) => `SELECT 1 FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`,
   countExistingKeys(table, column) {

@@ -7,7 +7,7 @@ import { SQL, type ReservedSQL } from 'bun'
 import { identifierKey, quoteIdentifier as q } from '../../identifiers'
 import { postgresErrorCode } from '../../errors'
 import type { SqlValue } from '../../values'
-import { driveAsync, RunAgain, type Answer, type CountKeeper, type Path, type Session, type StatementRef, type StatementRequest } from '../path'
+import { driveAsync, RowFailure, RunAgain, type Answer, type CountKeeper, type EachResult, type Path, type RunResult, type Session, type StatementRef, type StatementRequest } from '../path'
 import type { Capability, SchemaFacts, SchemaStatement, Store } from '../store'
 import type { TableInfo, TableListing } from '../table'
 import { ALL_TABLES_SQL, createStatement, NAMED_TABLE_SQL, tablesFrom, type CatalogRow, type CatalogTable } from './catalog'
@@ -90,6 +90,24 @@ const toParameter = (value: SqlValue) => (typeof value === 'number' || typeof va
 const plainInteger = (value: unknown) => (typeof value === 'bigint' && value >= -(2n ** 53n) && value <= 2n ** 53n ? Number(value) : value)
 
 type Runner = SQL | ReservedSQL
+
+/** PostgreSQL's limit on the parameters of one statement. */
+const MAX_PARAMETERS = 65535
+/** Rows per multi-row statement: past a few hundred, a longer statement saves nothing more. */
+const MAX_ROWS_PER_STATEMENT = 500
+
+/** Sends a statement without waiting for its answer; its failure shows in the next statement awaited. */
+const pipelined = (query: Promise<unknown>) => void query.catch(() => {})
+
+/** What a `run` answers from the rows a statement returned: a key and `inserted` flag per row where it reports them. */
+function runResult(prepared: Prepared, rows: unknown): RunResult {
+  const count = (rows as { count?: number }).count ?? 0
+  if (!prepared.reportsInserted) return { changes: count, lastInsertRowid: 0 }
+  let inserted = 0
+  for (const row of rows as unknown[][]) if (row[1] === true) inserted++
+  const key = (rows as unknown[][])[0]?.[0]
+  return { changes: count, lastInsertRowid: (key as bigint | number | null) ?? 0, inserted }
+}
 
 const COUNT_SELECT = templateOf(`SELECT n FROM ${COUNTS_TABLE} WHERE name = ?`)
 const COUNT_UPDATE = templateOf(`UPDATE ${COUNTS_TABLE} SET n = n + ? WHERE name = ? RETURNING n`)
@@ -298,22 +316,82 @@ export class PostgresStore implements Store {
       }
       case 'count':
         return transaction ? this.countInTransaction(transaction, request.name) : this.countCommitted(request.name)
+      case 'runEach':
+        return this.runEach(runner, request)
+      case 'run': {
+        const prepared = this.statement(request.statement)
+        return runResult(prepared, await runner(prepared.template, ...request.params.map(toParameter)).values())
+      }
+      case 'values': {
+        const prepared = this.statement(request.statement)
+        const rows = (await runner(prepared.template, ...request.params.map(toParameter)).values()) as unknown[][]
+        return prepared.safeIntegers ? rows : rows.map((row) => row.map(plainInteger))
+      }
+      case 'get':
+      case 'all': {
+        const prepared = this.statement(request.statement)
+        const rows = (await runner(prepared.template, ...request.params.map(toParameter))) as Record<string, unknown>[]
+        const objects = prepared.safeIntegers ? rows : rows.map((row) => Object.fromEntries(Object.entries(row).map(([name, value]) => [name, plainInteger(value)])))
+        return request.want === 'get' ? (objects[0] ?? null) : objects
+      }
     }
-    const prepared = this.statement(request.statement)
-    const rows = await runner(prepared.template, ...request.params.map(toParameter)).values()
-    const count = (rows as unknown as { count: number }).count ?? 0
-    if (request.want === 'run') {
-      if (!prepared.reportsInserted) return { changes: count, lastInsertRowid: 0 }
-      let inserted = 0
-      for (const row of rows as unknown[][]) if (row[1] === true) inserted++
-      const key = (rows as unknown[][])[0]?.[0]
-      return { changes: count, lastInsertRowid: (key as bigint | null) ?? 0, inserted }
+  }
+
+  /**
+   * Rows with their keys go as statements of many rows each (a chunk ends where a key repeats, which one statement
+   * could not both insert and update), inside a savepoint; when one fails, the rows are run again one by one to name
+   * the row at fault. Rows without a key, or a dialect without multi-row statements, go one statement per row, all
+   * sent in one flight.
+   */
+  private async runEach(runner: Runner, request: Extract<StatementRequest, { want: 'runEach' }>): Promise<EachResult> {
+    const { rows, keys, many } = request
+    const width = rows[0]?.length ?? 0
+    if (!many || rows.length < 2 || width === 0 || keys.some((key) => key === null)) return this.runRowByRow(runner, request.statement, rows)
+    const limit = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_PARAMETERS / width)))
+    const chunks: Array<[number, number]> = []
+    let start = 0
+    let seen = new Set<string>()
+    rows.forEach((_, index) => {
+      const key = keys[index]!.map(String).join('\0')
+      if (index - start >= limit || seen.has(key)) {
+        chunks.push([start, index])
+        start = index
+        seen = new Set()
+      }
+      seen.add(key)
+    })
+    chunks.push([start, rows.length])
+    pipelined(runner`SAVEPOINT rowpost_rows`)
+    const sent = chunks.map(([from, to]) => {
+      const prepared = this.statement(many(to - from))
+      const query = runner(prepared.template, ...rows.slice(from, to).flat().map(toParameter)).values()
+      query.catch(() => {})
+      return { prepared, query }
+    })
+    let results: RunResult[]
+    try {
+      results = await Promise.all(sent.map(async ({ prepared, query }) => runResult(prepared, await query)))
+    } catch {
+      await runner`ROLLBACK TO SAVEPOINT rowpost_rows`
+      return this.runRowByRow(runner, request.statement, rows)
     }
-    const values = prepared.safeIntegers ? (rows as unknown[][]) : (rows as unknown[][]).map((row) => row.map(plainInteger))
-    if (request.want === 'values') return values
-    const names = (rows as unknown as { columns?: Array<{ name: string }> }).columns?.map((column) => column.name) ?? []
-    const objects = values.map((row) => Object.fromEntries(names.map((name, i) => [name, row[i]])))
-    return request.want === 'get' ? (objects[0] ?? null) : objects
+    pipelined(runner`RELEASE SAVEPOINT rowpost_rows`)
+    const inserted = results.some((result) => result.inserted !== undefined) ? results.reduce((sum, result) => sum + (result.inserted ?? 0), 0) : undefined
+    return { changes: results.reduce((sum, result) => sum + result.changes, 0), inserted, generated: rows.map(() => null) }
+  }
+
+  private async runRowByRow(runner: Runner, ref: StatementRef, rows: SqlValue[][]): Promise<EachResult> {
+    const prepared = this.statement(ref)
+    const settled = await Promise.allSettled(rows.map((row) => runner(prepared.template, ...row.map(toParameter)).values()))
+    // Statements run in order: the first failure is the real one; those after it only saw the transaction aborted.
+    const failed = settled.findIndex((outcome) => outcome.status === 'rejected')
+    if (failed !== -1) throw new RowFailure(failed, (settled[failed] as PromiseRejectedResult).reason)
+    const results = settled.map((outcome) => runResult(prepared, (outcome as PromiseFulfilledResult<unknown[][]>).value))
+    return {
+      changes: results.reduce((sum, result) => sum + result.changes, 0),
+      inserted: prepared.reportsInserted ? results.reduce((sum, result) => sum + (result.inserted ?? 0), 0) : undefined,
+      generated: results.map((result) => (result.changes > 0 && result.lastInsertRowid !== 0 ? result.lastInsertRowid : null)),
+    }
   }
 
   /** A table as a statement on `runner` would find it: after a schema change in this transaction, from the catalogue. */
@@ -438,7 +516,6 @@ export class PostgresStore implements Store {
     try {
       connection = await this.writer.reserve()
       transaction = new WriteTransaction(connection)
-      const pipelined = (query: Promise<unknown>) => void query.catch(() => {})
       pipelined(connection`BEGIN`)
       for (const job of group) {
         pipelined(connection`SAVEPOINT rowpost_request`)

@@ -2,7 +2,8 @@
 import type { Database, Statement } from 'bun:sqlite'
 import { identifierKey, isReservedTableName } from '../../identifiers'
 import type { RowCounts } from '../../row-counts'
-import { drive, type Answer, type Path, type Session, type StatementRequest } from '../path'
+import { drive, RowFailure, type Answer, type EachResult, type Path, type Session, type StatementRef, type StatementRequest } from '../path'
+import type { SqlValue } from '../../values'
 import type { ColumnInfo, TableInfo, TableListing } from '../table'
 import { sqliteDialect } from './dialect'
 
@@ -51,9 +52,27 @@ export class SqliteConnection implements Session {
     if (request.want === 'table') return this.table(request.name)
     if (request.want === 'count') return this.countRows(request.name)
     if (request.want === 'schema') return this.tableSchema(request.name)
+    if (request.want === 'runEach') return this.runEach(request.statement, request.rows)
     const { key, build, safeIntegers } = request.statement
     const statement = this.cached(key, build, safeIntegers)
     return statement[request.want](...(request.params as never[])) as Answer
+  }
+
+  private runEach(ref: StatementRef, rows: SqlValue[][]): EachResult {
+    const statement = this.cached(ref.key, ref.build, ref.safeIntegers)
+    let changes = 0
+    const generated: EachResult['generated'] = []
+    for (let index = 0; index < rows.length; index++) {
+      let result
+      try {
+        result = statement.run(...(rows[index] as never[]))
+      } catch (error) {
+        throw new RowFailure(index, error)
+      }
+      changes += result.changes
+      generated.push(result.changes > 0 ? result.lastInsertRowid : null)
+    }
+    return { changes, generated }
   }
 
   /** Runs a path to its end in this event-loop turn: inside a write's SAVEPOINT, it stays one synchronous unit. */
