@@ -250,6 +250,9 @@ export function apiErrorFromPostgres(error: unknown): ApiError | undefined {
     // Data exceptions: text where a number is stored, a number out of range, a value too long; a type the column refuses.
     case '42804':
       return new InvalidValue(`Value of the wrong type for PostgreSQL: ${message}`)
+    // A foreign key to a column with no unique constraint: SQLite accepts it, PostgreSQL refuses the table.
+    case '42830':
+      return new InvalidBody(`Schema refused by PostgreSQL: ${message}`)
     case '53100':
       return new StorageFull()
     case '25006':
