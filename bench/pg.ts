@@ -1,5 +1,9 @@
 #!/usr/bin/env bun
-/** `bun bench/pg.ts`: issue 10's PostgreSQL ceilings on a throwaway cluster, over TCP and the unix socket, beside bun:sqlite's. */
+/**
+ * `bun bench/pg.ts`: rowpost on PostgreSQL (one and two processes on one database) beside issue 10's PostgreSQL
+ * ceilings (a bare Bun.serve + Bun.SQL doing the same upserts), over TCP and the unix socket, and bun:sqlite's ceiling,
+ * on a throwaway cluster. BENCH_TARGETS=rowpost limits the run to rowpost and the two best ceilings.
+ */
 import { SQL } from 'bun'
 import { Database } from 'bun:sqlite'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -27,6 +31,7 @@ const config = {
 for (const name of config.workloads) if (!(name in WORKLOADS)) throw new Error(`BENCH_WORKLOADS: W1, W2 or W3, not ${name}`)
 
 const PG_SERVER = join(import.meta.dir, 'ceilings', 'pg-server.ts')
+const ROWPOST = join(import.meta.dir, '..', 'index.ts')
 const SQLITE_SERVER = join(import.meta.dir, 'ceilings', 'sqlite-server.ts')
 const WRK_ID_BASE = 1e13
 const PROBE_ID_BASE = 8e15
@@ -36,39 +41,65 @@ type Transport = 'TCP' | 'unix socket'
 
 interface Target {
   label: string
-  /** Starts the server on a fresh store and returns how to count its rows afterwards. */
-  start(): Promise<{ server: Server; rows(): Promise<number>; cleanup(): Promise<void> }>
+  /**
+   * Starts the servers (one, or several sharing one database, which the load is split across) on a fresh store and
+   * returns the path wrk posts to on each, and how to count the rows afterwards.
+   */
+  start(): Promise<{ servers: Server[]; path: string; rows(): Promise<number>; cleanup(): Promise<void> }>
 }
 
 let cluster: Cluster
 let databases = 0
 let admin: SQL
 
+/** A fresh database on the cluster, its URL over `transport`, and how to count and drop it. */
+async function freshDatabase(transport: Transport) {
+  const name = `bench_${++databases}`
+  await admin.unsafe(`CREATE DATABASE ${name}`)
+  const dir = mkdtempSync(join(tmpdir(), 'rowpost-pg-bench-'))
+  return {
+    name,
+    dir,
+    url: transport === 'TCP' ? cluster.url(name) : cluster.socketUrl(name),
+    async rows() {
+      const sql = new SQL({ url: cluster.url(name), max: 1 })
+      try {
+        const [row] = await sql`SELECT count(*)::int AS n FROM items`
+        return row.n as number
+      } finally {
+        await sql.close()
+      }
+    },
+    async cleanup() {
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** rowpost serving the database (`processes` of them, each its own pool and group commit), through the legacy route. */
+function rowpostTarget(processes: number, transport: Transport): Target {
+  return {
+    label: `rowpost on pg, ${processes} process${processes > 1 ? 'es' : ''}, ${transport}`,
+    async start() {
+      const database = await freshDatabase(transport)
+      const servers: Server[] = []
+      for (let n = 0; n < processes; n++) {
+        servers.push(await startServer(`rowpost ${n + 1}`, ['bun', ROWPOST, database.url, '--unsafe', '-p', '0'], database.dir))
+      }
+      // rowpost serves a PostgreSQL database under its own name.
+      return { servers, path: `/-/insert/${database.name}/items?pk=id`, rows: database.rows, cleanup: database.cleanup }
+    },
+  }
+}
+
 function pgTarget(mode: PgCeilingMode, transport: Transport): Target {
   return {
     label: `pg ${mode}, ${transport}`,
     async start() {
-      const name = `bench_${++databases}`
-      await admin.unsafe(`CREATE DATABASE ${name}`)
-      const dir = mkdtempSync(join(tmpdir(), 'rowpost-pg-bench-'))
-      const url = transport === 'TCP' ? cluster.url(name) : cluster.socketUrl(name)
-      const server = await startServer(`pg ceiling ${mode}`, ['bun', PG_SERVER, url, mode, '0'], dir)
-      return {
-        server,
-        async rows() {
-          const sql = new SQL({ url: cluster.url(name), max: 1 })
-          try {
-            const [row] = await sql`SELECT count(*)::int AS n FROM items`
-            return row.n as number
-          } finally {
-            await sql.close()
-          }
-        },
-        async cleanup() {
-          await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-          rmSync(dir, { recursive: true, force: true })
-        },
-      }
+      const database = await freshDatabase(transport)
+      const server = await startServer(`pg ceiling ${mode}`, ['bun', PG_SERVER, database.url, mode, '0'], database.dir)
+      return { servers: [server], path: '/', rows: database.rows, cleanup: database.cleanup }
     },
   }
 }
@@ -80,7 +111,8 @@ const SQLITE_TARGET: Target = {
     const file = join(dir, 'data.db')
     const server = await startServer('sqlite ceiling', ['bun', SQLITE_SERVER, file, '0'], dir)
     return {
-      server,
+      servers: [server],
+      path: '/',
       async rows() {
         const db = new Database(file, { readonly: true })
         try {
@@ -97,42 +129,54 @@ const SQLITE_TARGET: Target = {
 }
 
 const modes = Object.keys(PG_CEILING_MODES) as PgCeilingMode[]
-const targets: Target[] = [
-  SQLITE_TARGET,
-  ...(['TCP', 'unix socket'] as const).flatMap((transport) => modes.map((mode) => pgTarget(mode, transport))),
-]
+const transports = ['TCP', 'unix socket'] as const
+const rowpostTargets = transports.flatMap((transport) => [rowpostTarget(1, transport), rowpostTarget(2, transport)])
+const targets: Target[] =
+  process.env.BENCH_TARGETS === 'rowpost'
+    ? [...transports.flatMap((transport) => [pgTarget('group', transport), pgTarget('group-pipelined', transport)]), ...rowpostTargets]
+    : [SQLITE_TARGET, ...transports.flatMap((transport) => modes.map((mode) => pgTarget(mode, transport))), ...rowpostTargets]
 
-/** One run of one cell: a fresh store, a probe request, wrk, then the stored rows checked against the acknowledged ones. */
+/**
+ * One run of one cell: fresh servers, a probe request, wrk (one per server, the connections split between them, each
+ * with its own id range), then the stored rows checked against the acknowledged ones.
+ */
 async function runOnce(target: Target, workload: WorkloadName, cell: Cell): Promise<void> {
   const rowsPerRequest = WORKLOADS[workload]
   const started = await target.start()
-  let server: Server | undefined = started.server
+  let servers: Server[] = started.servers
   try {
-    const url = `${server.url}/`
-    const probe = await fetch(url, {
+    const probe = await fetch(`${servers[0]!.url}${started.path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: jsonBody(PROBE_ID_BASE, rowsPerRequest),
     })
     if (!probe.ok) throw new Error(`probe answered ${probe.status}: ${(await probe.text()).slice(0, 160)}`)
-    const result = await wrk.run({
-      url,
-      rowsPerRequest,
-      seconds: config.seconds,
-      connections: config.connections,
-      threads: config.threads,
-      idBase: WRK_ID_BASE,
-    })
-    const peakRss = memoryOf(server.pid)?.peak
-    await server.stop()
-    server = undefined
+    const results = await Promise.all(
+      servers.map((server, n) =>
+        wrk.run({
+          url: `${server.url}${started.path}`,
+          rowsPerRequest,
+          seconds: config.seconds,
+          connections: Math.max(1, Math.round(config.connections / servers.length)),
+          threads: config.threads,
+          idBase: WRK_ID_BASE + n * 1e14,
+        }),
+      ),
+    )
+    const peakRss = Math.max(...servers.map((server) => memoryOf(server.pid)?.peak ?? 0)) || undefined
+    await Promise.all(servers.map((server) => server.stop()))
+    servers = []
     const notes: string[] = []
-    if (result.failedRequests) notes.push(`${result.failedRequests} failed requests`)
+    const failed = results.reduce((sum, result) => sum + result.failedRequests, 0)
+    if (failed) notes.push(`${failed} failed requests`)
+    const ok = results.reduce((sum, result) => sum + result.okRequests, 0)
     const stored = await started.rows()
-    const acknowledged = rowsPerRequest * (1 + result.okRequests)
+    const acknowledged = rowsPerRequest * (1 + ok)
     if (stored < acknowledged) notes.push(`table holds ${stored} rows, ${acknowledged} acknowledged`)
-    const rps = result.okRequests / result.seconds
-    cell.samples.push({ rps, rowsPerSecond: rps * rowsPerRequest, p50Ms: result.p50Ms, p99Ms: result.p99Ms, peakRss, notes })
+    const rps = results.reduce((sum, result) => sum + result.okRequests / result.seconds, 0)
+    const p50Ms = median(results.map((result) => result.p50Ms))!
+    const p99Ms = Math.max(...results.map((result) => result.p99Ms))
+    cell.samples.push({ rps, rowsPerSecond: rps * rowsPerRequest, p50Ms, p99Ms, peakRss, notes })
     log(
       `  ${workload} | ${target.label}: ${Math.round(rps)} req/s, ${Math.round(rps * rowsPerRequest)} rows/s ${notes.join('; ')}`.trimEnd(),
     )
@@ -140,7 +184,7 @@ async function runOnce(target: Target, workload: WorkloadName, cell: Cell): Prom
     cell.failures.push((error as Error).message)
     log(`  ${workload} | ${target.label}: failed: ${(error as Error).message}`)
   } finally {
-    await server?.stop()
+    await Promise.all(servers.map((server) => server.stop()))
     await started.cleanup()
   }
 }
@@ -248,7 +292,7 @@ async function main(): Promise<void> {
   for (const row of costRows) console.log(`| ${row.join(' | ')} |`)
   console.log(`\n(${config.statements} \`SELECT $1::int\` statements per measurement on one connection, median of ${config.runs}.)\n`)
   for (const workload of config.workloads) {
-    const pg = cells.filter((entry) => entry.workload === workload && entry.target !== SQLITE_TARGET)
+    const pg = cells.filter((entry) => entry.workload === workload && entry.target !== SQLITE_TARGET && !rowpostTargets.includes(entry.target))
     const metric = workload === 'W1' ? 'rps' : 'rowsPerSecond'
     const best = pg
       .map((entry) => ({ label: entry.target.label, value: medianOf(entry.cell, metric) ?? 0 }))
@@ -258,6 +302,10 @@ async function main(): Promise<void> {
     console.log(
       `- ${workload}: best PostgreSQL ceiling ${best.label}, ${count(best.value)} ${unit}; 0.7× of it: ${count(best.value * 0.7)} ${unit}`,
     )
+    for (const entry of cells.filter((candidate) => candidate.workload === workload && rowpostTargets.includes(candidate.target))) {
+      const value = medianOf(entry.cell, metric)
+      if (value !== undefined) console.log(`  - ${entry.target.label}: ${count(value)} ${unit}, ${(value / best.value).toFixed(2)}× of that ceiling`)
+    }
   }
 }
 

@@ -121,76 +121,68 @@ interface Prepared {
 }
 
 /**
- * Row counts within one write transaction, kept as deltas and applied to the shared counts table: per request until
- * it succeeds, then per group until it commits. A table's delta is applied early when a request asks for its count,
- * and given back to the group if that request then fails (its savepoint undoes the update).
+ * A request's row-count changes within a write transaction, kept as deltas until it succeeds, when they join the
+ * group's (applied to the shared counts table before COMMIT). When the request asks for a count, that table's delta,
+ * its own and the group's so far, is applied at once; the group's part is given back if the request then fails, since
+ * its savepoint undoes the update.
  */
-class TransactionCounts implements CountKeeper {
-  private request = new Map<string, number>()
-  private group = new Map<string, number>()
-  /** Group deltas that this request's savepoint holds (applied or cleared by it), restored if it fails. */
-  private borrowed = new Map<string, number>()
-  private dropped = new Set<string>()
+class RequestCounts implements CountKeeper {
+  private readonly own = new Map<string, number>()
+  private readonly borrowed = new Map<string, number>()
+  readonly dropped = new Set<string>()
+
+  constructor(private readonly group: Map<string, number>) {}
 
   add(table: string, delta: number): void {
-    if (delta !== 0) this.request.set(table, (this.request.get(table) ?? 0) + delta)
+    if (delta !== 0) this.own.set(table, (this.own.get(table) ?? 0) + delta)
   }
 
   forget(table: string): void {
-    this.borrow(table)
-    this.request.delete(table)
+    this.take(table)
     this.dropped.add(table)
-  }
-
-  private borrow(table: string): number {
-    const delta = this.group.get(table) ?? 0
-    if (delta !== 0) this.borrowed.set(table, (this.borrowed.get(table) ?? 0) + delta)
-    this.group.delete(table)
-    return delta
   }
 
   /** The delta to apply now for `table`, which the caller then writes into the counts table. */
   take(table: string): number {
-    const delta = this.borrow(table) + (this.request.get(table) ?? 0)
-    this.request.delete(table)
+    const fromGroup = this.group.get(table) ?? 0
+    if (fromGroup !== 0) this.borrowed.set(table, (this.borrowed.get(table) ?? 0) + fromGroup)
+    this.group.delete(table)
+    const delta = fromGroup + (this.own.get(table) ?? 0)
+    this.own.delete(table)
     return delta
   }
 
-  /** Tables dropped by the request: their counts rows go. */
-  takeDropped(): string[] {
-    const tables = [...this.dropped]
-    this.dropped.clear()
-    return tables
+  succeeded(): void {
+    for (const [table, delta] of this.own) this.group.set(table, (this.group.get(table) ?? 0) + delta)
   }
 
-  requestSucceeded(): void {
-    for (const [table, delta] of this.request) this.group.set(table, (this.group.get(table) ?? 0) + delta)
-    this.request.clear()
-    this.borrowed.clear()
-  }
-
-  requestFailed(): void {
+  failed(): void {
     for (const [table, delta] of this.borrowed) this.group.set(table, (this.group.get(table) ?? 0) + delta)
-    this.request.clear()
-    this.borrowed.clear()
-    this.dropped.clear()
-  }
-
-  /** The group's deltas, in name order so that two transactions lock counts rows in one order. */
-  takeGroup(): Array<[string, number]> {
-    const deltas = [...this.group].filter(([, delta]) => delta !== 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    this.group.clear()
-    return deltas
   }
 }
 
-/** One write transaction's state: its connection, counts, and whether it changed the schema. */
-class WriteTransaction implements Session {
-  readonly dialect = postgresDialect
-  readonly counts = new TransactionCounts()
+/** One write transaction: its connection, its requests' pending counts, and whether it changed the schema. */
+class WriteTransaction {
+  readonly pendingCounts = new Map<string, number>()
   schemaChanged = false
 
-  constructor(readonly connection: ReservedSQL) {}
+  constructor(
+    readonly connection: ReservedSQL,
+    /** Whether its requests run at once, with no savepoint of their own: any failure then fails them all. */
+    readonly together = false,
+  ) {}
+
+  /** A session for one request of this transaction. */
+  session(): Session & { counts: RequestCounts } {
+    return { dialect: postgresDialect, counts: new RequestCounts(this.pendingCounts) }
+  }
+
+  /** The group's deltas, in name order so that two transactions lock counts rows in one order. */
+  takeCounts(): Array<[string, number]> {
+    const deltas = [...this.pendingCounts].filter(([, delta]) => delta !== 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    this.pendingCounts.clear()
+    return deltas
+  }
 }
 
 interface Job {
@@ -301,8 +293,8 @@ export class PostgresStore implements Store {
     return prepared
   }
 
-  /** Answers one request of a path on `runner`; `transaction` is absent on the read side. */
-  private async answer(runner: Runner, request: StatementRequest, transaction?: WriteTransaction): Promise<Answer> {
+  /** Answers one request of a path on `runner`; `transaction` and the request's `counts` are absent on the read side. */
+  private async answer(runner: Runner, request: StatementRequest, transaction?: WriteTransaction, counts?: RequestCounts): Promise<Answer> {
     switch (request.want) {
       case 'exec':
         await runner.unsafe(request.sql)
@@ -315,9 +307,9 @@ export class PostgresStore implements Store {
         return table && createStatement(table)
       }
       case 'count':
-        return transaction ? this.countInTransaction(transaction, request.name) : this.countCommitted(request.name)
+        return transaction && counts ? this.applyCount(transaction.connection, request.name, counts.take(request.name)) : this.countCommitted(request.name)
       case 'runEach':
-        return this.runEach(runner, request)
+        return this.runEach(runner, request, transaction?.together ?? false)
       case 'run': {
         const prepared = this.statement(request.statement)
         return runResult(prepared, await runner(prepared.template, ...request.params.map(toParameter)).values())
@@ -343,7 +335,7 @@ export class PostgresStore implements Store {
    * the row at fault. Rows without a key, or a dialect without multi-row statements, go one statement per row, all
    * sent in one flight.
    */
-  private async runEach(runner: Runner, request: Extract<StatementRequest, { want: 'runEach' }>): Promise<EachResult> {
+  private async runEach(runner: Runner, request: Extract<StatementRequest, { want: 'runEach' }>, together: boolean): Promise<EachResult> {
     const { rows, keys, many } = request
     const width = rows[0]?.length ?? 0
     if (!many || rows.length < 2 || width === 0 || keys.some((key) => key === null)) return this.runRowByRow(runner, request.statement, rows)
@@ -361,7 +353,8 @@ export class PostgresStore implements Store {
       seen.add(key)
     })
     chunks.push([start, rows.length])
-    pipelined(runner`SAVEPOINT rowpost_rows`)
+    // Requests running together share the transaction: a savepoint of one would be released or rolled back by another.
+    if (!together) pipelined(runner`SAVEPOINT rowpost_rows`)
     const sent = chunks.map(([from, to]) => {
       const prepared = this.statement(many(to - from))
       const query = runner(prepared.template, ...rows.slice(from, to).flat().map(toParameter)).values()
@@ -371,11 +364,12 @@ export class PostgresStore implements Store {
     let results: RunResult[]
     try {
       results = await Promise.all(sent.map(async ({ prepared, query }) => runResult(prepared, await query)))
-    } catch {
+    } catch (error) {
+      if (together) throw error
       await runner`ROLLBACK TO SAVEPOINT rowpost_rows`
       return this.runRowByRow(runner, request.statement, rows)
     }
-    pipelined(runner`RELEASE SAVEPOINT rowpost_rows`)
+    if (!together) pipelined(runner`RELEASE SAVEPOINT rowpost_rows`)
     const inserted = results.some((result) => result.inserted !== undefined) ? results.reduce((sum, result) => sum + (result.inserted ?? 0), 0) : undefined
     return { changes: results.reduce((sum, result) => sum + result.changes, 0), inserted, generated: rows.map(() => null) }
   }
@@ -429,14 +423,18 @@ export class PostgresStore implements Store {
     return Number(row.n)
   }
 
-  private countInTransaction(transaction: WriteTransaction, table: string): Promise<number> {
-    return this.applyCount(transaction.connection, table, transaction.counts.take(table))
-  }
-
-  /** Ends a request's part of the transaction: a dropped table's counts row goes with it. */
-  private async finishRequest(transaction: WriteTransaction): Promise<void> {
-    for (const table of transaction.counts.takeDropped()) {
-      await transaction.connection(COUNT_DELETE, table)
+  /** Runs one request's path in `transaction`; a table it dropped takes its counts row with it. */
+  private async runRequest<T>(transaction: WriteTransaction, path: (session: Session) => Path<T>): Promise<T> {
+    const session = transaction.session()
+    const { connection } = transaction
+    try {
+      const value = await driveAsync(path(session), (request) => this.answer(connection, request, transaction, session.counts))
+      for (const table of session.counts.dropped) await connection(COUNT_DELETE, table)
+      session.counts.succeeded()
+      return value
+    } catch (error) {
+      session.counts.failed()
+      throw error
     }
   }
 
@@ -460,10 +458,8 @@ export class PostgresStore implements Store {
     const transaction = new WriteTransaction(connection)
     try {
       await connection`BEGIN`
-      const value = await work((path) => driveAsync(path(transaction), (request) => this.answer(connection, request, transaction)))
-      await this.finishRequest(transaction)
-      transaction.counts.requestSucceeded()
-      for (const [table, delta] of transaction.counts.takeGroup()) await this.applyCount(connection, table, delta)
+      const value = await work((path) => this.runRequest(transaction, path))
+      for (const [table, delta] of transaction.takeCounts()) await this.applyCount(connection, table, delta)
       await this.commit(connection)
       return value
     } catch (error) {
@@ -503,12 +499,51 @@ export class PostgresStore implements Store {
     })
   }
 
+  private async runGroup(group: Job[]): Promise<void> {
+    if (group.length > 1 && (await this.runTogether(group))) return
+    await this.runInTurn(group)
+  }
+
   /**
-   * One transaction for the group: each request in a SAVEPOINT (sent without waiting for its answer, so it costs no
+   * The fast way: the group's paths run at once in one transaction, so their statements travel together (a round trip
+   * per step of the longest path, not per statement). Without savepoints, one failure spoils the whole transaction:
+   * then it is rolled back, nothing is answered, and `runInTurn` runs the group again. Resolves false in that case.
+   */
+  private async runTogether(group: Job[]): Promise<boolean> {
+    const connection = await this.writer.reserve()
+    const transaction = new WriteTransaction(connection, true)
+    let outcomes: PromiseSettledResult<unknown>[]
+    try {
+      try {
+        pipelined(connection`BEGIN`)
+        outcomes = await Promise.allSettled(group.map((job) => this.runRequest(transaction, job.path)))
+        if (outcomes.some((outcome) => outcome.status === 'rejected')) throw new Error('a request of the group failed')
+        for (const [table, delta] of transaction.takeCounts()) await this.applyCount(connection, table, delta)
+      } catch {
+        await connection`ROLLBACK`.catch(() => {})
+        return false
+      }
+      try {
+        // Past this point the outcome may be unknown (a connection lost during COMMIT): never run the group again.
+        await this.commit(connection)
+      } catch (error) {
+        for (const job of group) job.reject(error)
+        return true
+      }
+    } finally {
+      connection.release()
+      if (transaction.schemaChanged) this.forgetSchema()
+    }
+    group.forEach((job, index) => job.resolve((outcomes[index] as PromiseFulfilledResult<unknown>).value))
+    return true
+  }
+
+  /**
+   * One transaction for the group, each request in a SAVEPOINT (sent without waiting for its answer, so it costs no
    * round trip), run to its end before the next begins. A request that fails is rolled back to its savepoint and
    * answered with its error; one that lost a race runs again in a later group. Answers go out after COMMIT.
    */
-  private async runGroup(group: Job[]): Promise<void> {
+  private async runInTurn(group: Job[]): Promise<void> {
     const done: Array<{ job: Job; value?: unknown; error?: unknown }> = []
     const again: Job[] = []
     let connection: ReservedSQL | undefined
@@ -520,14 +555,10 @@ export class PostgresStore implements Store {
       for (const job of group) {
         pipelined(connection`SAVEPOINT rowpost_request`)
         try {
-          const tx = transaction
-          const value = await driveAsync(job.path(tx), (request) => this.answer(tx.connection, request, tx))
-          await this.finishRequest(tx)
-          tx.counts.requestSucceeded()
+          const value = await this.runRequest(transaction, job.path)
           pipelined(connection`RELEASE SAVEPOINT rowpost_request`)
           done.push({ job, value })
         } catch (error) {
-          transaction.counts.requestFailed()
           await connection`ROLLBACK TO SAVEPOINT rowpost_request`
           pipelined(connection`RELEASE SAVEPOINT rowpost_request`)
           if (lostRace(error) && job.attempts < MAX_ATTEMPTS - 1) {
@@ -537,7 +568,7 @@ export class PostgresStore implements Store {
           } else done.push({ job, error })
         }
       }
-      for (const [table, delta] of transaction.counts.takeGroup()) await this.applyCount(connection, table, delta)
+      for (const [table, delta] of transaction.takeCounts()) await this.applyCount(connection, table, delta)
       await this.commit(connection)
     } catch (error) {
       if (connection) await connection`ROLLBACK`.catch(() => {})
