@@ -145,3 +145,18 @@ describe('two rowposts on one PostgreSQL database', () => {
     expect(Number(n)).toBe(16)
   })
 })
+
+describe('a schema another process changed', () => {
+  test('a column the other rowpost added is written here without alter, though this one described the table before', async () => {
+    const { a, b, db } = await twoServers()
+    expect((await post(a, `/-/insert${dbPath(db)}/notes?pk=id`, [{ id: 1, text: 'one' }])).status).toBe(200)
+    // b reads the table, so it keeps a description without the column a adds next.
+    expect((await post(b, `/-/insert${dbPath(db)}/notes?pk=id`, [{ id: 2, text: 'two' }])).status).toBe(200)
+    expect((await post(a, `/-/insert${dbPath(db)}/notes?pk=id&alter=1`, [{ id: 3, text: 'three', mood: 'calm' }])).status).toBe(200)
+    const response = await post(b, `/-/insert${dbPath(db)}/notes?pk=id`, [{ id: 4, text: 'four', mood: 'glad' }])
+    expect({ status: response.status, body: await response.json() }).toEqual({ status: 200, body: { table_count: 4 } })
+    const unknown = await post(b, `/-/insert${dbPath(db)}/notes?pk=id`, [{ id: 5, colour: 'red' }])
+    expect(unknown.status).toBe(400)
+    expect(((await unknown.json()) as { error_code: string }).error_code).toBe('unknown_keys')
+  })
+})

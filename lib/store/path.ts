@@ -28,7 +28,11 @@ export interface RunResult {
  * store rolls the request back and runs its path again, when it will find what the other process committed.
  */
 export class RunAgain extends Error {
-  constructor(reason: string) {
+  constructor(
+    reason: string,
+    /** The answer to give if the request cannot run again (it has run too many times). */
+    readonly otherwise?: unknown,
+  ) {
     super(`the request must run again: ${reason}`)
   }
 }

@@ -5,7 +5,7 @@
  */
 import { SQL, type ReservedSQL } from 'bun'
 import { identifierKey, quoteIdentifier as q } from '../../identifiers'
-import { postgresErrorCode } from '../../errors'
+import { MissingTable, postgresErrorCode, UnknownKeys } from '../../errors'
 import type { SqlValue } from '../../values'
 import { driveAsync, RowFailure, RunAgain, type Answer, type CountKeeper, type EachResult, type Path, type RunResult, type Session, type StatementRef, type StatementRequest } from '../path'
 import type { Capability, SchemaFacts, SchemaStatement, Store } from '../store'
@@ -161,6 +161,18 @@ class RequestCounts implements CountKeeper {
   }
 }
 
+interface RequestSession extends Session {
+  counts: RequestCounts
+  /** Whether a table description came from this process's cache, which another process's change may have outdated. */
+  cachedSchema: boolean
+}
+
+/**
+ * Whether a request refused for its table's columns or absence (unknown keys, a missing table) may only have seen an
+ * outdated description: then it runs again once the schema is read afresh.
+ */
+const maybeOutdated = (error: unknown, session: RequestSession) => session.cachedSchema && (error instanceof UnknownKeys || error instanceof MissingTable)
+
 /** One write transaction: its connection, its requests' pending counts, and whether it changed the schema. */
 class WriteTransaction {
   readonly pendingCounts = new Map<string, number>()
@@ -173,8 +185,8 @@ class WriteTransaction {
   ) {}
 
   /** A session for one request of this transaction. */
-  session(): Session & { counts: RequestCounts } {
-    return { dialect: postgresDialect, counts: new RequestCounts(this.pendingCounts) }
+  session(): RequestSession {
+    return { dialect: postgresDialect, counts: new RequestCounts(this.pendingCounts), cachedSchema: false }
   }
 
   /** The group's deltas, in name order so that two transactions lock counts rows in one order. */
@@ -293,17 +305,18 @@ export class PostgresStore implements Store {
     return prepared
   }
 
-  /** Answers one request of a path on `runner`; `transaction` and the request's `counts` are absent on the read side. */
-  private async answer(runner: Runner, request: StatementRequest, transaction?: WriteTransaction, counts?: RequestCounts): Promise<Answer> {
+  /** Answers one request of a path on `runner`; `transaction` and the request's `session` are absent on the read side. */
+  private async answer(runner: Runner, request: StatementRequest, transaction?: WriteTransaction, session?: RequestSession): Promise<Answer> {
+    const counts = session?.counts
     switch (request.want) {
       case 'exec':
         await runner.unsafe(request.sql)
         if (transaction) transaction.schemaChanged = true
         return undefined
       case 'table':
-        return (await this.tableOn(runner, request.name, transaction))?.info
+        return (await this.tableOn(runner, request.name, transaction, session))?.info
       case 'schema': {
-        const table = await this.tableOn(runner, request.name, transaction)
+        const table = await this.tableOn(runner, request.name, transaction, session)
         return table && createStatement(table)
       }
       case 'count':
@@ -389,11 +402,14 @@ export class PostgresStore implements Store {
   }
 
   /** A table as a statement on `runner` would find it: after a schema change in this transaction, from the catalogue. */
-  private async tableOn(runner: Runner, name: string, transaction?: WriteTransaction): Promise<CatalogTable | undefined> {
+  private async tableOn(runner: Runner, name: string, transaction?: WriteTransaction, session?: RequestSession): Promise<CatalogTable | undefined> {
     if (transaction?.schemaChanged) return this.describe(runner, name)
     const key = identifierKey(name)
     const known = this.tables.get(key)
-    if (known && this.checkedAt.has(key)) return known
+    if (known && this.checkedAt.has(key)) {
+      if (session) session.cachedSchema = true
+      return known
+    }
     const found = await this.describe(runner, name)
     this.remember(key, found)
     return found
@@ -428,13 +444,13 @@ export class PostgresStore implements Store {
     const session = transaction.session()
     const { connection } = transaction
     try {
-      const value = await driveAsync(path(session), (request) => this.answer(connection, request, transaction, session.counts))
+      const value = await driveAsync(path(session), (request) => this.answer(connection, request, transaction, session))
       for (const table of session.counts.dropped) await connection(COUNT_DELETE, table)
       session.counts.succeeded()
       return value
     } catch (error) {
       session.counts.failed()
-      throw error
+      throw maybeOutdated(error, session) ? new RunAgain(`${(error as Error).message}, as this process last saw the table`, error) : error
     }
   }
 
@@ -565,7 +581,7 @@ export class PostgresStore implements Store {
             job.attempts++
             this.forgetSchema()
             again.push(job)
-          } else done.push({ job, error })
+          } else done.push({ job, error: error instanceof RunAgain && error.otherwise !== undefined ? error.otherwise : error })
         }
       }
       for (const [table, delta] of transaction.takeCounts()) await this.applyCount(connection, table, delta)
