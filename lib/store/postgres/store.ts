@@ -94,7 +94,23 @@ type Runner = SQL | ReservedSQL
 /** PostgreSQL's limit on the parameters of one statement. */
 const MAX_PARAMETERS = 65535
 /** Rows per multi-row statement: past a few hundred, a longer statement saves nothing more. */
-const MAX_ROWS_PER_STATEMENT = 500
+const MAX_ROWS_PER_STATEMENT = 512
+/** Statements kept prepared; the oldest is dropped past this (a connection re-prepares it if it comes back). */
+const STATEMENT_CACHE_SIZE = 512
+
+/**
+ * [from, to) as runs whose lengths are powers of two, longest first: a table then needs at most a dozen multi-row
+ * statements per row shape, whatever the batch sizes clients send, so the prepared statements stay few.
+ */
+function powerOfTwoRuns(from: number, to: number): Array<[number, number]> {
+  const runs: Array<[number, number]> = []
+  while (from < to) {
+    const length = 2 ** Math.floor(Math.log2(to - from))
+    runs.push([from, from + length])
+    from += length
+  }
+  return runs
+}
 
 /** Sends a statement without waiting for its answer; its failure shows in the next statement awaited. */
 const pipelined = (query: Promise<unknown>) => void query.catch(() => {})
@@ -300,6 +316,7 @@ export class PostgresStore implements Store {
     if (!prepared) {
       const sql = ref.build()
       prepared = { template: templateOf(sql), reportsInserted: /\(xmax = 0\) AS inserted$/.test(sql), safeIntegers: ref.safeIntegers ?? false }
+      if (this.prepared.size >= STATEMENT_CACHE_SIZE) this.prepared.delete(this.prepared.keys().next().value!)
       this.prepared.set(ref.key, prepared)
     }
     return prepared
@@ -366,9 +383,10 @@ export class PostgresStore implements Store {
       seen.add(key)
     })
     chunks.push([start, rows.length])
+    const sized = chunks.flatMap(([from, to]) => powerOfTwoRuns(from, to))
     // Requests running together share the transaction: a savepoint of one would be released or rolled back by another.
     if (!together) pipelined(runner`SAVEPOINT rowpost_rows`)
-    const sent = chunks.map(([from, to]) => {
+    const sent = sized.map(([from, to]) => {
       const prepared = this.statement(many(to - from))
       const query = runner(prepared.template, ...rows.slice(from, to).flat().map(toParameter)).values()
       query.catch(() => {})
