@@ -1,18 +1,19 @@
 /** Who may write through the legacy API (API.md §4): tokens, 0.x and 1.0 configuration, and the allow-block rules underneath. */
-import { describe, expect, test } from 'bun:test'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError, interpretMetadata, loadConfig } from '../lib/config'
 import { actorMatches, allowed, type Actor, type AllowBlock, type Policy } from '../lib/permissions'
-import { makeApp, tempDir, type TestApp } from './helpers'
+import { eachBackend, type BackendApp } from './backends'
+import { tempDir } from './helpers'
+
+// Removing this file's PostgreSQL cluster (a database per test) takes longer than bun's 5 s hook default.
+setDefaultTimeout(60_000)
 
 async function expectJson(response: Response, status: number, body: unknown) {
   expect({ status: response.status, body: await response.json() }).toEqual({ status, body })
 }
 
-function snapshot(t: TestApp): Record<string, unknown> {
-  return Object.fromEntries(t.tables().map((name) => [name, { columns: t.columns(name), rows: t.rows(name) }]))
-}
 
 const TOKENS = [
   { token: 'alice-token', actor: { id: 'alice' } },
@@ -30,10 +31,10 @@ const missingTable = (table: string) => ({ status: 400, error: `Table ${table} d
 const SEED = { columns: [['id', 'INTEGER'], ['name', 'TEXT']], rows: [{ id: 1, name: 'Cleopaws' }] }
 
 /** Creates dogs (and cats) with one row each, behind the app's back, so no permission is involved. */
-function seed(t: TestApp, ...tables: string[]) {
+async function seed(t: BackendApp, ...tables: string[]) {
   for (const table of tables) {
-    t.db.connection.run(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, name TEXT)`)
-    t.db.connection.run(`INSERT INTO ${table} VALUES (1, 'Cleopaws')`)
+    await t.exec(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, name TEXT)`)
+    await t.exec(`INSERT INTO ${table} VALUES (1, 'Cleopaws')`)
   }
 }
 
@@ -105,217 +106,222 @@ const MATRIX = LEVELS.flatMap((level) =>
     .flatMap((operation) => (Object.keys(CALLERS) as Caller[]).map((caller) => [level, operation, caller] as const)),
 )
 
-describe('the permission matrix', () => {
-  test.each(MATRIX)('with %s, to %s, %s', async (level, operation, caller) => {
-    const t = makeApp({ config: configFor(level, operation) })
-    const { seeded, path, row, after } = OPERATIONS[operation]
-    if (seeded) seed(t, 'dogs')
-    const before = snapshot(t)
-    expect(before).toEqual(seeded ? { dogs: SEED } : {})
-    const response = await t.post(path, [row], CALLERS[caller])
-    const { status, body } = expected(level, operation, caller)
-    if (status === 401) expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
-    await expectJson(response, status, body)
-    expect(snapshot(t)).toEqual(status === 200 ? after : before)
-  })
+/** Writes metadata.json (and any extra files) into a fresh folder; returns the metadata path. */
+function metadataFile(document: unknown, files: Record<string, string> = {}): string {
+  const dir = tempDir()
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true })
+    writeFileSync(join(dir, name), text)
+  }
+  const path = join(dir, 'metadata.json')
+  writeFileSync(path, JSON.stringify(document, null, 2))
+  return path
+}
 
-  test('a create-table grant in a table block does not let anyone create that table', async () => {
-    const t = makeApp({
-      config: withTokens({ permissions: { 'insert-row': true, 'update-row': true }, databases: { data: { tables: { dogs: { permissions: { 'create-table': true } } } } } }),
+const README_METADATA = {
+  plugins: {
+    'datasette-insert': { allow: { bot: 'insert-bot' } },
+    'datasette-auth-tokens': { tokens: [{ token: { $env: 'INSERT_TOKEN' }, actor: { bot: 'insert-bot' } }] },
+  },
+}
+
+eachBackend((backend) => {
+  describe('the permission matrix', () => {
+    test.each(MATRIX)('with %s, to %s, %s', async (level, operation, caller) => {
+      const t = await backend.makeApp({ config: configFor(level, operation) })
+      const { seeded, path, row, after } = OPERATIONS[operation]
+      if (seeded) await seed(t, 'dogs')
+      const before = await t.snapshot()
+      expect(before).toEqual(seeded ? { dogs: SEED } : {})
+      const response = await t.post(path, [row], CALLERS[caller])
+      const { status, body } = expected(level, operation, caller)
+      if (status === 401) expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+      await expectJson(response, status, body)
+      expect(await t.snapshot()).toEqual(status === 200 ? after : before)
     })
-    await expectJson(await t.post('/-/insert/data/dogs', [{ id: 1 }], 'alice-token'), 400, missingTable('dogs'))
-    expect(t.tables()).toEqual([])
-  })
-})
 
-describe('insert and upsert need both insert-row and update-row', () => {
-  test.each([
-    ['insert', 'insert-row only', { 'insert-row': true }, 403],
-    ['insert', 'update-row only', { 'update-row': true }, 403],
-    ['insert', 'both', { 'insert-row': true, 'update-row': true }, 200],
-    ['upsert', 'insert-row only', { 'insert-row': true }, 403],
-    ['upsert', 'update-row only', { 'update-row': true }, 403],
-    ['upsert', 'both', { 'insert-row': true, 'update-row': true }, 200],
-  ] as const)('%s with %s', async (verb, _name, actions, status) => {
-    const t = makeApp({ config: withTokens({ permissions: actions }) })
-    seed(t, 'dogs')
-    const response = await t.post(`/-/${verb}/data/dogs?pk=id`, [{ id: 1, name: 'Cleo' }], 'bob-token')
-    if (status === 403) {
-      await expectJson(response, 403, PERMISSION_DENIED)
-      expect(snapshot(t)).toEqual({ dogs: SEED })
-    } else {
-      await expectJson(response, 200, { table_count: 1 })
-      expect(snapshot(t)).toEqual({ dogs: { columns: SEED.columns, rows: [{ id: 1, name: 'Cleo' }] } })
-    }
-  })
-})
-
-describe('the most specific level that mentions an action wins', () => {
-  const insertUpdate = (allow: AllowBlock) => ({ 'insert-row': allow, 'update-row': allow })
-  test.each([
-    ['a database block narrows a root grant', { permissions: insertUpdate(true), databases: { data: { permissions: insertUpdate(ALICE) } } }, 'bob-token', 'dogs', 403],
-    ['the root grant still covers the other caller', { permissions: insertUpdate(true), databases: { data: { permissions: insertUpdate(ALICE) } } }, 'alice-token', 'dogs', 200],
-    ['a table block widens a database denial', { databases: { data: { permissions: insertUpdate(false), tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'dogs', 200],
-    ['the database denial still covers other tables', { databases: { data: { permissions: insertUpdate(false), tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'cats', 403],
-    ['a table block overrides the root for its table', { permissions: insertUpdate(ALICE), databases: { data: { tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'alice-token', 'dogs', 403],
-    ['the root still decides for other tables', { permissions: insertUpdate(ALICE), databases: { data: { tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'alice-token', 'cats', 200],
-    ['a level mentioning other actions only does not shadow the root', { permissions: insertUpdate({ id: 'bob' }), databases: { data: { permissions: { 'alter-table': ALICE } } } }, 'bob-token', 'dogs', 200],
-    ['a block for another database does not apply', { databases: { other: { permissions: insertUpdate({ id: 'bob' }) } } }, 'bob-token', 'dogs', 403],
-    ['a block for another table does not apply', { databases: { data: { tables: { cats: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'dogs', 403],
-    ['the 0.x allow block and a root block each grant', { permissions: insertUpdate(ALICE), plugins: { 'datasette-insert': { allow: { id: 'bob' } } } }, 'bob-token', 'dogs', 200],
-    ['a database block decides over the 0.x allow block', { databases: { data: { permissions: insertUpdate(ALICE) } }, plugins: { 'datasette-insert': { allow: { id: 'bob' } } } }, 'bob-token', 'dogs', 403],
-  ] as const)('%s', async (_name, document, token, table, status) => {
-    const t = makeApp({ config: withTokens(document) })
-    seed(t, 'dogs', 'cats')
-    const response = await t.post(`/-/insert/data/${table}`, [{ id: 2, name: 'Pancakes' }], token)
-    if (status === 403) {
-      await expectJson(response, 403, PERMISSION_DENIED)
-      expect(snapshot(t)).toEqual({ cats: SEED, dogs: SEED })
-    } else {
-      await expectJson(response, 200, { table_count: 2 })
-      const written = { columns: SEED.columns, rows: [...SEED.rows, { id: 2, name: 'Pancakes' }] }
-      expect(snapshot(t)).toEqual({ cats: SEED, dogs: SEED, [table]: written })
-    }
-  })
-})
-
-describe('table blocks apply to the table whatever the case of its name in the URL', () => {
-  const insertUpdate = (allow: AllowBlock) => ({ 'insert-row': allow, 'update-row': allow })
-  test.each([
-    ['a deny on dogs holds for /-/insert/data/DOGS', { permissions: insertUpdate(true), databases: { data: { tables: { dogs: { permissions: insertUpdate(false) } } } } }, 'DOGS', 403],
-    ['a deny on dogs holds for /-/insert/data/Dogs', { permissions: insertUpdate(true), databases: { data: { tables: { dogs: { permissions: insertUpdate(false) } } } } }, 'Dogs', 403],
-    ['a deny written for DOGS holds for /-/insert/data/dogs', { permissions: insertUpdate(true), databases: { data: { tables: { DOGS: { permissions: insertUpdate(false) } } } } }, 'dogs', 403],
-    ['a grant written for Dogs admits /-/insert/data/dOGS', { databases: { data: { tables: { Dogs: { permissions: insertUpdate(true) } } } } }, 'dOGS', 200],
-    ['an alter deny on dogs holds for ?alter=1 on DOGS', { permissions: { ...insertUpdate(true), 'alter-table': true }, databases: { data: { tables: { dogs: { permissions: { 'alter-table': false } } } } } }, 'DOGS?alter=1', 403],
-  ] as const)('%s', async (_name, document, target, status) => {
-    const t = makeApp({ config: withTokens(document) })
-    seed(t, 'dogs')
-    const response = await t.post(`/-/insert/data/${target}`, [{ id: 2, name: 'Pancakes', ...(target.includes('alter') ? { breed: 'Husky' } : {}) }], 'bob-token')
-    if (status === 403) {
-      await expectJson(response, 403, target.includes('alter') ? ALTER_DENIED : PERMISSION_DENIED)
-      expect(snapshot(t)).toEqual({ dogs: SEED })
-    } else {
-      await expectJson(response, 200, { table_count: 2 })
-      expect(snapshot(t)).toEqual({ dogs: { columns: SEED.columns, rows: [...SEED.rows, { id: 2, name: 'Pancakes' }] } })
-    }
-  })
-})
-
-describe('allow blocks over HTTP', () => {
-  const grant = (allow: AllowBlock) => withTokens({ permissions: { 'insert-row': allow, 'update-row': allow } })
-  test.each([
-    ['{"unauthenticated": true} admits the anonymous caller', { unauthenticated: true }, undefined, 200],
-    ['{"unauthenticated": true} refuses a signed-in caller', { unauthenticated: true }, 'alice-token', 403],
-    ['{"id": "*"} admits any actor with an id', { id: '*' }, 'bob-token', 200],
-    ['{"id": "*"} refuses an actor without an id', { id: '*' }, 'bot-token', 403],
-    ['{"id": "*"} refuses the anonymous caller', { id: '*' }, undefined, 403],
-    ['the plugin README block {"bot": "insert-bot"} admits the bot', { bot: 'insert-bot' }, 'bot-token', 200],
-    ['false refuses everyone', false, 'alice-token', 403],
-    ['true admits the anonymous caller', true, undefined, 200],
-  ] as const)('%s', async (_name, allow, token, status) => {
-    const t = makeApp({ config: grant(allow) })
-    seed(t, 'dogs')
-    const response = await t.post('/-/insert/data/dogs', [{ id: 2, name: 'Pancakes' }], token)
-    if (status === 403) {
-      await expectJson(response, 403, PERMISSION_DENIED)
-      expect(snapshot(t)).toEqual({ dogs: SEED })
-    } else {
-      await expectJson(response, 200, { table_count: 2 })
-      expect(snapshot(t)).toEqual({ dogs: { columns: SEED.columns, rows: [...SEED.rows, { id: 2, name: 'Pancakes' }] } })
-    }
-  })
-
-  test('--unsafe lets an anonymous caller create, insert and alter', async () => {
-    const t = makeApp({ unsafe: true })
-    await expectJson(await t.post('/-/insert/data/dogs?pk=id', [{ id: 1, name: 'Cleopaws' }]), 200, { table_count: 1 })
-    await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', breed: 'Husky' }]), 200, { table_count: 2 })
-    expect(snapshot(t)).toEqual({
-      dogs: { columns: [...SEED.columns, ['breed', 'TEXT']], rows: [{ ...SEED.rows[0], breed: null }, { id: 2, name: 'Pancakes', breed: 'Husky' }] },
+    test('a create-table grant in a table block does not let anyone create that table', async () => {
+      const t = await backend.makeApp({
+        config: withTokens({ permissions: { 'insert-row': true, 'update-row': true }, databases: { data: { tables: { dogs: { permissions: { 'create-table': true } } } } } }),
+      })
+      await expectJson(await t.post('/-/insert/data/dogs', [{ id: 1 }], 'alice-token'), 400, missingTable('dogs'))
+      expect(await t.tables()).toEqual([])
     })
   })
-})
 
-describe('bearer tokens', () => {
-  const config = () => withTokens({ plugins: { 'datasette-insert': { allow: ALICE } } })
+  describe('insert and upsert need both insert-row and update-row', () => {
+    test.each([
+      ['insert', 'insert-row only', { 'insert-row': true }, 403],
+      ['insert', 'update-row only', { 'update-row': true }, 403],
+      ['insert', 'both', { 'insert-row': true, 'update-row': true }, 200],
+      ['upsert', 'insert-row only', { 'insert-row': true }, 403],
+      ['upsert', 'update-row only', { 'update-row': true }, 403],
+      ['upsert', 'both', { 'insert-row': true, 'update-row': true }, 200],
+    ] as const)('%s with %s', async (verb, _name, actions, status) => {
+      const t = await backend.makeApp({ config: withTokens({ permissions: actions }) })
+      await seed(t, 'dogs')
+      const response = await t.post(`/-/${verb}/data/dogs?pk=id`, [{ id: 1, name: 'Cleo' }], 'bob-token')
+      if (status === 403) {
+        await expectJson(response, 403, PERMISSION_DENIED)
+        expect(await t.snapshot()).toEqual({ dogs: SEED })
+      } else {
+        await expectJson(response, 200, { table_count: 1 })
+        expect(await t.snapshot()).toEqual({ dogs: { columns: SEED.columns, rows: [{ id: 1, name: 'Cleo' }] } })
+      }
+    })
+  })
 
-  test.each(['Bearer alice-token', 'bearer alice-token', 'BEARER alice-token', 'bEaReR alice-token', 'Bearer   alice-token', 'Bearer\talice-token '])(
-    'the header %p authenticates',
-    async (authorization) => {
-      const t = makeApp({ config: config() })
-      await expectJson(await t.request('POST', '/-/insert/data/dogs?pk=id', '{"id": 1, "name": "Cleopaws"}', { authorization }), 200, { table_count: 1 })
-      expect(snapshot(t)).toEqual({ dogs: SEED })
-    },
-  )
+  describe('the most specific level that mentions an action wins', () => {
+    const insertUpdate = (allow: AllowBlock) => ({ 'insert-row': allow, 'update-row': allow })
+    test.each([
+      ['a database block narrows a root grant', { permissions: insertUpdate(true), databases: { data: { permissions: insertUpdate(ALICE) } } }, 'bob-token', 'dogs', 403],
+      ['the root grant still covers the other caller', { permissions: insertUpdate(true), databases: { data: { permissions: insertUpdate(ALICE) } } }, 'alice-token', 'dogs', 200],
+      ['a table block widens a database denial', { databases: { data: { permissions: insertUpdate(false), tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'dogs', 200],
+      ['the database denial still covers other tables', { databases: { data: { permissions: insertUpdate(false), tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'cats', 403],
+      ['a table block overrides the root for its table', { permissions: insertUpdate(ALICE), databases: { data: { tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'alice-token', 'dogs', 403],
+      ['the root still decides for other tables', { permissions: insertUpdate(ALICE), databases: { data: { tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'alice-token', 'cats', 200],
+      ['a level mentioning other actions only does not shadow the root', { permissions: insertUpdate({ id: 'bob' }), databases: { data: { permissions: { 'alter-table': ALICE } } } }, 'bob-token', 'dogs', 200],
+      ['a block for another database does not apply', { databases: { other: { permissions: insertUpdate({ id: 'bob' }) } } }, 'bob-token', 'dogs', 403],
+      ['a block for another table does not apply', { databases: { data: { tables: { cats: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'dogs', 403],
+      ['the 0.x allow block and a root block each grant', { permissions: insertUpdate(ALICE), plugins: { 'datasette-insert': { allow: { id: 'bob' } } } }, 'bob-token', 'dogs', 200],
+      ['a database block decides over the 0.x allow block', { databases: { data: { permissions: insertUpdate(ALICE) } }, plugins: { 'datasette-insert': { allow: { id: 'bob' } } } }, 'bob-token', 'dogs', 403],
+    ] as const)('%s', async (_name, document, token, table, status) => {
+      const t = await backend.makeApp({ config: withTokens(document) })
+      await seed(t, 'dogs', 'cats')
+      const response = await t.post(`/-/insert/data/${table}`, [{ id: 2, name: 'Pancakes' }], token)
+      if (status === 403) {
+        await expectJson(response, 403, PERMISSION_DENIED)
+        expect(await t.snapshot()).toEqual({ cats: SEED, dogs: SEED })
+      } else {
+        await expectJson(response, 200, { table_count: 2 })
+        const written = { columns: SEED.columns, rows: [...SEED.rows, { id: 2, name: 'Pancakes' }] }
+        expect(await t.snapshot()).toEqual({ cats: SEED, dogs: SEED, [table]: written })
+      }
+    })
+  })
 
-  test.each(['Bearer alice', 'Bearer alice-token-2', 'Bearer ALICE-TOKEN', 'Bearer bob-token alice-token'])(
-    'the header %p matches no token: 401 with WWW-Authenticate',
-    async (authorization) => {
-      const t = makeApp({ config: config() })
-      const response = await t.request('POST', '/-/insert/data/dogs?pk=id', '{"id": 1}', { authorization })
+  describe('table blocks apply to the table whatever the case of its name in the URL', () => {
+    const insertUpdate = (allow: AllowBlock) => ({ 'insert-row': allow, 'update-row': allow })
+    test.each([
+      ['a deny on dogs holds for /-/insert/data/DOGS', { permissions: insertUpdate(true), databases: { data: { tables: { dogs: { permissions: insertUpdate(false) } } } } }, 'DOGS', 403],
+      ['a deny on dogs holds for /-/insert/data/Dogs', { permissions: insertUpdate(true), databases: { data: { tables: { dogs: { permissions: insertUpdate(false) } } } } }, 'Dogs', 403],
+      ['a deny written for DOGS holds for /-/insert/data/dogs', { permissions: insertUpdate(true), databases: { data: { tables: { DOGS: { permissions: insertUpdate(false) } } } } }, 'dogs', 403],
+      ['a grant written for Dogs admits /-/insert/data/dOGS', { databases: { data: { tables: { Dogs: { permissions: insertUpdate(true) } } } } }, 'dOGS', 200],
+      ['an alter deny on dogs holds for ?alter=1 on DOGS', { permissions: { ...insertUpdate(true), 'alter-table': true }, databases: { data: { tables: { dogs: { permissions: { 'alter-table': false } } } } } }, 'DOGS?alter=1', 403],
+    ] as const)('%s', async (_name, document, target, status) => {
+      const t = await backend.makeApp({ config: withTokens(document) })
+      await seed(t, 'dogs')
+      const response = await t.post(`/-/insert/data/${target}`, [{ id: 2, name: 'Pancakes', ...(target.includes('alter') ? { breed: 'Husky' } : {}) }], 'bob-token')
+      if (status === 403) {
+        await expectJson(response, 403, target.includes('alter') ? ALTER_DENIED : PERMISSION_DENIED)
+        expect(await t.snapshot()).toEqual({ dogs: SEED })
+      } else {
+        await expectJson(response, 200, { table_count: 2 })
+        expect(await t.snapshot()).toEqual({ dogs: { columns: SEED.columns, rows: [...SEED.rows, { id: 2, name: 'Pancakes' }] } })
+      }
+    })
+  })
+
+  describe('allow blocks over HTTP', () => {
+    const grant = (allow: AllowBlock) => withTokens({ permissions: { 'insert-row': allow, 'update-row': allow } })
+    test.each([
+      ['{"unauthenticated": true} admits the anonymous caller', { unauthenticated: true }, undefined, 200],
+      ['{"unauthenticated": true} refuses a signed-in caller', { unauthenticated: true }, 'alice-token', 403],
+      ['{"id": "*"} admits any actor with an id', { id: '*' }, 'bob-token', 200],
+      ['{"id": "*"} refuses an actor without an id', { id: '*' }, 'bot-token', 403],
+      ['{"id": "*"} refuses the anonymous caller', { id: '*' }, undefined, 403],
+      ['the plugin README block {"bot": "insert-bot"} admits the bot', { bot: 'insert-bot' }, 'bot-token', 200],
+      ['false refuses everyone', false, 'alice-token', 403],
+      ['true admits the anonymous caller', true, undefined, 200],
+    ] as const)('%s', async (_name, allow, token, status) => {
+      const t = await backend.makeApp({ config: grant(allow) })
+      await seed(t, 'dogs')
+      const response = await t.post('/-/insert/data/dogs', [{ id: 2, name: 'Pancakes' }], token)
+      if (status === 403) {
+        await expectJson(response, 403, PERMISSION_DENIED)
+        expect(await t.snapshot()).toEqual({ dogs: SEED })
+      } else {
+        await expectJson(response, 200, { table_count: 2 })
+        expect(await t.snapshot()).toEqual({ dogs: { columns: SEED.columns, rows: [...SEED.rows, { id: 2, name: 'Pancakes' }] } })
+      }
+    })
+
+    test('--unsafe lets an anonymous caller create, insert and alter', async () => {
+      const t = await backend.makeApp({ unsafe: true })
+      await expectJson(await t.post('/-/insert/data/dogs?pk=id', [{ id: 1, name: 'Cleopaws' }]), 200, { table_count: 1 })
+      await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', breed: 'Husky' }]), 200, { table_count: 2 })
+      expect(await t.snapshot()).toEqual({
+        dogs: { columns: [...SEED.columns, ['breed', 'TEXT']], rows: [{ ...SEED.rows[0], breed: null }, { id: 2, name: 'Pancakes', breed: 'Husky' }] },
+      })
+    })
+  })
+
+  describe('bearer tokens', () => {
+    const config = () => withTokens({ plugins: { 'datasette-insert': { allow: ALICE } } })
+
+    test.each(['Bearer alice-token', 'bearer alice-token', 'BEARER alice-token', 'bEaReR alice-token', 'Bearer   alice-token', 'Bearer\talice-token '])(
+      'the header %p authenticates',
+      async (authorization) => {
+        const t = await backend.makeApp({ config: config() })
+        await expectJson(await t.request('POST', '/-/insert/data/dogs?pk=id', '{"id": 1, "name": "Cleopaws"}', { authorization }), 200, { table_count: 1 })
+        expect(await t.snapshot()).toEqual({ dogs: SEED })
+      },
+    )
+
+    test.each(['Bearer alice', 'Bearer alice-token-2', 'Bearer ALICE-TOKEN', 'Bearer bob-token alice-token'])(
+      'the header %p matches no token: 401 with WWW-Authenticate',
+      async (authorization) => {
+        const t = await backend.makeApp({ config: config() })
+        const response = await t.request('POST', '/-/insert/data/dogs?pk=id', '{"id": 1}', { authorization })
+        expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+        await expectJson(response, 401, INVALID_TOKEN)
+        expect(await t.tables()).toEqual([])
+      },
+    )
+
+    test('an unknown token is refused even where anonymous callers may write', async () => {
+      const t = await backend.makeApp({ unsafe: true })
+      const response = await t.post('/-/insert/data/dogs', [{ id: 1 }], 'anything')
       expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
       await expectJson(response, 401, INVALID_TOKEN)
-      expect(t.tables()).toEqual([])
-    },
-  )
+      expect(await t.tables()).toEqual([])
+    })
 
-  test('an unknown token is refused even where anonymous callers may write', async () => {
-    const t = makeApp({ unsafe: true })
-    const response = await t.post('/-/insert/data/dogs', [{ id: 1 }], 'anything')
-    expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
-    await expectJson(response, 401, INVALID_TOKEN)
-    expect(t.tables()).toEqual([])
+    test('a non-bearer Authorization header leaves the caller anonymous', async () => {
+      const t = await backend.makeApp({ config: config() })
+      await expectJson(await t.request('POST', '/-/insert/data/dogs', '{"id": 1}', { authorization: 'Basic YWxpY2U6YWxpY2UtdG9rZW4=' }), 403, PERMISSION_DENIED)
+      expect(await t.tables()).toEqual([])
+    })
   })
 
-  test('a non-bearer Authorization header leaves the caller anonymous', async () => {
-    const t = makeApp({ config: config() })
-    await expectJson(await t.request('POST', '/-/insert/data/dogs', '{"id": 1}', { authorization: 'Basic YWxpY2U6YWxpY2UtdG9rZW4=' }), 403, PERMISSION_DENIED)
-    expect(t.tables()).toEqual([])
+  describe('tokens from $env and $file', () => {
+    test('the README metadata with INSERT_TOKEN=abc123 admits Bearer abc123 and refuses anything else', async () => {
+      const config = loadConfig(metadataFile(README_METADATA), { INSERT_TOKEN: 'abc123' })
+      const t = await backend.makeApp({ config })
+      await expectJson(await t.post('/-/insert/data/dogs', [{ id: 3, name: 'Boris', age: 1, breed: 'Husky' }], 'abc123'), 200, { table_count: 1 })
+      await expectJson(await t.post('/-/insert/data/dogs', [{ id: 4 }], 'INSERT_TOKEN'), 401, INVALID_TOKEN)
+      await expectJson(await t.post('/-/insert/data/dogs', [{ id: 4 }]), 403, PERMISSION_DENIED)
+      expect(await t.rows('dogs')).toEqual([{ id: 3, name: 'Boris', age: 1, breed: 'Husky' }])
+    })
+
+    test('a $file token drops one trailing newline, relative to the metadata file', async () => {
+      const document = {
+        plugins: {
+          'datasette-insert': { allow: { id: 'filebot' } },
+          'datasette-auth-tokens': { tokens: [{ token: { $file: 'secrets/token.txt' }, actor: { id: 'filebot' } }] },
+        },
+      }
+      const config = loadConfig(metadataFile(document, { 'secrets/token.txt': 'from-a-file\n' }), {})
+      expect(config.tokens).toEqual([{ token: 'from-a-file', actor: { id: 'filebot' } }])
+      const t = await backend.makeApp({ config })
+      await expectJson(await t.post('/-/insert/data/dogs', [{ id: 1 }], 'from-a-file'), 200, { table_count: 1 })
+      expect(await t.rows('dogs')).toEqual([{ id: 1 }])
+    })
   })
 })
 
+// Startup and the permission rules themselves: no database is involved.
 describe('tokens from $env and $file', () => {
-  /** Writes metadata.json (and any extra files) into a fresh folder; returns the metadata path. */
-  function metadataFile(document: unknown, files: Record<string, string> = {}): string {
-    const dir = tempDir()
-    for (const [name, text] of Object.entries(files)) {
-      mkdirSync(join(dir, name, '..'), { recursive: true })
-      writeFileSync(join(dir, name), text)
-    }
-    const path = join(dir, 'metadata.json')
-    writeFileSync(path, JSON.stringify(document, null, 2))
-    return path
-  }
-
-  const README_METADATA = {
-    plugins: {
-      'datasette-insert': { allow: { bot: 'insert-bot' } },
-      'datasette-auth-tokens': { tokens: [{ token: { $env: 'INSERT_TOKEN' }, actor: { bot: 'insert-bot' } }] },
-    },
-  }
-
-  test('the README metadata with INSERT_TOKEN=abc123 admits Bearer abc123 and refuses anything else', async () => {
-    const config = loadConfig(metadataFile(README_METADATA), { INSERT_TOKEN: 'abc123' })
-    const t = makeApp({ config })
-    await expectJson(await t.post('/-/insert/data/dogs', [{ id: 3, name: 'Boris', age: 1, breed: 'Husky' }], 'abc123'), 200, { table_count: 1 })
-    await expectJson(await t.post('/-/insert/data/dogs', [{ id: 4 }], 'INSERT_TOKEN'), 401, INVALID_TOKEN)
-    await expectJson(await t.post('/-/insert/data/dogs', [{ id: 4 }]), 403, PERMISSION_DENIED)
-    expect(t.rows('dogs')).toEqual([{ id: 3, name: 'Boris', age: 1, breed: 'Husky' }])
-  })
-
-  test('a $file token drops one trailing newline, relative to the metadata file', async () => {
-    const document = {
-      plugins: {
-        'datasette-insert': { allow: { id: 'filebot' } },
-        'datasette-auth-tokens': { tokens: [{ token: { $file: 'secrets/token.txt' }, actor: { id: 'filebot' } }] },
-      },
-    }
-    const config = loadConfig(metadataFile(document, { 'secrets/token.txt': 'from-a-file\n' }), {})
-    expect(config.tokens).toEqual([{ token: 'from-a-file', actor: { id: 'filebot' } }])
-    const t = makeApp({ config })
-    await expectJson(await t.post('/-/insert/data/dogs', [{ id: 1 }], 'from-a-file'), 200, { table_count: 1 })
-    expect(t.rows('dogs')).toEqual([{ id: 1 }])
-  })
-
   test('an unset $env variable stops startup with an error naming it', () => {
     const path = metadataFile(README_METADATA)
     expect(() => loadConfig(path, { OTHER: 'x' })).toThrow(new ConfigError('Environment variable INSERT_TOKEN is not set (referenced by {"$env": "INSERT_TOKEN"})'))
