@@ -150,11 +150,6 @@ export class RowpostDatabase implements Store {
     return this.reader.drive(path(this.reader))
   }
 
-  /** Like write, for work that awaits (a streamed body): it has the writer to itself until it finishes. */
-  writeExclusive<T>(work: (writer: SqliteConnection) => Promise<T>): Promise<T> {
-    const writer = this.requireWriter()
-    return this.commits!.runExclusive(() => work(writer))
-  }
 
   writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>): Promise<T> {
     const writer = this.requireWriter()

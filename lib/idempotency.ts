@@ -2,7 +2,6 @@
 import { createHash } from 'node:crypto'
 import { ApiError, InvalidBody } from './errors'
 import { exec, get, run, RunAgain, statementOf, type Path, type Session } from './store/path'
-import type { SqliteConnection } from './store/sqlite/connection'
 
 const MAX_KEY_LENGTH = 255
 
@@ -75,17 +74,5 @@ export class IdempotencyStore {
     const stored = yield* run(statementOf(s.dialect.idempotency.store), [actor, key, fingerprint, response.status, response.body, now, ttl])
     // A live row for this key appeared after the lookup: another process answered the same request first.
     if (stored.changes === 0) throw new RunAgain('another process stored an answer for this Idempotency-Key')
-  }
-
-  lookup(writer: SqliteConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {
-    return writer.drive(this.lookupPath(writer, request, now))
-  }
-
-  find(connection: SqliteConnection, request: IdempotentRequest, now = Date.now()): StoredResponse | undefined {
-    return connection.drive(this.findPath(connection, request, now))
-  }
-
-  store(writer: SqliteConnection, request: IdempotentRequest, response: StoredResponse, now = Date.now()): void {
-    writer.drive(this.storePath(writer, request, response, now))
   }
 }

@@ -414,13 +414,13 @@ export async function tableSummaries(db: Store, include: (table: string) => bool
   return { tables, next: null }
 }
 
-/** The SQLite library's version, asked of an attached database or, with none, of a throwaway in-memory one. */
-export function sqliteVersion(db?: RowpostDatabase): string {
-  const connection = db?.reader.connection ?? new Database(':memory:')
+/** The SQLite library's version, asked of a throwaway in-memory database (every SQLite database here uses the same library). */
+export function sqliteVersion(): string {
+  const connection = new Database(':memory:')
   try {
     return (connection.query('SELECT sqlite_version() AS version').get() as { version: string }).version
   } finally {
-    if (!db) connection.close()
+    connection.close()
   }
 }
 

@@ -105,10 +105,6 @@ export function* createTablePath(s: Session, name: string, columns: ColumnDefini
   return (yield* lookUp(name))!
 }
 
-export function createTable(db: SqliteConnection, name: string, columns: ColumnDefinition[], pks: string[]): TableInfo {
-  return db.drive(createTablePath(db, name, columns, pks))
-}
-
 function createTableFromRows(s: Session, write: RowsWrite): Path<TableInfo> {
   if (write.rows.length === 0) throw new InvalidBody(`Cannot create table ${write.table} from an empty list of rows`)
   return createTablePath(s, write.table, inferColumns(write.rows), write.pks)
@@ -314,11 +310,6 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   return { table, keys: written }
 }
 
-/** The rows with these keys, as JSON-ready objects (`rowid` first for rowid tables), skipping keys that match nothing. */
-export function readRowsByKey(db: SqliteConnection, table: TableInfo, keys: Array<SqlValue[] | null>): Record<string, unknown>[] {
-  return db.drive(readRowsByKeyPath(table, keys))
-}
-
 export function* readRowsByKeyPath(table: TableInfo, keys: Array<SqlValue[] | null>): Path<Record<string, unknown>[]> {
   // The same columns and query as the read API's row URL, so a returned row looks exactly like a read one.
   const columns = visibleColumns(table)
@@ -339,11 +330,6 @@ export interface RowUpdate {
   alter: boolean
 }
 
-/** Updates the given columns of one row; returns false when no row has that key. */
-export function updateRow(db: SqliteConnection, request: RowUpdate): boolean {
-  return db.drive(updateRowPath(db, request))
-}
-
 export function* updateRowPath(s: Session, request: RowUpdate): Path<boolean> {
   const table = yield* addMissingColumns(s, request.table, [request.update], request.alter)
   if (request.update.length === 0) return (yield* readRowsByKeyPath(table, [request.key])).length > 0
@@ -353,19 +339,10 @@ export function* updateRowPath(s: Session, request: RowUpdate): Path<boolean> {
   return result.changes > 0
 }
 
-/** Deletes one row; returns false when no row has that key. */
-export function deleteRow(db: SqliteConnection, table: TableInfo, key: SqlValue[]): boolean {
-  return db.drive(deleteRowPath(db, table, key))
-}
-
 export function* deleteRowPath(s: Session, table: TableInfo, key: SqlValue[]): Path<boolean> {
   const deleted = (yield* run(statementOf(s.dialect.deleteByKey(table.name, keyColumns(table))), key)).changes
   s.counts?.add(table.name, -deleted)
   return deleted > 0
-}
-
-export function dropTable(db: SqliteConnection, table: TableInfo): void {
-  db.drive(dropTablePath(db, table))
 }
 
 export function* dropTablePath(s: Session, table: TableInfo): Path<void> {
