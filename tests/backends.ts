@@ -11,7 +11,7 @@ import { createApp } from '../lib/http/app'
 import type { AppOptions } from '../lib/http/context'
 import { PostgresStore } from '../lib/store/postgres/store'
 import type { Store } from '../lib/store/store'
-import { tempDbPath, type BodyInit } from './helpers'
+import { httpClient, tempDbPath, type BodyInit } from './helpers'
 import { usePostgres, type TestPostgres } from './postgres'
 
 export type BackendName = 'sqlite' | 'postgres'
@@ -60,9 +60,6 @@ type Inspectors = Pick<BackendApp, 'rows' | 'rowids' | 'tables' | 'columns' | 'e
 
 function harness(backend: BackendName, store: Store, options: BackendOptions, inspect: Inspectors, close: () => Promise<void>): BackendApp {
   const app = createApp({ ...options, databases: [store] })
-  const request = (method: string, target: string, body?: BodyInit, headers: Record<string, string> = {}) =>
-    app.handle(new Request(`http://localhost${target}`, { method, body: body ?? undefined, headers }))
-  const auth = (token?: string): Record<string, string> => (token === undefined ? {} : { authorization: `Bearer ${token}` })
   const snapshot = async () => {
     const result: Record<string, unknown> = {}
     for (const name of await inspect.tables()) result[name] = { columns: await inspect.columns(name), rows: await inspect.rows(name) }
@@ -72,10 +69,7 @@ function harness(backend: BackendName, store: Store, options: BackendOptions, in
     backend,
     app,
     store,
-    request,
-    post: (target, body, token, headers = {}) =>
-      request('POST', target, typeof body === 'string' ? body : JSON.stringify(body), { ...auth(token), ...headers }),
-    get: (target, token) => request('GET', target, undefined, auth(token)),
+    ...httpClient(app),
     snapshot,
     close,
     ...inspect,

@@ -35,14 +35,24 @@ export interface TestApp {
   columns(table: string): Array<[string, string]>
 }
 
+/** request, post and get through `app.handle`, as every in-process test sends them. */
+export function httpClient(app: ReturnType<typeof createApp>): Pick<TestApp, 'request' | 'post' | 'get'> {
+  const request = (method: string, target: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+    app.handle(new Request(`http://localhost${target}`, { method, body: body ?? undefined, headers }))
+  const auth = (token?: string): Record<string, string> => (token === undefined ? {} : { authorization: `Bearer ${token}` })
+  return {
+    request,
+    post: (target, body, token, headers = {}) =>
+      request('POST', target, typeof body === 'string' ? body : JSON.stringify(body), { ...auth(token), ...headers }),
+    get: (target, token) => request('GET', target, undefined, auth(token)),
+  }
+}
+
 /** An app over one fresh file database `data.db` (or the given path); extra options pass through. */
 export function makeApp(options: Omit<Partial<AppOptions>, 'databases'> & { path?: string; databases?: RowpostDatabase[] } = {}): TestApp {
   const path = options.path ?? tempDbPath()
   const db = RowpostDatabase.open(path, { create: true })
   const app = createApp({ ...options, databases: [db, ...(options.databases ?? [])] })
-  const request = (method: string, target: string, body?: BodyInit, headers: Record<string, string> = {}) =>
-    app.handle(new Request(`http://localhost${target}`, { method, body: body ?? undefined, headers }))
-  const auth = (token?: string): Record<string, string> => (token === undefined ? {} : { authorization: `Bearer ${token}` })
   const inspect = <T>(read: (file: Database) => T): T => {
     const file = new Database(path, { readonly: true })
     try {
@@ -55,10 +65,7 @@ export function makeApp(options: Omit<Partial<AppOptions>, 'databases'> & { path
     app,
     db,
     path,
-    request,
-    post: (target, body, token, headers = {}) =>
-      request('POST', target, typeof body === 'string' ? body : JSON.stringify(body), { ...auth(token), ...headers }),
-    get: (target, token) => request('GET', target, undefined, auth(token)),
+    ...httpClient(app),
     rows: (table) => inspect((file) => file.query(`SELECT * FROM "${table.replaceAll('"', '""')}" ORDER BY rowid`).all() as Record<string, unknown>[]),
     tables: () => inspect((file) => (file.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name)),
     columns: (table) =>
