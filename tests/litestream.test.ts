@@ -5,11 +5,11 @@
  */
 import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { tempDir } from './helpers'
-import { ENTRY } from './process'
+import { ENTRY, killServersAfterEach, startServer } from './process'
 
 const LITESTREAM = join(import.meta.dir, '..', 'node_modules', '@flydotio', 'litestream-linux-x64', 'litestream')
 const SUPPORTED = process.platform === 'linux' && process.arch === 'x64'
@@ -146,4 +146,35 @@ describe.skipIf(!SUPPORTED)('Litestream', () => {
     expect(restored.query('SELECT count(*) AS n FROM rows').get()).toEqual({ n: 20 })
     restored.close()
   }, 30_000)
+})
+
+describe('the litestream setting', () => {
+  killServersAfterEach()
+
+  /** Writes ~8 MB through a server with the given setting, then returns the sizes of the main file and its WAL. */
+  async function sizesAfterWriting(setting: string) {
+    const database = join(tempDir(), 'data.db')
+    const server = await startServer([database, '--create', '--unsafe', '--setting', 'litestream', setting])
+    const payload = 'x'.repeat(4000)
+    for (let batch = 0; batch < 20; batch++) {
+      const rows = Array.from({ length: 100 }, (_, index) => ({ id: batch * 100 + index, payload }))
+      expect((await fetch(`${server.url}/-/insert/data/rows?pk=id`, { method: 'POST', body: JSON.stringify(rows) })).status).toBe(200)
+    }
+    const sizes = { main: statSync(database).size, wal: statSync(`${database}-wal`).size }
+    expect(await server.stop('SIGTERM')).toBe(0)
+    return { sizes, output: server.output(), database }
+  }
+
+  test('on: SQLite checkpoints nothing behind Litestream (the pages stay in the WAL), nor does rowpost on exit', async () => {
+    const { sizes, output, database } = await sizesAfterWriting('on')
+    expect(sizes.main).toBeLessThan(100_000)
+    expect(sizes.wal).toBeGreaterThan(8_000_000)
+    expect(output).toContain(`rowpost: leaving ${database}'s WAL to Litestream (setting litestream: on)`)
+  })
+
+  test('auto without Litestream: SQLite checkpoints as it goes, and rowpost on exit', async () => {
+    const { sizes, output } = await sizesAfterWriting('auto')
+    expect(sizes.main).toBeGreaterThan(4_000_000)
+    expect(output).not.toContain('leaving')
+  })
 })
