@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { InvalidToken } from './errors'
 import type { TokenGrant } from './config'
 import type { Actor } from './permissions'
-import { readToken, tokenActor, TOKEN_PREFIX } from './signed-tokens'
+import { readToken, signPayload, tokenActor, TOKEN_PREFIX, unsignPayload } from './signed-tokens'
 
 const digest = (token: string) => createHash('sha256').update(token).digest()
 
@@ -34,4 +34,67 @@ export function createAuthenticator(grants: TokenGrant[], secret?: string): Auth
     if (found === null) throw new InvalidToken()
     return found
   }
+}
+
+/**
+ * The login cookie is Datasette's `ds_actor`, in its format (`datasette.sign({"a": actor, "e": base62 expiry}, "actor")`),
+ * so a Datasette sharing the secret and the origin shares the login; it holds the actor, not the token.
+ */
+export const ACTOR_COOKIE = 'ds_actor'
+const ACTOR_SALT = 'actor'
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+
+function base62(value: number): string {
+  let text = ''
+  for (let rest = Math.floor(value); rest > 0; rest = Math.floor(rest / 62)) text = BASE62[rest % 62] + text
+  return text || '0'
+}
+
+function fromBase62(text: string): number | undefined {
+  let value = 0
+  for (const char of text) {
+    const digit = BASE62.indexOf(char)
+    if (digit === -1) return undefined
+    value = value * 62 + digit
+  }
+  return value
+}
+
+/** The cookie value that logs `actor` in until `expiresAt` (Unix seconds). */
+export function signActorCookie(secret: string, actor: Record<string, unknown>, expiresAt: number): string {
+  return signPayload(secret, { a: actor, e: base62(expiresAt) }, ACTOR_SALT)
+}
+
+/** The value of one cookie in a Cookie header, or undefined. */
+export function cookieValue(header: string | null, name: string): string | undefined {
+  if (header === null) return undefined
+  for (const part of header.split(';')) {
+    const separator = part.indexOf('=')
+    if (separator !== -1 && part.slice(0, separator).trim() === name) return part.slice(separator + 1).trim()
+  }
+  return undefined
+}
+
+/**
+ * The actor a Cookie header's `ds_actor` names, or null: a missing, tampered, malformed or expired cookie is the
+ * anonymous actor, as in Datasette (a browser keeps sending a stale cookie; a 401 on every page would lock it out).
+ */
+export function actorFromCookie(secret: string | undefined, header: string | null, now = Date.now() / 1000): Actor {
+  const value = secret === undefined ? undefined : cookieValue(header, ACTOR_COOKIE)
+  if (value === undefined) return null
+  let decoded: unknown
+  try {
+    decoded = unsignPayload(secret!, value, ACTOR_SALT)
+  } catch (error) {
+    if (error instanceof InvalidToken) return null
+    throw error
+  }
+  if (decoded === null || typeof decoded !== 'object' || Array.isArray(decoded)) return null
+  const { a: actor, e: expires } = decoded as { a?: unknown; e?: unknown }
+  if (actor === null || typeof actor !== 'object' || Array.isArray(actor)) return null
+  if (expires !== undefined && expires !== null) {
+    const at = typeof expires === 'string' ? fromBase62(expires) : undefined
+    if (at === undefined || now > at) return null
+  }
+  return actor as Record<string, unknown>
 }

@@ -1,5 +1,5 @@
 /** What every route needs: the attached databases, the permission policy, the authenticator and the settings. */
-import { createAuthenticator, type Authenticator } from '../auth'
+import { actorFromCookie, createAuthenticator, signActorCookie, type Authenticator } from '../auth'
 import { EMPTY_CONFIG, type LoadedConfig } from '../config'
 import { RowpostDatabase } from '../database'
 import { DatabaseNotFound, NotSupported } from '../errors'
@@ -34,6 +34,8 @@ export class AppContext {
   readonly version: string
   private readonly authenticate: Authenticator
   private readonly actors = new WeakMap<Request, Actor>()
+  /** Signs and checks the login cookie; without it no one can log in, so the cookie is never read. */
+  private readonly secret: string | undefined
 
   constructor(options: AppOptions) {
     const config = options.config ?? EMPTY_CONFIG
@@ -45,14 +47,35 @@ export class AppContext {
     this.corsOrigins = options.corsOrigins ?? []
     this.version = options.version ?? '0.0.0'
     this.authenticate = createAuthenticator(config.tokens, options.secret)
+    this.secret = options.secret
   }
 
-  /** The request's actor, resolved once from its Authorization header (throws InvalidToken for an unknown token). */
+  /**
+   * The request's actor, resolved once: from its Authorization header (throws InvalidToken for an unknown token), or,
+   * without one, from the login cookie. The cookie counts for writes too: request-guard.ts refuses them cross-site.
+   */
   actorOf(request: Request): Actor {
     if (this.actors.has(request)) return this.actors.get(request)!
-    const actor = this.authenticate(request.headers.get('authorization'))
+    const authorization = request.headers.get('authorization')
+    const actor = authorization === null ? actorFromCookie(this.secret, request.headers.get('cookie')) : this.authenticate(authorization)
     this.actors.set(request, actor)
     return actor
+  }
+
+  /** Whether the login page can set a cookie: only with a secret to sign it. */
+  get loginEnabled(): boolean {
+    return this.secret !== undefined
+  }
+
+  /** The actor a token stands for, as if sent as a bearer token (throws InvalidToken). */
+  actorOfToken(token: string): Actor {
+    return this.authenticate(`Bearer ${token}`)
+  }
+
+  /** The login cookie's value for `actor`, valid until `expiresAt` (Unix seconds); only when loginEnabled. */
+  loginCookie(actor: Record<string, unknown>, expiresAt: number): string {
+    if (this.secret === undefined) throw new RangeError('No secret to sign a login cookie with')
+    return signActorCookie(this.secret, actor, expiresAt)
   }
 
   /** How logs name the request's actor: its id, or `(no id)` (an actor's other keys may be long or personal); null when anonymous. */

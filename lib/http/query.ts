@@ -75,7 +75,16 @@ function sqlErrorResponse(error: InvalidSql): Response {
   return jsonResponse({ ok: false, rows: [], error: error.message, errors: [error.message], status: 400, truncated: false }, 400)
 }
 
-export function queryRoutes(context: AppContext) {
+/** What the SQL query page may do on its request: check the caller may query the database, and run the query. */
+export interface QueryAccess {
+  database(): RowpostDatabase
+  run(): Promise<Extract<QueryOutcome, { ok: true }>>
+}
+
+/** The SQL query page (lib/http/pages.ts): answers a request it renders, undefined for any other (then JSON, as before). */
+export type QueryPage = (request: Request, segment: string, access: QueryAccess) => Promise<Response> | undefined
+
+export function queryRoutes(context: AppContext, page?: QueryPage) {
   const pool = () => sharedQueryPool(context.settings.num_sql_threads)
 
   /** Instance, then the database (404), then view-database and execute-sql together: Datasette answers 403 `execute-sql` for both. */
@@ -175,11 +184,22 @@ export function queryRoutes(context: AppContext) {
     }
   }
 
+  function queryPageOrJson({ request, params }: { request: Request; params: { database: string } }): Promise<Response> {
+    const access: QueryAccess = {
+      database: () => queryableDatabase(request, params.database),
+      run: () => {
+        const { database, job, timeLimit } = jobOf(request, params.database)
+        return run(database, job, timeLimit)
+      },
+    }
+    return page?.(request, params.database, access) ?? queryJson({ request, params })
+  }
+
   const params = t.Object({ database: t.String() })
   const summary = 'Run a read-only SQL query (Datasette 1.0): rows as JSON, shaped by _shape'
   return new Elysia({ name: 'rowpost-query' })
     .get('/:database/-/query.json', queryJson, { params, detail: { summary } })
-    .get('/:database/-/query', queryJson, { params, detail: { summary: `${summary} (JSON here; Datasette answers HTML)` } })
+    .get('/:database/-/query', queryPageOrJson, { params, detail: { summary: `${summary}; an HTML page for a browser (Accept: text/html)` } })
     .get('/:database/-/query.csv', queryCsv, {
       params,
       detail: { summary: 'Run a read-only SQL query as CSV: one page, or every row with _stream=on; _dl=1 to download' },

@@ -7,7 +7,7 @@ import { InvalidQuery, PermissionDenied, RowNotFound } from '../errors'
 import { tildeDecode } from '../identifiers'
 import { stringifyJson } from '../json'
 import { canView, type Resource } from '../permissions'
-import { parseFilters, parseSort, readRow, readTablePage, sqliteVersion, tableSummaries, type Page } from '../reader'
+import { parseFilters, parseSort, readRow, readTablePage, sqliteVersion, tableSummaries, type Page, type PageRequest } from '../reader'
 import { tableNamed } from './tables'
 import type { Settings } from '../settings'
 import type { AppContext } from './context'
@@ -92,9 +92,28 @@ function rowResponse(page: Page, shape: Shape, newlines: boolean, facts: RowFact
 
 const READ_OPTIONS = ['_shape', '_nl', '_size', '_next', '_sort', '_sort_desc', '_stream', '_dl', '_header'] as const
 
-export function readRoutes(context: AppContext) {
-  const version = sqliteVersion()
+/** What a table URL's query asks for, read the same way by every renderer (JSON, CSV, HTML). */
+export function tablePageRequest(table: TableInfo, query: URLSearchParams, settings: Settings): PageRequest {
+  return {
+    filters: parseFilters(table, query.entries()),
+    sort: parseSort(table, query.get('_sort') ?? undefined, query.get('_sort_desc') ?? undefined),
+    size: pageSize(query.get('_size'), settings),
+    next: query.get('_next') || undefined,
+  }
+}
 
+/**
+ * The HTML pages at the read routes' URLs without `.json`: each answers a request it renders and returns undefined
+ * for any other, which these routes then answer as before.
+ */
+export interface PageHandlers {
+  database(request: Request, segment: string): Promise<Response> | undefined
+  table(request: Request, params: { database: string; table: string }): Promise<Response> | undefined
+  row(request: Request, params: { database: string; table: string; pks: string }): Promise<Response> | undefined
+}
+
+/** The read routes' permission checks, shared with the pages so both show exactly the same things. */
+export function readAccess(context: AppContext) {
   function requireView(request: Request, resource: Resource): void {
     if (!canView(context.policy, context.actorOf(request), resource)) throw new PermissionDenied()
   }
@@ -115,6 +134,13 @@ export function readRoutes(context: AppContext) {
     requireView(request, { database: database.name, table: table.name })
     return table
   }
+
+  return { requireView, isPrivate, visibleDatabase, visibleTable }
+}
+
+export function readRoutes(context: AppContext, pages?: PageHandlers) {
+  const version = sqliteVersion()
+  const { requireView, isPrivate, visibleDatabase, visibleTable } = readAccess(context)
 
   const databaseParams = t.Object({ database: t.String() })
   const tableParams = t.Object({ database: t.String(), table: t.String() })
@@ -165,6 +191,8 @@ export function readRoutes(context: AppContext) {
       async function databaseJson({ request, params }) {
         const toQuery = queryRedirect(params.database, request.url)
         if (toQuery) return toQuery
+        const page = pages?.database(request, params.database)
+        if (page) return page
         const database = visibleDatabase(request, withoutJson(params.database))
         const actor = context.actorOf(request)
         const query = new URL(request.url).searchParams
@@ -195,16 +223,13 @@ export function readRoutes(context: AppContext) {
       '/:database/:table',
       async function tableJson({ request, params }) {
         const exported = exportSegment(params.table)
+        const page = exported ? undefined : pages?.table(request, params)
+        if (page) return page
         const tableSegment = exported ? exported.name : withoutJson(params.table)
         const database = visibleDatabase(request, params.database)
         const table = await visibleTable(request, database, tableSegment)
         const query = new URL(request.url).searchParams
-        const pageRequest = {
-          filters: parseFilters(table, query.entries()),
-          sort: parseSort(table, query.get('_sort') ?? undefined, query.get('_sort_desc') ?? undefined),
-          size: pageSize(query.get('_size'), context.settings),
-          next: query.get('_next') || undefined,
-        }
+        const pageRequest = tablePageRequest(table, query, context.settings)
         const batchSize = context.settings.max_returned_rows
         if (exported) return tableExport(request, database, table, exported.format, pageRequest, batchSize)
         const shape = shapeOf(query.get('_shape'))
@@ -225,6 +250,8 @@ export function readRoutes(context: AppContext) {
     .get(
       '/:database/:table/:pks',
       async function rowJson({ request, params }) {
+        const html = pages?.row(request, params)
+        if (html) return html
         const identifier = withoutJson(params.pks)
         const database = visibleDatabase(request, params.database)
         const table = await visibleTable(request, database, params.table)

@@ -1,4 +1,5 @@
 /** Refusals made before routing: URLs Elysia cannot route, non-loopback hosts under --unsafe, and cross-site writes. */
+import { ACTOR_COOKIE, cookieValue } from '../auth'
 import { BadHost, CrossSiteRequest, NonLoopbackHost } from '../errors'
 
 export interface RequestGuardOptions {
@@ -58,7 +59,8 @@ function crossSiteReason(request: Request, origins: ReadonlySet<string>): string
   const scheme = authorization?.trim().split(/\s+/, 1)[0]!.toLowerCase()
   if (scheme === 'bearer' && !headers.get('cookie')) return undefined
   const origin = headers.get('origin') || null
-  if (origin !== null && origins.has(origin)) return undefined
+  // A listed origin may call with its own credentials; the visitor's login cookie is for rowpost's own pages only.
+  if (origin !== null && origins.has(origin) && !authenticatesByCookie(request)) return undefined
   const site = headers.get('sec-fetch-site') || null
   if (site !== null) {
     if (site === 'same-origin' || site === 'none') return undefined
@@ -90,6 +92,17 @@ function unroutable(request: Request): BadHost | undefined {
   return new BadHost(host === null ? 'Missing Host header' : `Invalid Host header ${JSON.stringify(host)}`)
 }
 
+/** Routes that set the login cookie: a page elsewhere must not log a visitor in (or out) as someone else, whatever --cors says. */
+const COOKIE_ROUTES = new Set(['/-/login', '/-/logout'])
+
+/** The path of an http:// URL (unroutable() has refused every other form). */
+const pathOf = (url: string) => new URL(url, 'http://localhost').pathname
+
+/** A request the login cookie would authenticate: it carries one and no Authorization header to take precedence. */
+function authenticatesByCookie(request: Request): boolean {
+  return request.headers.get('authorization') === null && cookieValue(request.headers.get('cookie'), ACTOR_COOKIE) !== undefined
+}
+
 /** Builds the check once per config; it throws the refusal for a request that must not reach a route. */
 export function createRequestGuard(options: RequestGuardOptions): (request: Request) => void {
   const { unsafe, anyOrigin } = options
@@ -101,7 +114,9 @@ export function createRequestGuard(options: RequestGuardOptions): (request: Requ
       const host = hostOf(request)
       if (host === null || !LOOPBACK_HOST.test(host)) throw new NonLoopbackHost(host)
     }
-    if (anyOrigin || SAFE_METHODS.has(request.method)) return
+    if (SAFE_METHODS.has(request.method)) return
+    // `--cors` lets any page use the API with credentials of its own, never with the login cookie of the person visiting it.
+    if (anyOrigin && !authenticatesByCookie(request) && !COOKIE_ROUTES.has(pathOf(request.url))) return
     const reason = crossSiteReason(request, origins)
     if (reason !== undefined) throw new CrossSiteRequest(reason)
   }
