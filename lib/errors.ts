@@ -253,6 +253,12 @@ export function apiErrorFromPostgres(error: unknown): ApiError | undefined {
     // A foreign key to a column with no unique constraint: SQLite accepts it, PostgreSQL refuses the table.
     case '42830':
       return new InvalidBody(`Schema refused by PostgreSQL: ${message}`)
+    // tableoid, xmin, cmin, xmax, cmax and ctid name every PostgreSQL row's system columns: no table may have a column so named.
+    case '42701':
+      return /conflicts with a system column name/.test(message) ? new InvalidName(`Name refused by PostgreSQL: ${message}`) : undefined
+    // A table dropped under a write, after the store ran it again: what it would have found is no table.
+    case '42P01':
+      return new TableNotFound(/relation "(.*)" does not exist/.exec(message)?.[1] ?? table ?? '?')
     case '53100':
       return new StorageFull()
     case '25006':

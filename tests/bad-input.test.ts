@@ -301,6 +301,27 @@ eachBackend((backend) => {
       await expectStillServing(t)
     })
 
+    // PostgreSQL gives every row system columns of these names, so no table there may have a column so named; SQLite has none.
+    test.each(['tableoid', 'xmin', 'cmin', 'xmax', 'cmax', 'ctid'])('a column named %p, by create and by alter', async (name) => {
+      const t = await seeded(backend)
+      const created = await t.post('/-/insert/data/cats', [{ id: 1, [name]: 'x' }])
+      const altered = await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', [name]: 7 }])
+      if (t.backend === 'sqlite') {
+        await expectJson(created, 200, { table_count: 1 })
+        await expectJson(altered, 200, { table_count: 2 })
+        expect(await t.snapshot()).toEqual({
+          cats: { columns: [['id', 'INTEGER'], [name, 'TEXT']], rows: [{ id: 1, [name]: 'x' }] },
+          dogs: { columns: [['id', 'INTEGER'], ['name', 'TEXT'], [name, 'INTEGER']], rows: [{ ...DOG, [name]: null }, { id: 2, name: 'Pancakes', [name]: 7 }] },
+        })
+        return
+      }
+      const refused = { status: 400, error: `Name refused by PostgreSQL: column name "${name}" conflicts with a system column name`, error_code: 'invalid_name' }
+      await expectJson(created, 400, refused)
+      await expectJson(altered, 400, refused)
+      expect(await t.snapshot()).toEqual(SEEDED)
+      await expectStillServing(t)
+    })
+
     test('a table name holding NUL is refused', async () => {
       const t = await seeded(backend)
       await expectJson(await t.post('/-/insert/data/a%00b', [{ id: 1 }]), 400, {
