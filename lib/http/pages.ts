@@ -6,11 +6,14 @@
 import { Elysia, NotFoundError } from 'elysia'
 import { ACTOR_COOKIE } from '../auth'
 import { ApiError, InvalidQuery, InvalidToken, RowNotFound } from '../errors'
-import { tildeDecode, tildeEncode } from '../identifiers'
+import { identifierKey, tildeDecode, tildeEncode } from '../identifiers'
+import type { TableInfo } from '../store/table'
+import { affinityOf } from '../values'
 import { canView } from '../permissions'
 import { namedParameters } from '../query/sql-text'
 import { FILTER_OPS, parseFilters, readRow, readTableValues, resolveColumn, tableSummaries, visibleColumns, type FilterOp } from '../reader'
 import { databasePage, describeFilter, errorPage, indexPage, loginPage, queryPage, rowPage, tablePage, type Viewer } from '../pages/browse'
+import { storedValue } from '../pages/cells'
 import { pageResponse, STYLESHEET, STYLESHEET_PATH } from '../pages/layout'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
@@ -45,6 +48,14 @@ const withQuery = (path: string, query: URLSearchParams) => {
 /** The query without the named parameters (and without `_next`, since any change starts again at the first page). */
 function without(query: URLSearchParams, ...names: string[]): URLSearchParams {
   return new URLSearchParams([...query].filter(([name]) => name !== '_next' && !names.includes(name)))
+}
+
+/** Per column, whether it holds integers: INTEGER affinity, or the rowid a rowid table shows. */
+function integerColumns(table: TableInfo, columns: string[]): boolean[] {
+  return columns.map((name) => {
+    const column = table.columnsByKey.get(identifierKey(name))
+    return column === undefined ? name === 'rowid' : affinityOf(column.type) === 'INTEGER'
+  })
 }
 
 export function createPages(context: AppContext) {
@@ -146,6 +157,7 @@ export function createPages(context: AppContext) {
       href: base,
       columns,
       rows: page.rows,
+      integers: integerColumns(table, page.columns),
       rowHref,
       blobHref: (index, column) => `${rowHref(index)}.blob?_blob_column=${encodeURIComponent(column)}`,
       filters,
@@ -182,7 +194,8 @@ export function createPages(context: AppContext) {
       table: { name: table.name, href: base },
       key: params.pks.split(',').map(tildeDecode).join(', '),
       columns: found.columns,
-      values: found.row,
+      values: found.row.map(storedValue),
+      integers: integerColumns(table, found.columns),
       jsonHref: `${rowBase}.json`,
       blobHref: (column) => `${rowBase}.blob?_blob_column=${encodeURIComponent(column)}`,
     })

@@ -77,6 +77,8 @@ export interface TablePageData {
   columns: ColumnHead[]
   /** Each row's values, as the read path gives them. */
   rows: unknown[][]
+  /** Per column, whether it holds integers (INTEGER affinity, or the rowid). */
+  integers: boolean[]
   /** Each row's page, and the BLOB download URL of a column of it. */
   rowHref: (index: number) => string
   blobHref: (index: number, column: string) => string
@@ -107,7 +109,7 @@ export function tablePage(viewer: Viewer, data: TablePageData): Html {
   )
   const rows = data.rows.map((row, index) => {
     const cells = row.map((value, i) => {
-      const cell = renderCell(value, data.blobHref(index, data.columns[i]!.name))
+      const cell = renderCell(value, data.blobHref(index, data.columns[i]!.name), data.integers[i])
       return html`<td${cell.numeric ? html` class="num"` : ''}>${cell.markup}</td>`
     })
     return html`<tr><td><a href="${data.rowHref(index)}" title="This row">→</a></td>${cells}</tr>`
@@ -137,13 +139,14 @@ export interface RowPageData {
   key: string
   columns: string[]
   values: unknown[]
+  integers: boolean[]
   jsonHref: string
   blobHref: (column: string) => string
 }
 
 export function rowPage(viewer: Viewer, data: RowPageData): Html {
   const rows = data.columns.map((column, i) => {
-    const cell = renderCell(data.values[i], data.blobHref(column))
+    const cell = renderCell(data.values[i], data.blobHref(column), data.integers[i])
     return html`<tr><th scope="row">${isolate(column)}</th><td${cell.numeric ? html` class="num"` : ''}>${cell.markup}</td></tr>`
   })
   const body = html`<h1>${isolate(data.table.name)}: ${isolate(data.key)}</h1>

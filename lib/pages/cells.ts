@@ -52,15 +52,24 @@ export interface RenderedCell {
 }
 
 /**
- * One value as a page shows it. Values arrive as the read path gives them (bigint integers and Uint8Array BLOBs from
- * readTableValues; numbers, FloatLiteral and `{"$base64": ...}` objects from the JSON-ready readRow). `blobHref` is
- * where the value's bytes can be downloaded, when they can.
+ * A value of the JSON-ready readRow as the store held it: there an INTEGER is a number (a bigint past 2^53), a REAL
+ * with an integral value a FloatLiteral, a BLOB `{"$base64": ...}` (renderCell reads that form as it is).
  */
-export function renderCell(value: unknown, blobHref?: string): RenderedCell {
+export function storedValue(value: unknown): unknown {
+  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value)
+  if (value instanceof FloatLiteral) return value.value
+  return value
+}
+
+/**
+ * One value as a page shows it, as the store holds it (readTableValues, query results, or storedValue of readRow's):
+ * an INTEGER is a bigint (or a number in an `integerColumn`) and any other number a REAL. `blobHref` is where a BLOB's bytes can be downloaded, when they can.
+ */
+export function renderCell(value: unknown, blobHref?: string, integerColumn = false): RenderedCell {
   if (value === null || value === undefined) return { markup: html`<span class="null">NULL</span>`, numeric: false }
   if (typeof value === 'bigint') return { markup: html`${value.toString()}`, numeric: true }
-  if (value instanceof FloatLiteral) return { markup: html`${floatText(value.value)}`, numeric: true }
-  if (typeof value === 'number') return { markup: html`${Number.isInteger(value) ? String(value) : floatText(value)}`, numeric: true }
+  // PostgreSQL's driver gives bigint columns as numbers where they fit: the column's type tells them from REALs.
+  if (typeof value === 'number') return { markup: html`${integerColumn && Number.isInteger(value) ? String(value) : floatText(value)}`, numeric: true }
   const bytes = value instanceof Uint8Array ? value.byteLength : base64Length(value)
   if (bytes !== undefined) {
     const size = html`<span class="blob">&lt;Binary: ${byteSize(bytes)}&gt;</span>`

@@ -95,7 +95,7 @@ h2 { font-size: 1.1rem; margin: 1.2rem 0 .5rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: .35rem .6rem; border-bottom: 1px solid var(--line); }
 th { background: var(--tint); white-space: nowrap; position: sticky; top: 0; }
-td { max-width: 40rem; overflow-wrap: anywhere; }
+td { max-width: 40rem; overflow-wrap: break-word; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th a { text-decoration: none; }
 .null { color: var(--null); font-style: italic; font-size: .85em; }

@@ -1,0 +1,194 @@
+/**
+ * The HTML pages in a real browser (issue 12, item 4): Debian's Chromium, headless, driven by Bun.WebView over the
+ * DevTools protocol. It loads each page, checks the rows it renders, follows pagination and sorting, submits the filter
+ * form, logs in with a token, and posts a form to rowpost from another origin's page (refused). Screenshots of the
+ * main pages are written to docs/screenshots/. Without Chromium the tests are skipped, and say so.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { interpretMetadata } from '../lib/config'
+import { makeApp, type TestApp } from './helpers'
+
+setDefaultTimeout(60_000)
+
+const CHROMIUM = '/usr/lib/chromium/chromium'
+const available = existsSync(CHROMIUM)
+if (!available) console.log(`browser tests skipped: chromium cannot run here (${CHROMIUM} is missing; apt-get install chromium)`)
+
+const SECRET = 'a-browser-test-secret-that-is-long-enough'
+const SCREENSHOTS = join(import.meta.dir, '..', 'docs', 'screenshots')
+const CONFIG = interpretMetadata({
+  plugins: { 'datasette-auth-tokens': { tokens: [{ token: 'keeper-token', actor: { id: 'keeper' } }] } },
+  permissions: { 'insert-row': { id: 'keeper' }, 'update-row': { id: 'keeper' }, 'create-table': { id: 'keeper' } },
+  databases: { data: { tables: { kennel_notes: { allow: { id: 'keeper' } } } } },
+})
+
+let t: TestApp
+let server: ReturnType<typeof Bun.serve>
+/** Another origin (another port) whose page posts a form to rowpost. */
+let elsewhere: ReturnType<typeof Bun.serve>
+let view: Bun.WebView
+let base: string
+
+const BREEDS = ['Husky', 'Beagle', 'Collie', 'Poodle', 'Whippet']
+
+beforeAll(async () => {
+  if (!available) return
+  t = makeApp({ config: CONFIG, secret: SECRET })
+  t.db.connection.run('CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, breed TEXT, age INTEGER, weight REAL, profile TEXT, photo BLOB)')
+  const insert = t.db.connection.prepare('INSERT INTO dogs VALUES (?, ?, ?, ?, ?, ?, ?)')
+  for (let id = 1; id <= 25; id++) {
+    const profile = id % 3 === 0 ? JSON.stringify({ tricks: ['sit', 'stay'], vaccinated: true }) : id % 5 === 0 ? `A very good dog. ${'Loves long walks. '.repeat(30)}` : null
+    insert.run(id, `Dog ${String(id).padStart(2, '0')}`, BREEDS[id % 5]!, (id * 7) % 15, 10 + (id % 4) * 2.5, profile, id % 4 === 0 ? new Uint8Array(2048 + id) : null)
+  }
+  t.db.connection.run('CREATE TABLE kennel_notes (id INTEGER PRIMARY KEY, note TEXT)')
+  t.db.connection.run("INSERT INTO kennel_notes VALUES (1, 'Boris needs his pills at 8')")
+  server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (request) => t.app.handle(request) })
+  base = `http://127.0.0.1:${server.port}`
+  const form = `<!DOCTYPE html><form id="f" method="post" action="${base}/-/insert/data/dogs?pk=id" enctype="text/plain">
+<input name='[{"id": 999, "name": "forged", "x": "' value='"}]'></form><p>elsewhere</p>`
+  elsewhere = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response(form, { headers: { 'content-type': 'text/html' } }) })
+  view = new Bun.WebView({ backend: { type: 'chrome', path: CHROMIUM, argv: ['--no-sandbox'] }, width: 1100, height: 760 })
+  mkdirSync(SCREENSHOTS, { recursive: true })
+})
+
+afterAll(() => {
+  if (!available) return
+  view.close()
+  server.stop(true)
+  elsewhere.stop(true)
+})
+
+/** Loads a page and sets the viewport (Chrome keeps its default size until a resize after the first navigation). */
+async function open(path: string, width = 1100, height = 760) {
+  await view.navigate(path.startsWith('http') ? path : base + path)
+  await view.resize(width, height)
+}
+
+/** Which document is loaded: its URL and the moment it started (a reload of the same URL is a new document). */
+const documentId = () => view.evaluate<string>(`document.readyState === 'complete' ? location.href + ' @' + performance.timeOrigin : ''`)
+
+/** Runs `act` (a click that submits or follows a link) and waits until the page it leads to has loaded. */
+async function leadsToPage(act: () => Promise<unknown>) {
+  const before = await documentId()
+  await act()
+  for (let tries = 0; tries < 400; tries++) {
+    // While the old document unloads, evaluating in it fails: that is the navigation under way.
+    const now = await documentId().catch(() => '')
+    if (now !== '' && now !== before) return
+    await Bun.sleep(25)
+  }
+  throw new Error(`no new page loaded after ${before}`)
+}
+
+const location = () => view.evaluate<string>('location.href')
+
+const rows = () => view.evaluate<string[][]>(`[...document.querySelectorAll('#rows tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1).map((td) => td.innerText.trim()))`)
+
+async function screenshot(name: string) {
+  await Bun.write(join(SCREENSHOTS, `${name}.png`), await view.screenshot())
+}
+
+describe.skipIf(!available)('the pages in Chromium', () => {
+  test('the instance and database pages list what an anonymous visitor may see, and nothing private', async () => {
+    await open('/')
+    expect(await view.evaluate(`[...document.querySelectorAll('.card')].map((card) => card.innerText.replace(/\\s+/g, ' ').trim())`)).toEqual(['data 1 table'])
+    await screenshot('index')
+    await open('/data')
+    expect(await view.evaluate(`[...document.querySelectorAll('tbody tr')].map((tr) => tr.cells[0].innerText + ' ' + tr.cells[1].innerText)`)).toEqual(['dogs 25'])
+    await screenshot('database')
+  })
+
+  test('the table page renders rows, follows the next-page link and sorts by a clicked column', async () => {
+    await open('/data/dogs?_size=10')
+    const first = await rows()
+    expect(first.length).toBe(10)
+    expect(first[0]!.slice(0, 5)).toEqual(['1', 'Dog 01', 'Beagle', '7', '12.5'])
+    expect(first[2]![4]).toBe('17.5')
+    expect(first[3]![4]).toBe('10.0')
+    expect(first[3]![6]).toBe('<Binary: 2.0 KB>')
+    expect(first[4]![5]).toStartWith('A very good dog.')
+    expect(first[2]![5]).toBe('{\n  "tricks": [\n    "sit",\n    "stay"\n  ],\n  "vaccinated": true\n}')
+    expect(first[0]![5]).toBe('NULL')
+    await screenshot('table')
+    await view.scrollTo('#next')
+    await leadsToPage(() => view.click('#next'))
+    expect((await rows()).map((row) => row[0])).toEqual(['11', '12', '13', '14', '15', '16', '17', '18', '19', '20'])
+    await leadsToPage(() => view.click('th a[href*="_sort=age"]'))
+    expect(await location()).toBe(`${base}/data/dogs?_size=10&_sort=age`)
+    const ages = (await rows()).map((row) => Number(row[3]))
+    expect(ages).toEqual([...ages].sort((a, b) => a - b))
+    await leadsToPage(() => view.click('th a[href*="_sort_desc=age"]'))
+    const descending = (await rows()).map((row) => Number(row[3]))
+    expect(descending).toEqual([...descending].sort((a, b) => b - a))
+  })
+
+  test('a long value opens in place, and the filter form filters the rows', async () => {
+    await open('/data/dogs?_size=10')
+    expect(await view.evaluate(`document.querySelectorAll('details.long')[0].open`)).toBe(false)
+    await view.click('details.long summary')
+    expect(await view.evaluate(`document.querySelectorAll('details.long')[0].innerText.length`)).toBeGreaterThan(500)
+    await view.evaluate(`(() => { document.querySelector('select[name=_filter_column]').value = 'breed'; document.querySelector('select[name=_filter_op]').value = 'exact' })()`)
+    await view.click('input[name=_filter_value]')
+    await view.type('Husky')
+    await leadsToPage(() => view.click('form.filters button'))
+    expect(await location()).toBe(`${base}/data/dogs?_size=10&breed__exact=Husky`)
+    const husky = await rows()
+    expect(husky.map((row) => row[0])).toEqual(['5', '10', '15', '20', '25'])
+    expect(await view.evaluate(`document.querySelector('.active-filters').innerText.trim()`)).toBe('breed = Husky ✕')
+    await screenshot('filtered')
+  })
+
+  test('a row page shows one row; the query page runs SQL', async () => {
+    await open('/data/dogs/4')
+    expect(await view.evaluate(`[...document.querySelectorAll('table.row tr')].map((tr) => tr.cells[0].innerText + '=' + tr.cells[1].innerText)`)).toEqual([
+      'id=4', 'name=Dog 04', 'breed=Whippet', 'age=13', 'weight=10.0', 'profile=NULL', 'photo=<Binary: 2.0 KB>',
+    ])
+    await screenshot('row')
+    await open(`/data/-/query?sql=${encodeURIComponent('select breed, count(*) as dogs, round(avg(age), 1) as mean_age from dogs group by breed order by breed')}`)
+    expect(await view.evaluate(`[...document.querySelectorAll('tbody tr')].map((tr) => tr.innerText.replace(/\\s+/g, ' ').trim())`)).toEqual([
+      'Beagle 5 8.0', 'Collie 5 9.0', 'Husky 5 6.0', 'Poodle 5 7.0', 'Whippet 5 8.0',
+    ])
+    await screenshot('query')
+  })
+
+  test('logging in with a token shows the private table; another origin cannot post a form with that login', async () => {
+    await open('/data/kennel_notes')
+    expect(await view.evaluate(`document.querySelector('h1').innerText`)).toBe('Error 403')
+    await open('/-/login')
+    await screenshot('login')
+    await view.click('input[name=token]')
+    await view.type('keeper-token')
+    await leadsToPage(() => view.click('form button[type=submit]'))
+    expect(await location()).toBe(`${base}/`)
+    expect(await view.evaluate(`document.querySelector('.who span').innerText`)).toBe('keeper')
+    expect(await view.evaluate(`document.querySelector('.card').innerText.replace(/\\s+/g, ' ').trim()`)).toBe('data 2 tables')
+    await open('/data/kennel_notes')
+    expect(await rows()).toEqual([['1', 'Boris needs his pills at 8']])
+    // The HttpOnly cookie is out of the page's reach.
+    expect(await view.evaluate('document.cookie')).toBe('')
+
+    // A page on another port of the same host: same-site, so the SameSite=Strict cookie goes along; the guard refuses.
+    await open(`http://127.0.0.1:${elsewhere.port}/`)
+    await leadsToPage(() => view.evaluate(`document.getElementById('f').submit()`))
+    const answer = await view.evaluate<string>('document.body.innerText')
+    expect(answer).toContain('Cross-site request refused: Sec-Fetch-Site was \\"same-site\\"')
+    expect(t.rows('dogs').some((row) => row.id === 999)).toBe(false)
+
+    // The same write from rowpost's own page (same origin) is accepted with the cookie alone.
+    await open('/data/dogs')
+    const status = await view.evaluate<number>(`fetch('/-/insert/data/dogs?pk=id', { method: 'POST', body: '[{"id": 26, "name": "Dog 26"}]' }).then((r) => r.status)`)
+    expect(status).toBe(200)
+    expect(t.rows('dogs').at(-1)).toMatchObject({ id: 26, name: 'Dog 26' })
+
+    await leadsToPage(() => view.click('.who button'))
+    expect(await view.evaluate(`document.querySelector('a.who').innerText`)).toBe('Log in')
+  })
+
+  test('on a phone-sized screen the table scrolls inside its box, not the page', async () => {
+    await open('/data/dogs?_size=5', 390, 800)
+    expect(await view.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true)
+    await screenshot('phone-table')
+  })
+})
