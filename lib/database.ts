@@ -58,6 +58,10 @@ export class RowpostDatabase implements Store {
     return this.writer === null
   }
 
+  get fileName(): string | null {
+    return this.path === ':memory:' ? null : basename(this.path)
+  }
+
   /** SQLite has every capability: SQL queries, execute-write and /-/alter are built on it. */
   supports(_capability: Capability): boolean {
     return true

@@ -9,7 +9,7 @@ import type { Catalogue, SchemaStatement, Store } from './store/store'
 import type { Dialect } from './store/dialect'
 import { sqliteDialect } from './store/sqlite/dialect'
 import { keyColumns, type TableInfo } from './store/table'
-import { InvalidQuery } from './errors'
+import { InvalidQuery, InvalidValue } from './errors'
 import { identifierKey, isReservedTableName, quoteIdentifier as q, tildeDecode, tildeEncode } from './identifiers'
 import { queryFlag } from './flags'
 import { FloatLiteral, parseJson } from './json'
@@ -375,8 +375,21 @@ export function readRow(db: Store, table: TableInfo, identifier: string): Promis
 export function* readRowPath(s: Session, table: TableInfo, identifier: string): Path<{ columns: string[]; row: unknown[] } | undefined> {
   const columns = visibleColumns(table)
   const { sql, params } = selectRowSql(table.name, columns, keyColumns(table), parseRowIdentifier(table, identifier))
-  const row = (yield* readValues(s, sql, params))[0]
+  const row = (yield* rowsByKey(s, sql, params))[0]
   return row && { columns, row: row.map(fromSqlValue) }
+}
+
+/**
+ * The rows a key lookup finds. A key value the key column cannot hold (text for a bigint key on PostgreSQL, which
+ * refuses to compare them where SQLite just finds nothing) matches no row.
+ */
+export function* rowsByKey(s: Session, sql: string, params: SqlValue[]): Path<SqlValue[][]> {
+  try {
+    return yield* readValues(s, sql, params)
+  } catch (error) {
+    if (s.dialect.apiError(error) instanceof InvalidValue) return []
+    throw error
+  }
 }
 
 export interface TableSummary {

@@ -5,7 +5,7 @@
  */
 import { ConstraintFailed, InvalidBody, InvalidName, InvalidValue, MissingPk, MissingTable, PkMismatch, UnknownKeys } from './errors'
 import type { SqliteConnection } from './store/sqlite/connection'
-import { exec, get, run, statementOf, table as lookUp, values as valuesOf } from './store/path'
+import { exec, get, run, statementOf, table as lookUp } from './store/path'
 import { RowFailure, type EachResult, type Path, type RunResult, type Session, type StatementRef } from './store/path'
 import { keyColumns, type TableInfo } from './store/table'
 import { assertColumnName, assertNewTableName, assertWritableTableName, identifierKey } from './identifiers'
@@ -14,7 +14,8 @@ import { inferColumns } from './schema'
 import type { ColumnDefinition, ConflictMode } from './sql'
 import { affinityOf, asStoredReal, convertsTextToNumbers, overflowsToInfinity, rowFromValues, toSqlValue, type SqlValue } from './values'
 import { stringifyJson, type JsonValue } from './json'
-import { selectRowSql, visibleColumns } from './reader'
+import { rowsByKey, selectRowSql, visibleColumns } from './reader'
+import { recordChangesPath } from './feed'
 
 export type WriteMode = 'upsert' | ConflictMode
 
@@ -90,8 +91,19 @@ const ROWID_ALIASES = new Set(['rowid', 'oid', '_rowid_'])
  * Creates a table from column definitions. Key columns missing from them are added first as INTEGER, as sqlite-utils
  * does, so `pk: "id"` with no `id` column gives an `"id" INTEGER PRIMARY KEY`.
  */
+/** Refuses a name the engine would not keep whole. */
+function assertNameFits(s: Session, kind: 'Table' | 'Column', name: string): void {
+  const limit = s.dialect.maxNameBytes
+  if (limit !== undefined && Buffer.byteLength(name) > limit) {
+    throw new InvalidName(`${kind} name ${JSON.stringify(name)} is ${Buffer.byteLength(name)} bytes long; this database keeps names of at most ${limit} bytes`)
+  }
+}
+
 export function* createTablePath(s: Session, name: string, columns: ColumnDefinition[], pks: string[]): Path<TableInfo> {
   assertNewTableName(name)
+  assertNameFits(s, 'Table', name)
+  for (const column of columns) assertNameFits(s, 'Column', column.name)
+  for (const pk of pks) assertNameFits(s, 'Column', pk)
   const byKey = new Map(columns.map((column) => [identifierKey(column.name), column]))
   const keys = uniquePks(pks).map((pk) => byKey.get(identifierKey(pk))?.name ?? pk)
   const missing = keys.filter((pk) => !byKey.has(identifierKey(pk))).map((pk) => ({ name: pk, type: 'INTEGER' as const }))
@@ -119,6 +131,7 @@ function* addMissingColumns(s: Session, table: TableInfo, rows: RowEntries[], al
   const alias = table.withoutRowid ? undefined : missing.find((column) => ROWID_ALIASES.has(identifierKey(column.name)))
   if (alias) throw new InvalidName(`Cannot add column ${JSON.stringify(alias.name)} to table ${table.name}: SQLite reserves that name for the rowid`)
   assertColumnCount(table.name, table.columns.length + missing.length, table.pks.length > 0 || table.withoutRowid)
+  for (const column of missing) assertNameFits(s, 'Column', column.name)
   for (const column of missing) yield* exec(s.dialect.addColumn(table.name, column))
   return (yield* lookUp(table.name))!
 }
@@ -222,7 +235,8 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
         write.mode === 'upsert' ? s.dialect.upsert(table, columns) : s.dialect.insert(table, columns, write.mode as ConflictMode),
     }
     const keyAt = keys.map((key) => columns.findIndex((column) => identifierKey(column) === identifierKey(key)))
-    const insertRows = s.dialect.insertRows
+    // An ignore needs each row's result (which were skipped), which a multi-row statement does not give.
+    const insertRows = write.mode === 'ignore' ? undefined : s.dialect.insertRows
     const many = insertRows && ((count: number) => ({ key: `${statement.key}\0${count}`, build: () => insertRows(table, columns, write.mode, count) }))
     return { names, statement, many, keyAt, numericAt: columns.map((column) => convertsText(table, column)) }
   }
@@ -253,6 +267,8 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   }
 
   const written: RowsWritten['keys'] = []
+  /** Which rows were written: all of them, except those an ignore skipped. */
+  const skipped = new Set<number>()
   /**
    * A row's error, naming the row: always for a value the engine refused (rowpost checked it already, so only a
    * stricter engine gets here, with no better way to say which row), and for a constraint in a streamed body, where
@@ -276,6 +292,7 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
         throw refusal(index, error)
       }
       added += existed ? 0 : 1
+      if (result.changes === 0) skipped.add(index)
       if (key) written.push(key)
       else if (result.changes > 0 && keyIsRowid(table)) written.push([result.lastInsertRowid])
       else written.push(null)
@@ -296,6 +313,7 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
       }
       if (result.inserted !== undefined) added += result.inserted
       else if (!replaces) added += result.changes
+      if (result.changed) result.changed.forEach((changed, i) => changed || skipped.add(start + i))
       run.forEach(({ key }, i) => {
         const generated = result.generated[i]
         if (key) written.push(key)
@@ -307,17 +325,26 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   }
   if (batchKeys !== undefined) added += yield* countExisting(s, table, keys[0]!, batchKeys)
   s.counts?.add(table.name, added)
+  const op = replaces ? 'upsert' : 'insert'
+  yield* recordChangesPath(s, table.name, prepared.length - skipped.size, () =>
+    prepared.flatMap((_, index) => (skipped.has(index) ? [] : [{ op, key: written[index]!, row: rowJson(table, write.rows[index]!) }])),
+  )
   return { table, keys: written }
 }
 
-export function* readRowsByKeyPath(table: TableInfo, keys: Array<SqlValue[] | null>): Path<Record<string, unknown>[]> {
+/** A written row as the change feed shows it: the columns the write set, under the table's names for them, as sent. */
+function rowJson(table: TableInfo, row: RowEntries): string {
+  return stringifyJson(Object.fromEntries(row.map(([name, value]) => [columnFor(table, name) ?? name, value])))
+}
+
+export function* readRowsByKeyPath(s: Session, table: TableInfo, keys: Array<SqlValue[] | null>): Path<Record<string, unknown>[]> {
   // The same columns and query as the read API's row URL, so a returned row looks exactly like a read one.
   const columns = visibleColumns(table)
   const rows: Record<string, unknown>[] = []
   for (const key of keys) {
     if (!key) continue
     const { sql, params } = selectRowSql(table.name, columns, keyColumns(table), key)
-    const values = (yield* valuesOf(statementOf(sql, true), params))[0]
+    const values = (yield* rowsByKey(s, sql, params))[0]
     if (values) rows.push(rowFromValues(columns, values))
   }
   return rows
@@ -332,16 +359,18 @@ export interface RowUpdate {
 
 export function* updateRowPath(s: Session, request: RowUpdate): Path<boolean> {
   const table = yield* addMissingColumns(s, request.table, [request.update], request.alter)
-  if (request.update.length === 0) return (yield* readRowsByKeyPath(table, [request.key])).length > 0
+  if (request.update.length === 0) return (yield* readRowsByKeyPath(s, table, [request.key])).length > 0
   const columns = request.update.map(([name]) => columnFor(table, name)!)
   const values = request.update.map(([name, value], i) => cellValue(value, convertsText(table, columns[i]!), () => `Column ${JSON.stringify(name)}`))
   const result = yield* run(statementOf(s.dialect.updateByKey(table.name, columns, keyColumns(table))), [...values, ...request.key])
+  yield* recordChangesPath(s, table.name, result.changes > 0 ? 1 : 0, () => [{ op: 'update', key: request.key, row: rowJson(table, request.update) }])
   return result.changes > 0
 }
 
 export function* deleteRowPath(s: Session, table: TableInfo, key: SqlValue[]): Path<boolean> {
   const deleted = (yield* run(statementOf(s.dialect.deleteByKey(table.name, keyColumns(table))), key)).changes
   s.counts?.add(table.name, -deleted)
+  yield* recordChangesPath(s, table.name, deleted > 0 ? 1 : 0, () => [{ op: 'delete', key }])
   return deleted > 0
 }
 

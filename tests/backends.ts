@@ -137,8 +137,15 @@ function postgresInspectors(sql: SQL): Inspectors {
     ((await sql.unsafe(numbered(text), params as never[])) as Record<string, unknown>[]).map((row) =>
       Object.fromEntries(Object.entries(row).map(([k, v]) => [k, postgresValue(v)])),
     )
+  // A rowid table as rowpost makes them: its primary key is the one column `rowid`.
   const hasRowid = async (table: string) =>
-    (await all("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? AND column_name = 'rowid'", [table])).length > 0
+    (
+      await all(
+        `SELECT 1 FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+         WHERE c.conrelid = ?::regclass AND c.contype = 'p' AND cardinality(c.conkey) = 1 AND a.attname = 'rowid'`,
+        [quote(table)],
+      )
+    ).length > 0
   const keyOrder = async (table: string) => {
     const keys = await all(
       `SELECT a.attname AS name FROM pg_constraint c JOIN unnest(c.conkey) WITH ORDINALITY AS k(attnum, position) ON true

@@ -3,6 +3,12 @@ import { SQL } from 'bun'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'bun:test'
 import { alive, childPids, startCluster, type Cluster, type ClusterOptions } from '../bench/postgres-cluster'
 
+/**
+ * A file's cluster holds a database per test (1–2 GB after a few hundred), and stopping and removing it has taken up
+ * to 38 s on a loaded machine, past the 5 s Bun gives a hook by default.
+ */
+const CLUSTER_TEARDOWN_MS = 120_000
+
 export interface TestDatabase {
   /** `t_<n>`: lower case, so it needs no quoting. */
   name: string
@@ -86,7 +92,7 @@ export function usePostgres(options: ClusterOptions = {}): TestPostgres {
     // Only this cluster's processes: other test runs on the machine may have clusters of their own.
     const left = [pid, ...children].filter(alive)
     if (left.length) throw new Error(`postgres processes still running after the cluster stopped: ${left}`)
-  })
+  }, CLUSTER_TEARDOWN_MS)
 
   return {
     get url() {

@@ -35,6 +35,7 @@ function describeRequest(request: StatementRequest): unknown[] {
   if (request.want === 'exec') return ['exec', request.sql]
   if (request.want === 'table' || request.want === 'count' || request.want === 'schema') return [request.want, request.name]
   if (request.want === 'runEach') return [request.want, request.statement.build(), request.rows]
+  if (request.want === 'feed' || request.want === 'follow') return [request.want, request.name]
   return [request.want, request.statement.build(), request.params]
 }
 
@@ -106,11 +107,13 @@ describe('the write path as requests', () => {
     const seen: unknown[] = []
     const written = drive(writeRowsPath(session, insert([[['id', 7], ['name', 'seven']]])), (request) => {
       seen.push(describeRequest(request))
-      return request.want === 'table' ? items : { changes: 1, generated: [7] }
+      return request.want === 'table' ? items : request.want === 'feed' ? null : { changes: 1, generated: [7] }
     })
     expect(seen).toEqual([
       ['table', 'items'],
       ['runEach', 'INSERT INTO "items" ("id", "name") VALUES (?, ?)', [[7, 'seven']]],
+      // Asked after the write: whether a change feed follows the table (here not, so nothing more is written).
+      ['feed', 'items'],
     ])
     expect(written.keys).toEqual([[7]])
   })
@@ -127,6 +130,7 @@ describe('the write path as requests', () => {
       request.want === 'table' ? items
       : request.want === 'get' ? { n: 1 }
       : request.want === 'runEach' ? { changes: request.rows.length, generated: request.rows.map(() => null) }
+      : request.want === 'feed' ? null
       : { changes: 1, lastInsertRowid: 0 }
     const rows: RowsWrite['rows'] = [[['id', 1], ['name', 'a']], [['id', 2], ['name', 'b']]]
     const now = drive(writeRowsPath(session, insert(rows, 'replace')), answer)
@@ -173,7 +177,7 @@ describe('the SQLite store', () => {
       )
       expect(created.keys).toEqual([[1], [2]])
       const table = database.table('items')!
-      const read = await database.readPath(() => readRowsByKeyPath(table, [[2], [3], null]))
+      const read = await database.readPath((s) => readRowsByKeyPath(s, table, [[2], [3], null]))
       expect(read).toEqual([{ id: 2, name: 'two' }])
     } finally {
       database.close()

@@ -13,9 +13,11 @@ import { onSqlite, type WriteResponder } from './write-once'
 export function alterRoutes(context: AppContext, writeOnce: WriteResponder) {
   /** Datasette's order: the table (404), alter-table (403), immutability (403), then the body (400). */
   async function alter(request: Request, params: { database: string; table: string }) {
-    const database = context.sqliteDatabase(tildeDecode(params.database), 'alter')
-    const access = new TableAccess(context, request, database.name, tildeDecode(params.table))
-    await access.lookup(ROUTE_NEEDS.alter, () => tableNamed(database, access.table))
+    const named = context.database(tildeDecode(params.database))
+    const access = new TableAccess(context, request, named.name, tildeDecode(params.table))
+    await access.lookup(ROUTE_NEEDS.alter, () => tableNamed(named, access.table))
+    // Only a caller allowed to alter the table learns that its database cannot be altered this way.
+    const database = context.sqliteDatabase(named.name, 'alter')
     if (database.immutable) throw new ImmutableDatabase()
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     const operations = parseAlterBody(parseJson(bodyText))

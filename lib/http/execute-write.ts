@@ -17,8 +17,10 @@ export function executeWriteRoutes(context: AppContext, writeOnce: WriteResponde
    * transaction, so it describes the schema the statement will really run against.
    */
   async function executeWrite(request: Request, databaseName: string) {
-    const database = context.sqliteDatabase(tildeDecode(databaseName), 'execute-write')
-    requireOnDatabase(context, request, database.name, DATABASE_NEEDS.executeWrite)
+    const named = context.database(tildeDecode(databaseName))
+    requireOnDatabase(context, request, named.name, DATABASE_NEEDS.executeWrite)
+    // Only a caller allowed to run write SQL learns that this database cannot run it.
+    const database = context.sqliteDatabase(named.name, 'execute-write')
     if (database.immutable) throw new ImmutableDatabase()
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     // Datasette reads an empty body as {}, which then lacks its SQL.

@@ -1,5 +1,4 @@
 /** The read API (API.md §3): table pages, rows and database summaries as Datasette 1.0 JSON, plus the /-/ introspection routes. */
-import { basename } from 'node:path'
 import { Elysia, NotFoundError, t } from 'elysia'
 import type { TableInfo } from '../database'
 import type { Store } from '../store/store'
@@ -160,8 +159,7 @@ export function readRoutes(context: AppContext, pages?: PageHandlers) {
           visible.map((database) => {
             const memory = database.path === ':memory:'
             // The file name only: an absolute path tells any reader the server's user name and directory layout.
-            const path = memory ? null : basename(database.path)
-            return { name: database.name, path, is_mutable: !database.immutable, is_memory: memory, hash: null }
+            return { name: database.name, path: database.fileName, is_mutable: !database.immutable, is_memory: memory, hash: null }
           }),
         )
       },

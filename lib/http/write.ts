@@ -52,7 +52,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
   async function rowOf(database: Store, name: string, pks: string) {
     const table = await tableNamed(database, name, true)
     const key = parseRowIdentifier(table, pks)
-    if ((await database.readPath(() => readRowsByKeyPath(table, [key]))).length === 0) {
+    if ((await database.readPath((s) => readRowsByKeyPath(s, table, [key]))).length === 0) {
       throw new RowNotFound(`Record not found: [${pks.split(',').map((component) => pythonRepr(tildeDecode(component))).join(', ')}]`)
     }
     return { table, key }
@@ -73,7 +73,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     const mode = upsert ? 'upsert' : body.ignore ? 'ignore' : body.replace ? 'replace' : 'abort'
     return writeOnce(request, database, bodyText, function* (s) {
       const written = yield* writeRowsPath(s, { table: table.name, rows: body.rows, pks: [], mode, alter: body.alter, mayCreate: false })
-      const rows = returnRows ? yield* readRowsByKeyPath(written.table, written.keys) : undefined
+      const rows = returnRows ? yield* readRowsByKeyPath(s, written.table, written.keys) : undefined
       return { status: upsert ? 200 : 201, body: rows ? { ok: true, rows } : { ok: true } }
     })
   }
@@ -206,7 +206,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     }
     return writeOnce(request, database, bodyText, function* (s) {
       yield* updateRowPath(s, { table: yield* tableNamedPath(table.name, true), key, update: body.update, alter: body.alter })
-      const row = body.returnRow ? (yield* readRowsByKeyPath(yield* tableNamedPath(table.name, true), [key]))[0] : undefined
+      const row = body.returnRow ? (yield* readRowsByKeyPath(s, yield* tableNamedPath(table.name, true), [key]))[0] : undefined
       return { status: 200, body: row ? { ok: true, row, rows: [row] } : { ok: true } }
     })
   }

@@ -25,8 +25,33 @@ export interface IdempotencySql {
   store: string
 }
 
+/**
+ * The change feed's log: `_rowpost_feeds` says which tables are followed (until when) and numbers each table's changes
+ * (`last_id`, from `first_id` since following began); `_rowpost_changes` holds the changes themselves, written in the
+ * transaction that made them.
+ */
+export interface FeedSql {
+  /** Creates both tables when missing. */
+  create: string[]
+  /** Follows a table until the bound time: (name, until, now); a table not followed at `now` starts a new run of ids. */
+  follow: string
+  /** Takes `count` ids for a followed table: (count, name, now) → `last_id` after, or no row when it is not followed. */
+  allocate: string
+  /** One change: (feed, id, op, key, row, at). */
+  record: string
+  /** Forgets a table's changes up to an id: (feed, id). */
+  prune: string
+  /** A table's ids and how long it is followed: (name) → last_id, first_id, followed_until. */
+  state: string
+  /** Changes after an id, oldest first: (feed, after, limit) → id, op, key, row, at. */
+  read: string
+  /** The oldest change kept: (feed) → id. */
+  oldest: string
+}
+
 export interface Dialect {
   idempotency: IdempotencySql
+  feed: FeedSql
   /**
    * Whether a `run` of insert or upsert answers `inserted` (new rows, not updated ones): then the write path needs no
    * lookup to keep counts exact.
@@ -34,6 +59,8 @@ export interface Dialect {
   reportsInserted: boolean
   /** Whether a column refuses values of another type, so a new table's columns must be widened before such rows arrive. */
   strictTypes: boolean
+  /** The longest table or column name the engine keeps whole, in UTF-8 bytes; absent when there is no such limit. */
+  maxNameBytes?: number
   /** Whether a failed statement failed only because its table does not exist (yet). */
   isMissingTable(error: unknown): boolean
   /** Whether a read query failed on the engine's limits on query size (too many terms or parameters). */

@@ -44,6 +44,8 @@ export interface EachResult {
   inserted?: number
   /** For each row, the rowid (identity) it was given when it was inserted; null when it was not, or had its key. */
   generated: Array<number | bigint | null>
+  /** For each row, whether it changed anything (an ignored row did not); absent where a multi-row statement ran. */
+  changed?: boolean[]
 }
 
 /** A row of a `runEach` failed: `index` says which, `cause` is the engine's error. */
@@ -73,9 +75,16 @@ export type StatementRequest =
   | { want: 'count'; name: string }
   /** The table's CREATE TABLE statement (a string). */
   | { want: 'schema'; name: string }
+  /**
+   * Takes `count` change ids for `name` when a feed follows it at `now`: the last id taken (a number), or null when it
+   * is not followed. Asked by every write, so a store answers it without SQL where it can (SQLite keeps the set).
+   */
+  | { want: 'feed'; name: string; count: number; now: number }
+  /** Follows `name` with the change feed until `until` (ms since the epoch). */
+  | { want: 'follow'; name: string; until: number; now: number }
 
 /** What answers each request: `run` a RunResult, `get` a row object or null, `all` row objects, `values` row arrays. */
-export type Answer = RunResult | EachResult | Record<string, unknown> | null | Record<string, unknown>[] | unknown[][] | TableInfo | undefined | number | string
+export type Answer = RunResult | EachResult | Record<string, unknown> | null | Record<string, unknown>[] | unknown[][] | TableInfo | undefined | number | string | void
 
 /** A path: written once against this protocol, driven synchronously by SQLite and asynchronously by a networked store. */
 export type Path<T> = Generator<StatementRequest, T, Answer>

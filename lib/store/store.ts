@@ -44,6 +44,8 @@ export interface Store {
   supports(capability: Capability): boolean
   /** Where the data lives: a file path, `:memory:`, or a connection URL without its password. */
   readonly path: string
+  /** The database file's name, as /-/databases.json shows it; null for a memory database and a database server. */
+  readonly fileName: string | null
   /**
    * Brings what `table` and `tableList` answer up to date with the storage (another process may have changed the
    * schema): for one table before a request looks it up, or for the listing. SQLite's schema is always current.

@@ -61,7 +61,8 @@ export interface CatalogTable {
 
 /**
  * Groups catalogue rows into tables. A table whose key is one bigint column named `rowid` is a rowid table, as
- * rowpost creates them: its `rowid` stays out of the columns, as SQLite's does. rowpost's own tables are left out.
+ * rowpost creates them: its `rowid` stays out of the columns, as SQLite's does. rowpost's own tables are left out, and
+ * so are tables without a primary key.
  */
 export function tablesFrom(rows: CatalogRow[]): CatalogTable[] {
   const grouped = new Map<string, CatalogRow[]>()
@@ -71,7 +72,8 @@ export function tablesFrom(rows: CatalogRow[]): CatalogTable[] {
     if (!grouped.has(key)) grouped.set(key, [])
     grouped.get(key)!.push(row)
   }
-  return [...grouped.values()].map((columns) => {
+  // A table with no primary key (made by other tools: rowpost gives every table one) has no way to address its rows.
+  return [...grouped.values()].filter((columns) => columns.some((column) => column.pk > 0)).map((columns) => {
     const keyRows = columns.filter((column) => column.pk > 0)
     const rowid = keyRows.length === 1 && keyRows[0]!.name === 'rowid' && keyRows[0]!.type === 'bigint'
     const visible = rowid ? columns.filter((column) => column.name !== 'rowid') : columns

@@ -5,7 +5,7 @@
  * (`xmax = 0`).
  */
 import { createHash } from 'node:crypto'
-import type { Dialect, IdempotencySql } from '../dialect'
+import type { Dialect, FeedSql, IdempotencySql } from '../dialect'
 import { apiErrorFromPostgres, postgresErrorCode } from '../../errors'
 import { INTERNAL_TABLE_PREFIX, identifierKey, quoteIdentifier as q } from '../../identifiers'
 import { DEFAULT_EXPRESSIONS, sqlLiteral, type ColumnDefinition, type ConflictMode, type DefaultExpression } from '../../sql'
@@ -33,6 +33,8 @@ void (DEFAULT_EXPRESSIONS satisfies Record<keyof typeof DEFAULT_SQL, string>)
 
 /** Exact row counts shared by every rowpost process on the database, updated in each write's own transaction. */
 export const COUNTS_TABLE = q(`${INTERNAL_TABLE_PREFIX}counts`)
+const FEEDS = q(`${INTERNAL_TABLE_PREFIX}feeds`)
+const CHANGES = q(`${INTERNAL_TABLE_PREFIX}changes`)
 const IDEMPOTENCY = q(`${INTERNAL_TABLE_PREFIX}idempotency`)
 const IDEMPOTENCY_CREATED = q(`${INTERNAL_TABLE_PREFIX}idempotency_created`)
 const PURGE_BATCH = 100
@@ -42,7 +44,26 @@ export const STORE_TABLES = [
   `CREATE TABLE IF NOT EXISTS ${IDEMPOTENCY} (actor text NOT NULL, key text NOT NULL, fingerprint text NOT NULL, status integer NOT NULL, body text NOT NULL, created bigint NOT NULL, PRIMARY KEY (actor, key))`,
   `CREATE INDEX IF NOT EXISTS ${IDEMPOTENCY_CREATED} ON ${IDEMPOTENCY} (created)`,
   `CREATE TABLE IF NOT EXISTS ${COUNTS_TABLE} (name text PRIMARY KEY, n bigint NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS ${FEEDS} (name text PRIMARY KEY, last_id bigint NOT NULL, first_id bigint NOT NULL, followed_until bigint NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS ${CHANGES} (feed text NOT NULL, id bigint NOT NULL, op text NOT NULL, key text, row text, at bigint NOT NULL, PRIMARY KEY (feed, id))`,
 ]
+
+/**
+ * `allocate` updates the table's feeds row, whose lock is held until COMMIT: the next transaction to number changes of
+ * that table waits for this one to commit, so ids are in commit order across every process writing the database.
+ */
+const feed: FeedSql = {
+  create: [],
+  follow:
+    `INSERT INTO ${FEEDS} AS feeds (name, last_id, first_id, followed_until) VALUES (?, 0, 1, ?) ON CONFLICT (name) DO UPDATE SET ` +
+    `first_id = CASE WHEN feeds.followed_until < ? THEN feeds.last_id + 1 ELSE feeds.first_id END, followed_until = greatest(feeds.followed_until, excluded.followed_until)`,
+  allocate: `UPDATE ${FEEDS} SET last_id = last_id + ? WHERE name = ? AND followed_until > ? RETURNING last_id`,
+  record: `INSERT INTO ${CHANGES} (feed, id, op, key, row, at) VALUES (?, ?, ?, ?, ?, ?)`,
+  prune: `DELETE FROM ${CHANGES} WHERE feed = ? AND id <= ?`,
+  state: `SELECT last_id, first_id, followed_until FROM ${FEEDS} WHERE name = ?`,
+  read: `SELECT id, op, key, row, at FROM ${CHANGES} WHERE feed = ? AND id > ? ORDER BY id LIMIT ?`,
+  oldest: `SELECT min(id) AS id FROM ${CHANGES} WHERE feed = ?`,
+}
 
 const idempotency: IdempotencySql = {
   create: [],
@@ -163,8 +184,11 @@ $rowpost$`,
 
 export const postgresDialect: Dialect = {
   idempotency,
+  feed,
   reportsInserted: true,
   strictTypes: true,
+  // NAMEDATALEN - 1: PostgreSQL would silently cut a longer name short, and then find no table by the name given.
+  maxNameBytes: 63,
   isMissingTable: (error) => postgresErrorCode(error) === '42P01',
   // 54000 program_limit_exceeded (too many parameters for one statement), 54001 statement too complex.
   isQueryTooLarge: (error) => ['54000', '54001'].includes(postgresErrorCode(error) ?? '') || /bind message has \d+ parameter/.test(String(error)),

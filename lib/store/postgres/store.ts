@@ -41,6 +41,8 @@ function lostRace(error: unknown): boolean {
   if (code === undefined) return false
   // Two CREATE TABLEs of one name collide on the catalogue's own unique index (pg_type), not on a user table's key.
   if (code === '23505') return String((error as { constraint?: unknown }).constraint ?? '').startsWith('pg_')
+  // A column another process added is a race; a column named like a system column (xmin, ctid…) is the client's error.
+  if (code === '42701') return !/conflicts with a system column name/.test((error as Error).message)
   return RACE_CODES.has(code)
 }
 
@@ -128,6 +130,8 @@ function runResult(prepared: Prepared, rows: unknown): RunResult {
 const COUNT_SELECT = templateOf(`SELECT n FROM ${COUNTS_TABLE} WHERE name = ?`)
 const COUNT_UPDATE = templateOf(`UPDATE ${COUNTS_TABLE} SET n = n + ? WHERE name = ? RETURNING n`)
 const COUNT_DELETE = templateOf(`DELETE FROM ${COUNTS_TABLE} WHERE name = ?`)
+const FEED_ALLOCATE = templateOf(postgresDialect.feed.allocate)
+const FEED_FOLLOW = templateOf(postgresDialect.feed.follow)
 
 /** A statement prepared once: its template, and whether it reports inserted rows (`RETURNING …, (xmax = 0) AS inserted`). */
 interface Prepared {
@@ -222,6 +226,7 @@ interface Job {
 
 export class PostgresStore implements Store {
   readonly immutable = false
+  readonly fileName = null
   private tables = new Map<string, CatalogTable>()
   private checkedAt = new Map<string, number>()
   private prepared = new Map<string, Prepared>()
@@ -306,6 +311,8 @@ export class PostgresStore implements Store {
 
   /** The table named `name` (ignoring ASCII case) as `runner` sees it: inside a transaction, with its own changes. */
   private async describe(runner: Runner, name: string): Promise<CatalogTable | undefined> {
+    // PostgreSQL names hold no NUL; asking about one would be an encoding error, not an answer.
+    if (name.includes('\0')) return undefined
     const rows = (await runner.unsafe(NAMED_TABLE_SQL, [name])) as CatalogRow[]
     const key = identifierKey(name)
     return tablesFrom(rows).find((table) => identifierKey(table.info.name) === key)
@@ -340,6 +347,14 @@ export class PostgresStore implements Store {
         return transaction && counts ? this.applyCount(transaction.connection, request.name, counts.take(request.name)) : this.countCommitted(request.name)
       case 'runEach':
         return this.runEach(runner, request, transaction?.together ?? false)
+      case 'feed': {
+        // Asked of the database every time: another process may have started following the table a moment ago.
+        const [row] = await runner(FEED_ALLOCATE, String(request.count), request.name, String(request.now))
+        return row ? Number(row.last_id) : null
+      }
+      case 'follow':
+        await runner(FEED_FOLLOW, request.name, String(request.until), String(request.now))
+        return undefined
       case 'run': {
         const prepared = this.statement(request.statement)
         return runResult(prepared, await runner(prepared.template, ...request.params.map(toParameter)).values())
@@ -416,6 +431,7 @@ export class PostgresStore implements Store {
       changes: results.reduce((sum, result) => sum + result.changes, 0),
       inserted: prepared.reportsInserted ? results.reduce((sum, result) => sum + (result.inserted ?? 0), 0) : undefined,
       generated: results.map((result) => (result.changes > 0 && result.lastInsertRowid !== 0 ? result.lastInsertRowid : null)),
+      changed: results.map((result) => result.changes > 0),
     }
   }
 
@@ -453,6 +469,9 @@ export class PostgresStore implements Store {
     await connection`SELECT pg_advisory_xact_lock(hashtext(${`rowpost count ${table}`}))`
     ;[row] = await update()
     if (row) return Number(row.n)
+    // A table dropped meanwhile (by this transaction or another process) has no count to keep.
+    const [found] = await connection`SELECT to_regclass(${q(table)}) IS NOT NULL AS present`
+    if (!found.present) return 0
     ;[row] = await connection.unsafe(`INSERT INTO ${COUNTS_TABLE} (name, n) SELECT $1, count(*) FROM ${q(table)} RETURNING n`, [table])
     return Number(row.n)
   }
@@ -534,8 +553,13 @@ export class PostgresStore implements Store {
   }
 
   private async runGroup(group: Job[]): Promise<void> {
-    if (group.length > 1 && (await this.runTogether(group))) return
-    await this.runInTurn(group)
+    try {
+      if (group.length > 1 && (await this.runTogether(group))) return
+      await this.runInTurn(group)
+    } catch (error) {
+      // No connection could be had (the server is gone, or the store is closing): nothing was written.
+      for (const job of group) job.reject(error)
+    }
   }
 
   /**

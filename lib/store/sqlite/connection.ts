@@ -1,6 +1,6 @@
 /** One SQLite connection behind the storage interface: cached statements and schema, and the synchronous driver of paths. */
 import type { Database, Statement } from 'bun:sqlite'
-import { identifierKey, isReservedTableName } from '../../identifiers'
+import { identifierKey, INTERNAL_TABLE_PREFIX, isReservedTableName, quoteIdentifier } from '../../identifiers'
 import type { RowCounts } from '../../row-counts'
 import { drive, RowFailure, type Answer, type EachResult, type Path, type Session, type StatementRef, type StatementRequest } from '../path'
 import type { SqlValue } from '../../values'
@@ -8,6 +8,7 @@ import type { ColumnInfo, TableInfo, TableListing } from '../table'
 import { sqliteDialect } from './dialect'
 
 const STATEMENT_CACHE_SIZE = 512
+const FEEDS_TABLE = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}feeds`)
 
 /** A user table as sqlite_schema lists it; its columns are read only when first asked for. */
 interface SchemaEntry {
@@ -53,15 +54,53 @@ export class SqliteConnection implements Session {
     if (request.want === 'count') return this.countRows(request.name)
     if (request.want === 'schema') return this.tableSchema(request.name)
     if (request.want === 'runEach') return this.runEach(request.statement, request.rows)
+    if (request.want === 'feed') return this.takeChangeIds(request.name, request.count, request.now)
+    if (request.want === 'follow') return this.follow(request.name, request.until, request.now)
     const { key, build, safeIntegers } = request.statement
     const statement = this.cached(key, build, safeIntegers)
     return statement[request.want](...(request.params as never[])) as Answer
+  }
+
+  /**
+   * Followed tables and until when, from `_rowpost_feeds`: read again whenever another connection has committed
+   * (`data_version` moved), so a table another process started following is seen by this writer's next transaction.
+   */
+  private followed: Map<string, number> | undefined
+  private followedVersion = -1
+
+  private followedTables(): Map<string, number> {
+    const { data_version: version } = this.statement('PRAGMA data_version').get() as { data_version: number }
+    if (this.followed && version === this.followedVersion) return this.followed
+    this.followedVersion = version
+    this.followed = new Map()
+    try {
+      const rows = this.connection.query(`SELECT name, followed_until FROM ${FEEDS_TABLE}`).values() as Array<[string, number]>
+      for (const [name, until] of rows) this.followed.set(name, until)
+    } catch (error) {
+      if (!isSqliteError(error)) throw error
+    }
+    return this.followed
+  }
+
+  private takeChangeIds(table: string, count: number, now: number): number | null {
+    const until = this.followedTables().get(table)
+    if (until === undefined || until <= now) return null
+    const row = this.statement(this.dialect.feed.allocate).get(count, table, now) as { last_id: number } | null
+    return row ? row.last_id : null
+  }
+
+  private follow(table: string, until: number, now: number): void {
+    for (const sql of this.dialect.feed.create) this.connection.run(sql)
+    this.statement(this.dialect.feed.follow).run(table, until, now)
+    const followed = this.followedTables()
+    followed.set(table, Math.max(followed.get(table) ?? 0, until))
   }
 
   private runEach(ref: StatementRef, rows: SqlValue[][]): EachResult {
     const statement = this.cached(ref.key, ref.build, ref.safeIntegers)
     let changes = 0
     const generated: EachResult['generated'] = []
+    const changed: boolean[] = []
     for (let index = 0; index < rows.length; index++) {
       let result
       try {
@@ -71,8 +110,9 @@ export class SqliteConnection implements Session {
       }
       changes += result.changes
       generated.push(result.changes > 0 ? result.lastInsertRowid : null)
+      changed.push(result.changes > 0)
     }
-    return { changes, generated }
+    return { changes, generated, changed }
   }
 
   /** Runs a path to its end in this event-loop turn: inside a write's SAVEPOINT, it stays one synchronous unit. */
