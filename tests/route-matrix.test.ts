@@ -78,6 +78,13 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /-/health/live': { needs: [], path: '/-/health/live', ok: 200 },
   // view-metrics follows view-instance, which everyone has here; tests/metrics.test.ts grants and denies it.
   'GET /-/metrics': { needs: [], path: '/-/metrics', ok: 200 },
+  // The HTML pages answer a browser (Accept: text/html, tests/pages.test.ts); this matrix sends none, so `/` is the JSON 404
+  // it always was, and logging in is disabled without a secret (400, no cookie).
+  'GET /': { needs: [], path: '/', ok: 404 },
+  'GET /-/static/rowpost.css': { needs: [], path: '/-/static/rowpost.css', ok: 200 },
+  'GET /-/login': { needs: [], path: '/-/login', ok: 200 },
+  'POST /-/login': { needs: [], path: '/-/login', body: 'token=x', ok: 400 },
+  'POST /-/logout': { needs: [], path: '/-/logout', ok: 303 },
 }
 
 const ALL_WRITES: Action[] = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table', 'execute-write-sql']
