@@ -118,6 +118,8 @@ async function start(command: ServeCommand): Promise<number> {
     if (stopping) return
     stopping = true
     console.log(`rowpost: ${signal}: finishing in-flight requests`)
+    // Feed subscriptions never end by themselves: they are told why and closed, so in-flight requests can finish.
+    app.feeds.close('the server is stopping')
     const force = setTimeout(() => server.stop(true), SHUTDOWN_GRACE_MS)
     await server.stop()
     clearTimeout(force)

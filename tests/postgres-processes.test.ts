@@ -160,3 +160,30 @@ describe('a schema another process changed', () => {
     expect(((await unknown.json()) as { error_code: string }).error_code).toBe('unknown_keys')
   })
 })
+
+describe('the change feed across processes', () => {
+  test('a subscriber of one rowpost gets the commits made through the other, once each and in order', async () => {
+    const { a, b, db } = await twoServers()
+    expect((await post(a, `${dbPath(db)}/-/create`, { table: 'readings', columns: [{ name: 'id', type: 'integer' }, { name: 'v', type: 'integer' }], pk: 'id' })).status).toBe(201)
+    const controller = new AbortController()
+    const feed = await fetch(`${a.url}${dbPath(db)}/readings/-/changes?_format=ndjson`, { signal: controller.signal })
+    expect(feed.status).toBe(200)
+    const writes = await Promise.all(
+      Array.from({ length: 20 }, (_, n) => post(n % 2 ? b : a, `${dbPath(db)}/readings/-/insert`, { rows: [{ id: n, v: n * 10 }] }).then((r) => r.status)),
+    )
+    expect(writes.every((status) => status === 201)).toBe(true)
+    const reader = feed.body!.getReader()
+    const decoder = new TextDecoder()
+    let text = ''
+    const deadline = Date.now() + 5_000
+    while (text.split('\n').filter((line) => line.startsWith('{"id"')).length < 20 && Date.now() < deadline) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += decoder.decode(value, { stream: true })
+    }
+    controller.abort()
+    const events = text.split('\n').filter((line) => line.startsWith('{"id"')).map((line) => JSON.parse(line) as { id: number; key: number[] })
+    expect(events.map((event) => event.id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+    expect(new Set(events.map((event) => event.key[0])).size).toBe(20)
+  })
+})

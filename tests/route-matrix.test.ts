@@ -58,6 +58,8 @@ const ROUTES: Record<string, RouteCase> = {
   },
   'POST /:database/:table/:pks/-/delete': { needs: ['delete-row'], path: '/data/docs/1/-/delete', ok: 200, effect: docs },
   'GET /-/databases.json': { needs: [], path: '/-/databases.json', ok: 200 },
+  // Server-Sent Events: the answer begins (200) and goes on; its body is not read here (tests/changes.test.ts reads it).
+  'GET /:database/:table/-/changes': { needs: [], path: '/data/docs/-/changes', ok: 200 },
   'GET /-/versions.json': { needs: [], path: '/-/versions.json', ok: 200 },
   'GET /-/actor.json': { needs: [], path: '/-/actor.json', ok: 200 },
   'GET /-/settings.json': { needs: [], path: '/-/settings.json', ok: 200 },
@@ -169,14 +171,24 @@ eachBackend((backend) => {
   }
 
   /**
-   * Sends as a caller who must be refused with `status`. A backend that does not serve the route refuses everyone
-   * whose token is valid with 400 not_supported, before asking what they may do (a bad token is still 401 first).
+   * Sends as a caller who must be refused with `status`. A backend that does not serve the route refuses them the
+   * same way: only a caller allowed to use the route learns that this database cannot serve it (400 not_supported).
    */
-  async function expectRefusedUnchanged(app: BackendApp, method: string, route: RouteCase, token: string | undefined, status: number, body?: unknown) {
+  async function expectRefusedUnchanged(
+    app: BackendApp,
+    method: string,
+    route: RouteCase,
+    token: string | undefined,
+    status: number,
+    body?: unknown,
+    ofTable = false,
+  ) {
     const before = await route.effect?.(app)
     const response = await send(app, method, route, token, body)
-    if (serves(route) || status === 401) expect(response.status).toBe(status)
-    else await expectNotSupported(response, route)
+    // execute-write learns which tables its SQL touches from SQLite's EXPLAIN: elsewhere it stops at not_supported,
+    // before any table rule is asked.
+    if (ofTable && !serves(route) && route.sqliteOnly === 'execute-write') await expectNotSupported(response, route)
+    else expect(response.status).toBe(status)
     expect(await route.effect?.(app)).toEqual(before)
   }
 
@@ -220,13 +232,13 @@ eachBackend((backend) => {
           }
           if (route.needs.some((action) => !DATABASE_ACTIONS.includes(action))) {
             test('a database-level grant does not override the table rules that withhold it', async () => {
-              await expectRefusedUnchanged(await tableDeniesApp(route), method, route, 'lacking-token', 403)
+              await expectRefusedUnchanged(await tableDeniesApp(route), method, route, 'lacking-token', 403, undefined, true)
               await expectServed(await tableDeniesApp(route), method, route, 'granted-token')
             })
           }
           if (route.returning !== undefined) {
             test('a writer who may not view the table writes, but asking for the rows back is a 403 that changes nothing', async () => {
-              await expectRefusedUnchanged(await blindApp(route), method, route, 'blind-token', 403, route.returning)
+              await expectRefusedUnchanged(await blindApp(route), method, route, 'blind-token', 403, route.returning, true)
               await expectServed(await blindApp(route), method, route, 'blind-token')
               await expectServed(await blindApp(route), method, route, 'granted-token', route.returning)
             })

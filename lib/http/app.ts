@@ -1,10 +1,13 @@
 /** Assembles the Elysia app: refusals before routing, CORS and OPTIONS, then the actor, then the routes; one onError for every failure. */
 import { Elysia } from 'elysia'
 import { alterRoutes } from './alter'
+import { changeRoutes } from './changes'
+import { FeedHub } from '../feed-hub'
 import { AppContext, type AppOptions } from './context'
 import { createCors } from './cors'
 import { executeWriteRoutes } from './execute-write'
 import { legacyRoutes } from './legacy'
+import { createPages } from './pages'
 import { queryRoutes } from './query'
 import { readRoutes } from './read'
 import { schemaRoutes } from './schema'
@@ -31,7 +34,9 @@ export function createApp(options: AppOptions) {
   const origins = context.cors ? context.corsOrigins : []
   const guardRequest = createRequestGuard({ unsafe: context.policy.unsafe, anyOrigin: context.cors && origins.length === 0, origins })
   const applyCors = context.cors ? createCors(origins) : undefined
+  const feeds = new FeedHub()
   const metrics = new Metrics(context.databases.values())
+  const pages = createPages(context)
   for (const database of context.databases.values()) sqliteGroupCommit(database)?.observers.add(rowsToRequestRecord)
   // Elysia's default (standardHostname) looks for the path from the 11th character on, past hosts such as `db` or `x`
   // and into the path: `Host: x` routed /zz/u/t/-/drop as /u/t/-/drop. From the 7th, any http:// URL routes by its own path.
@@ -62,11 +67,13 @@ export function createApp(options: AppOptions) {
     .use(writeRoutes(context, writeOnce))
     .use(alterRoutes(context, writeOnce))
     .use(executeWriteRoutes(context, writeOnce))
-    .use(queryRoutes(context))
+    .use(queryRoutes(context, pages.query))
     .use(schemaRoutes(context))
-    .use(readRoutes(context))
+    .use(changeRoutes(context, feeds))
+    .use(readRoutes(context, pages.handlers))
+    .use(pages.routes)
     .use(opsRoutes(context, metrics))
-  return Object.assign(app, { context, metrics })
+  return Object.assign(app, { context, metrics, feeds })
 }
 
 export type RowpostApp = ReturnType<typeof createApp>
