@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Dialect, FeedSql, IdempotencySql } from '../dialect'
+import { CHANGES_TABLE, FEEDS_TABLE, SHARED_FEED_SQL } from '../feed-sql'
 import { apiErrorFromPostgres, postgresErrorCode } from '../../errors'
 import { INTERNAL_TABLE_PREFIX, identifierKey, quoteIdentifier as q } from '../../identifiers'
 import { DEFAULT_EXPRESSIONS, sqlLiteral, type ColumnDefinition, type ConflictMode, type DefaultExpression } from '../../sql'
@@ -33,8 +34,6 @@ void (DEFAULT_EXPRESSIONS satisfies Record<keyof typeof DEFAULT_SQL, string>)
 
 /** Exact row counts shared by every rowpost process on the database, updated in each write's own transaction. */
 export const COUNTS_TABLE = q(`${INTERNAL_TABLE_PREFIX}counts`)
-const FEEDS = q(`${INTERNAL_TABLE_PREFIX}feeds`)
-const CHANGES = q(`${INTERNAL_TABLE_PREFIX}changes`)
 const IDEMPOTENCY = q(`${INTERNAL_TABLE_PREFIX}idempotency`)
 const IDEMPOTENCY_CREATED = q(`${INTERNAL_TABLE_PREFIX}idempotency_created`)
 const PURGE_BATCH = 100
@@ -44,8 +43,8 @@ export const STORE_TABLES = [
   `CREATE TABLE IF NOT EXISTS ${IDEMPOTENCY} (actor text NOT NULL, key text NOT NULL, fingerprint text NOT NULL, status integer NOT NULL, body text NOT NULL, created bigint NOT NULL, PRIMARY KEY (actor, key))`,
   `CREATE INDEX IF NOT EXISTS ${IDEMPOTENCY_CREATED} ON ${IDEMPOTENCY} (created)`,
   `CREATE TABLE IF NOT EXISTS ${COUNTS_TABLE} (name text PRIMARY KEY, n bigint NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS ${FEEDS} (name text PRIMARY KEY, last_id bigint NOT NULL, first_id bigint NOT NULL, followed_until bigint NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS ${CHANGES} (feed text NOT NULL, id bigint NOT NULL, op text NOT NULL, key text, row text, at bigint NOT NULL, PRIMARY KEY (feed, id))`,
+  `CREATE TABLE IF NOT EXISTS ${FEEDS_TABLE} (name text PRIMARY KEY, last_id bigint NOT NULL, first_id bigint NOT NULL, followed_until bigint NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE} (feed text NOT NULL, id bigint NOT NULL, op text NOT NULL, key text, row text, at bigint NOT NULL, PRIMARY KEY (feed, id))`,
 ]
 
 /**
@@ -55,14 +54,9 @@ export const STORE_TABLES = [
 const feed: FeedSql = {
   create: [],
   follow:
-    `INSERT INTO ${FEEDS} AS feeds (name, last_id, first_id, followed_until) VALUES (?, 0, 1, ?) ON CONFLICT (name) DO UPDATE SET ` +
+    `INSERT INTO ${FEEDS_TABLE} AS feeds (name, last_id, first_id, followed_until) VALUES (?, 0, 1, ?) ON CONFLICT (name) DO UPDATE SET ` +
     `first_id = CASE WHEN feeds.followed_until < ? THEN feeds.last_id + 1 ELSE feeds.first_id END, followed_until = greatest(feeds.followed_until, excluded.followed_until)`,
-  allocate: `UPDATE ${FEEDS} SET last_id = last_id + ? WHERE name = ? AND followed_until > ? RETURNING last_id`,
-  record: `INSERT INTO ${CHANGES} (feed, id, op, key, row, at) VALUES (?, ?, ?, ?, ?, ?)`,
-  prune: `DELETE FROM ${CHANGES} WHERE feed = ? AND id <= ?`,
-  state: `SELECT last_id, first_id, followed_until FROM ${FEEDS} WHERE name = ?`,
-  read: `SELECT id, op, key, row, at FROM ${CHANGES} WHERE feed = ? AND id > ? ORDER BY id LIMIT ?`,
-  oldest: `SELECT min(id) AS id FROM ${CHANGES} WHERE feed = ?`,
+  ...SHARED_FEED_SQL,
 }
 
 const idempotency: IdempotencySql = {

@@ -1,6 +1,7 @@
 /** One SQLite connection behind the storage interface: cached statements and schema, and the synchronous driver of paths. */
 import type { Database, Statement } from 'bun:sqlite'
-import { identifierKey, INTERNAL_TABLE_PREFIX, isReservedTableName, quoteIdentifier } from '../../identifiers'
+import { identifierKey, isReservedTableName } from '../../identifiers'
+import { FEEDS_TABLE } from '../feed-sql'
 import type { RowCounts } from '../../row-counts'
 import { drive, RowFailure, type Answer, type EachResult, type Path, type Session, type StatementRef, type StatementRequest } from '../path'
 import type { SqlValue } from '../../values'
@@ -8,7 +9,6 @@ import type { ColumnInfo, TableInfo, TableListing } from '../table'
 import { sqliteDialect } from './dialect'
 
 const STATEMENT_CACHE_SIZE = 512
-const FEEDS_TABLE = quoteIdentifier(`${INTERNAL_TABLE_PREFIX}feeds`)
 
 /** A user table as sqlite_schema lists it; its columns are read only when first asked for. */
 interface SchemaEntry {

@@ -1,5 +1,6 @@
 /** SQLite's SQL for the paths: the builders of lib/sql.ts (`?` placeholders, INSERT OR IGNORE/REPLACE, rowid). */
 import type { Dialect, FeedSql, IdempotencySql } from '../dialect'
+import { CHANGES_TABLE, FEEDS_TABLE, SHARED_FEED_SQL } from '../feed-sql'
 import { apiErrorFromSqlite } from '../../errors'
 import { INTERNAL_TABLE_PREFIX, quoteIdentifier as q } from '../../identifiers'
 import { keyColumns } from '../table'
@@ -43,23 +44,16 @@ const idempotency: IdempotencySql = {
     `WHERE created <= excluded.created - ?`,
 }
 
-const FEEDS = q(`${INTERNAL_TABLE_PREFIX}feeds`)
-const CHANGES = q(`${INTERNAL_TABLE_PREFIX}changes`)
 
 const feed: FeedSql = {
   create: [
-    `CREATE TABLE IF NOT EXISTS ${FEEDS} (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL, first_id INTEGER NOT NULL, followed_until INTEGER NOT NULL) WITHOUT ROWID`,
-    `CREATE TABLE IF NOT EXISTS ${CHANGES} (feed TEXT NOT NULL, id INTEGER NOT NULL, op TEXT NOT NULL, key TEXT, row TEXT, at INTEGER NOT NULL, PRIMARY KEY (feed, id)) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS ${FEEDS_TABLE} (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL, first_id INTEGER NOT NULL, followed_until INTEGER NOT NULL) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE} (feed TEXT NOT NULL, id INTEGER NOT NULL, op TEXT NOT NULL, key TEXT, row TEXT, at INTEGER NOT NULL, PRIMARY KEY (feed, id)) WITHOUT ROWID`,
   ],
   follow:
-    `INSERT INTO ${FEEDS} (name, last_id, first_id, followed_until) VALUES (?, 0, 1, ?) ON CONFLICT (name) DO UPDATE SET ` +
+    `INSERT INTO ${FEEDS_TABLE} (name, last_id, first_id, followed_until) VALUES (?, 0, 1, ?) ON CONFLICT (name) DO UPDATE SET ` +
     `first_id = CASE WHEN followed_until < ? THEN last_id + 1 ELSE first_id END, followed_until = max(followed_until, excluded.followed_until)`,
-  allocate: `UPDATE ${FEEDS} SET last_id = last_id + ? WHERE name = ? AND followed_until > ? RETURNING last_id`,
-  record: `INSERT INTO ${CHANGES} (feed, id, op, key, row, at) VALUES (?, ?, ?, ?, ?, ?)`,
-  prune: `DELETE FROM ${CHANGES} WHERE feed = ? AND id <= ?`,
-  state: `SELECT last_id, first_id, followed_until FROM ${FEEDS} WHERE name = ?`,
-  read: `SELECT id, op, key, row, at FROM ${CHANGES} WHERE feed = ? AND id > ? ORDER BY id LIMIT ?`,
-  oldest: `SELECT min(id) AS id FROM ${CHANGES} WHERE feed = ?`,
+  ...SHARED_FEED_SQL,
 }
 
 export const sqliteDialect: Dialect = {
