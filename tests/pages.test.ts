@@ -7,7 +7,8 @@
 import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { signActorCookie } from '../lib/auth'
 import { interpretMetadata } from '../lib/config'
-import { CONTENT_SECURITY_POLICY } from '../lib/pages/layout'
+import { CONTENT_SECURITY_POLICY, SCRIPT_PATH } from '../lib/pages/layout'
+import type { LiveTable } from '../lib/pages/live'
 import { mintToken } from '../lib/signed-tokens'
 import { eachBackend, type BackendApp } from './backends'
 
@@ -29,9 +30,16 @@ async function page(t: Pick<BackendApp, 'request'>, path: string, headers: Recor
 /** The text of each `<tbody id="rows">` row's cells, markup removed. */
 function renderedRows(text: string): string[][] {
   const body = /<tbody id="rows">([\s\S]*?)<\/tbody>/.exec(text)?.[1] ?? ''
-  return [...body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((row) =>
+  return [...body.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map((row) =>
     [...row[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].slice(1).map((cell) => cell[1]!.replace(/<[^>]+>/g, '')),
   )
+}
+
+/** The table page's `data-live` attribute, decoded: what its script is told. */
+function liveConfig(text: string): LiveTable {
+  const attribute = / data-live="([^"]*)"/.exec(text)![1]!
+  const entities: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'" }
+  return JSON.parse(attribute.replace(/&(?:amp|lt|gt|quot|#39);/g, (entity) => entities[entity]!))
 }
 
 const hrefs = (text: string) => [...text.matchAll(/\s(?:href|action|src)="([^"]*)"/g)].map((match) => match[1]!)
@@ -104,6 +112,45 @@ eachBackend((backend) => {
       expect(blob.headers.get('content-disposition')).toBe('attachment; filename="things-1.blob"')
       expect(Buffer.from(await blob.arrayBuffer()).toString()).toBe('hello blob')
       expect((await t.get('/data/things/2.blob?_blob_column=data')).status).toBe(400)
+    })
+
+    test("the table page's script is a file of the server's own, told where new rows may go and which filters it can check", async () => {
+      const t = await backend.makeApp({ unsafe: true })
+      await seedDogs(t)
+      const script = await t.get(SCRIPT_PATH)
+      expect(script.status).toBe(200)
+      expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
+      expect(await script.text()).toContain("new EventSource(live.changes)")
+      const { text } = await page(t, '/data/dogs')
+      expect([...text.matchAll(/<script[^>]*>/g)].map((tag) => tag[0])).toEqual([`<script src="${SCRIPT_PATH}">`])
+      expect(text).toContain('<tr data-key="3"><td><a href="/data/dogs/3"')
+      expect(liveConfig(text)).toEqual({
+        changes: '/data/dogs/-/changes',
+        base: '/data/dogs',
+        columns: [{ name: 'id', affinity: 'INTEGER', key: 0 }, { name: 'name', affinity: 'TEXT', key: -1 }, { name: 'age', affinity: 'INTEGER', key: -1 }],
+        placement: 'top',
+        why: null,
+        filters: [],
+      })
+      const placement = async (query: string) => {
+        const { placement, why, filters } = liveConfig((await page(t, `/data/dogs?${query}`)).text)
+        return { placement, why, filters }
+      }
+      expect(await placement('name=dog1&age__not=3&age__notnull=1&name__notblank=1')).toEqual({
+        placement: 'top',
+        why: null,
+        filters: [['name', 'exact', 'dog1'], ['age', 'not', '3'], ['age', 'notnull', '1'], ['name', 'notblank', '1']],
+      })
+      expect(await placement('_sort=age')).toEqual({ placement: 'notice', why: 'the page is sorted', filters: [] })
+      expect(await placement('_sort_desc=name&name=dog1')).toEqual({ placement: 'notice', why: 'the page is sorted', filters: [] })
+      expect(await placement('_size=2&_next=2')).toEqual({ placement: 'notice', why: 'this is not the first page', filters: [] })
+      expect(await placement('name=dog1&age__gt=3')).toEqual({ placement: 'notice', why: 'they may not match the filters', filters: [] })
+
+      // A followed table: the page names the change it was rendered after, so the script misses nothing in between.
+      const feed = await t.get('/data/dogs/-/changes')
+      await t.post('/-/insert/data/dogs?pk=id', [{ id: 6, name: 'dog6', age: 1 }])
+      expect(liveConfig((await page(t, '/data/dogs')).text).changes).toBe('/data/dogs/-/changes?since=1')
+      await feed.body!.cancel()
     })
 
     test('every page, error pages included, carries the Content-Security-Policy', async () => {
@@ -245,11 +292,13 @@ describe('every user-controlled string is escaped wherever a page shows it', () 
 
   /** No markup from the payloads survives, every link stays on this server, and the RTL override sits inside a <bdi>. */
   function expectInert(where: string, text: string) {
-    // Escaped, the payloads are text (`onerror=` may appear as such); only a real tag would run.
-    expect({ where, script: /<script|<img/i.test(text) }).toEqual({ where, script: false })
+    // Escaped, the payloads are text (`onerror=` may appear as such); only a real tag would run. The one script is
+    // rowpost's own file.
+    const markup = text.replace(`<script src="${SCRIPT_PATH}"></script>`, '')
+    expect({ where, script: /<script|<img/i.test(markup) }).toEqual({ where, script: false })
     for (const href of hrefs(text)) expect({ where, href, local: href.startsWith('/') }).toEqual({ where, href, local: true })
-    // Form fields (attribute values, a textarea's text) are isolated by the browser already.
-    const outsideBdi = text.replace(/<bdi>[\s\S]*?<\/bdi>|<textarea[^>]*>[\s\S]*?<\/textarea>/g, '').replace(/ (?:value|name)="[^"]*"/g, '')
+    // Form fields (attribute values, a textarea's text) are isolated by the browser already; data-live is never shown.
+    const outsideBdi = text.replace(/<bdi>[\s\S]*?<\/bdi>|<textarea[^>]*>[\s\S]*?<\/textarea>/g, '').replace(/ (?:value|name|data-live)="[^"]*"/g, '')
     expect({ where, override: outsideBdi.includes('\u202E') }).toEqual({ where, override: false })
   }
 
@@ -282,6 +331,8 @@ describe('every user-controlled string is escaped wherever a page shows it', () 
     const table = (await page(t, `/data/${tableSegment}`)).text
     expect(table).toContain('<bdi>&lt;script&gt;alert(&quot;n&quot;)&lt;/script&gt;&#39;&quot;\u202Eevil</bdi>')
     expect(table).toContain('<bdi>javascript:alert(1)</bdi>')
+    expect(liveConfig(table).columns.map((column) => column.name)).toEqual(['id', NAME, 'link'])
+    expect(liveConfig(table).base).toBe(`/data/${tableSegment}`)
     expect(table).toContain(`<title>&lt;script&gt;alert(&quot;n&quot;)&lt;/script&gt;&#39;&quot;\ufffdevil · rowpost</title>`)
   })
 })

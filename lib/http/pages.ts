@@ -14,7 +14,10 @@ import { namedParameters } from '../query/sql-text'
 import { FILTER_OPS, parseFilters, readRow, readTableValues, resolveColumn, tableSummaries, visibleColumns, type FilterOp } from '../reader'
 import { databasePage, describeFilter, errorPage, indexPage, loginPage, queryPage, rowPage, tablePage, type Viewer } from '../pages/browse'
 import { storedValue } from '../pages/cells'
-import { pageResponse, STYLESHEET, STYLESHEET_PATH } from '../pages/layout'
+import { pageResponse, SCRIPT, SCRIPT_PATH, STYLESHEET, STYLESHEET_PATH } from '../pages/layout'
+import { livePlacement, type LiveTable } from '../pages/live'
+import { feedStatePath } from '../feed'
+import { keyColumns } from '../store/table'
 import { readBodyText } from './body'
 import type { AppContext } from './context'
 import { contentDisposition } from './export'
@@ -50,13 +53,14 @@ function without(query: URLSearchParams, ...names: string[]): URLSearchParams {
   return new URLSearchParams([...query].filter(([name]) => name !== '_next' && !names.includes(name)))
 }
 
-/** Per column, whether it holds integers: INTEGER affinity, or the rowid a rowid table shows. */
-function integerColumns(table: TableInfo, columns: string[]): boolean[] {
-  return columns.map((name) => {
-    const column = table.columnsByKey.get(identifierKey(name))
-    return column === undefined ? name === 'rowid' : affinityOf(column.type) === 'INTEGER'
-  })
+/** A visible column's affinity; the rowid a rowid table shows is an INTEGER. */
+function affinityOfColumn(table: TableInfo, name: string) {
+  const column = table.columnsByKey.get(identifierKey(name))
+  return column === undefined ? 'INTEGER' : affinityOf(column.type)
 }
+
+/** Per column, whether it holds integers: INTEGER affinity, or the rowid a rowid table shows. */
+const integerColumns = (table: TableInfo, columns: string[]): boolean[] => columns.map((name) => affinityOfColumn(table, name) === 'INTEGER')
 
 export function createPages(context: AppContext) {
   const { requireView, isPrivate, visibleDatabase, visibleTable } = readAccess(context)
@@ -133,8 +137,18 @@ export function createPages(context: AppContext) {
     const database = visibleDatabase(request, params.database)
     const table = await visibleTable(request, database, params.table)
     const pageRequest = tablePageRequest(table, query, context.settings)
+    // Where the feed stands, read before the rows: a change between the two is then sent again (the page applies it
+    // in place), never lost. Only a followed table has a position; any other is followed from when the page connects.
+    const feed = await database.readPath((s) => feedStatePath(s, table.name))
     const page = await readTableValues(database, table, pageRequest)
     const base = tableHref(database.name, table.name)
+    const keys = keyColumns(table)
+    const live: LiveTable = {
+      changes: feed === undefined ? `${base}/-/changes` : `${base}/-/changes?since=${feed.last}`,
+      base,
+      columns: visibleColumns(table).map((name) => ({ name, affinity: affinityOfColumn(table, name), key: keys.indexOf(name) })),
+      ...livePlacement({ sorted: pageRequest.sort !== undefined, firstPage: pageRequest.next === undefined, filters: pageRequest.filters }),
+    }
     const columns = visibleColumns(table).map((name) => {
       const sorted = pageRequest.sort?.column === name ? (pageRequest.sort.descending ? 'desc' : 'asc') : undefined
       const sortQuery = without(query, '_sort', '_sort_desc')
@@ -168,6 +182,8 @@ export function createPages(context: AppContext) {
       nextHref: page.next === null ? null : withQuery(base, nextQuery),
       firstHref: query.has('_next') ? withQuery(base, without(query)) : null,
       changesHref: `${base}/-/changes`,
+      rowKeys: page.keys,
+      live,
     })
     return pageResponse(markup)
   }
@@ -295,6 +311,9 @@ export function createPages(context: AppContext) {
     }, { detail: { summary: 'The databases the actor may view (an HTML page for a browser)' } })
     .get(STYLESHEET_PATH, () => new Response(STYLESHEET, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' } }), {
       detail: { summary: "The pages' style sheet" },
+    })
+    .get(SCRIPT_PATH, () => new Response(SCRIPT, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' } }), {
+      detail: { summary: "The table page's script: it follows the change feed" },
     })
     .get('/-/login', ({ request }) => {
       const viewer = viewerOf(request)

@@ -2,7 +2,8 @@
 import { FILTER_OPS } from '../reader'
 import { renderCell } from './cells'
 import { html, isolate, plain, type Fragment, type Html } from './html'
-import { page, type Crumb } from './layout'
+import { page, SCRIPT_PATH, type Crumb } from './layout'
+import type { LiveTable } from './live'
 
 /** Who a page is for, and what its header offers. */
 export interface Viewer {
@@ -93,6 +94,10 @@ export interface TablePageData {
   firstHref: string | null
   /** Where the live change feed of this table is, for the page's script. */
   changesHref: string
+  /** Each row's key as its URL spells it, so the script finds a changed row on the page. */
+  rowKeys: string[]
+  /** What the script needs to follow the feed. */
+  live: LiveTable
 }
 
 const OP_LABELS: Partial<Record<(typeof FILTER_OPS)[number], string>> = {
@@ -112,7 +117,7 @@ export function tablePage(viewer: Viewer, data: TablePageData): Html {
       const cell = renderCell(value, data.blobHref(index, data.columns[i]!.name), data.integers[i])
       return html`<td${cell.numeric ? html` class="num"` : ''}>${cell.markup}</td>`
     })
-    return html`<tr><td><a href="${data.rowHref(index)}" title="This row">→</a></td>${cells}</tr>`
+    return html`<tr data-key="${data.rowKeys[index]}"><td><a href="${data.rowHref(index)}" title="This row">→</a></td>${cells}</tr>`
   })
   const columnOptions = data.filterColumns.map((column) => html`<option value="${column}">${plain(column)}</option>`)
   const opOptions = FILTER_OPS.map((op) => html`<option value="${op}">${opLabel(op)}</option>`)
@@ -127,8 +132,9 @@ export function tablePage(viewer: Viewer, data: TablePageData): Html {
 </form>
 ${data.filters.length ? html`<ul class="active-filters">${data.filters.map((filter) => html`<li>${isolate(filter.label)} <a href="${filter.removeHref}" title="Remove this filter">✕</a></li>`)}</ul>` : ''}
 <p class="count">${data.rows.length} ${data.rows.length === 1 ? 'row' : 'rows'}${data.nextHref ? ' on this page' : ''}</p>
-<div class="scroll"><table id="table" data-changes="${data.changesHref}"><thead><tr><th scope="col"><span class="muted">row</span></th>${heads}</tr></thead><tbody id="rows">${rows}</tbody></table></div>
-<div class="pager">${data.firstHref ? html`<a href="${data.firstHref}">First page</a>` : ''}${data.nextHref ? html`<a id="next" href="${data.nextHref}">Next page</a>` : ''}</div>`
+<div class="scroll"><table id="table" data-changes="${data.changesHref}" data-live="${JSON.stringify(data.live)}"><thead><tr><th scope="col"><span class="muted">row</span></th>${heads}</tr></thead><tbody id="rows">${rows}</tbody></table></div>
+<div class="pager">${data.firstHref ? html`<a href="${data.firstHref}">First page</a>` : ''}${data.nextHref ? html`<a id="next" href="${data.nextHref}">Next page</a>` : ''}</div>
+<script src="${SCRIPT_PATH}"></script>`
   return frame(viewer, data.table, [{ label: data.database.name, href: data.database.href }, { label: data.table }], body)
 }
 

@@ -1,5 +1,6 @@
 /** The frame every page shares: head, style sheet link, breadcrumbs, who is logged in, and the headers that lock a page down. */
 import { html, isolate, plain, type Fragment, type Html } from './html'
+import SCRIPT_TEXT from './rowpost.js' with { type: 'text' }
 
 /**
  * Nothing inline, nothing from elsewhere: styles and scripts only from this server's own files, forms only to it,
@@ -25,6 +26,9 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
 }
 
 export const STYLESHEET_PATH = '/-/static/rowpost.css'
+/** The table page's script (it follows the change feed), served like the style sheet: a file of this server's own. */
+export const SCRIPT_PATH = '/-/static/rowpost.js'
+export const SCRIPT = SCRIPT_TEXT
 
 /** One step of the breadcrumbs: a name and where it links (the last step links nowhere). */
 export interface Crumb {
@@ -116,4 +120,15 @@ textarea { width: 100%; min-height: 6rem; font-family: ui-monospace, SFMono-Regu
 .cards { display: grid; gap: .8rem; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; overflow-wrap: anywhere; }
 .card h2 { margin: 0 0 .3rem; }
+.live { display: flex; flex-wrap: wrap; gap: .4rem .8rem; align-items: center; margin: .4rem 0; font-size: .9em; }
+.live-state::before { content: "●"; margin-right: .3rem; color: var(--muted); }
+.live[data-state=live] .live-state::before { color: #2e9d4f; }
+.live[data-state=stopped] .live-state::before { color: #c0392b; }
+.live-notice { color: var(--muted); }
+@keyframes live-flash { from { background: color-mix(in srgb, #2e9d4f 22%, var(--bg)); } to { background: transparent; } }
+tr.live-new, tr.live-changed { animation: live-flash 2s ease-out; }
+tr.live-new > td:first-child { box-shadow: inset 3px 0 #2e9d4f; }
+tr.live-deleted > td:not(:first-child) { text-decoration: line-through; color: var(--muted); }
+.live-label { color: #c0392b; font-size: .85em; }
+td.unsent { color: var(--muted); }
 `
