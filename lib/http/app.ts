@@ -19,6 +19,8 @@ import { ClientDisconnected } from '../errors'
 import { Metrics, sqliteGroupCommit } from '../ops/metrics'
 import { currentRequestRecord, rowsToRequestRecord } from '../ops/request-record'
 import { opsRoutes } from './ops'
+import { openApiRoutes } from './openapi'
+import type { RouteLike } from '../openapi/document'
 
 /** The path of a request URL; Bun's URL is a bare path when the Host header made no URL. */
 const pathOf = (url: string) => {
@@ -38,6 +40,8 @@ export function createApp(options: AppOptions) {
   const metrics = new Metrics(context.databases.values())
   const pages = createPages(context)
   for (const database of context.databases.values()) sqliteGroupCommit(database)?.observers.add(rowsToRequestRecord)
+  // The OpenAPI document describes the finished app: its route list exists only once `app` does.
+  let described: () => readonly RouteLike[] = () => []
   // Elysia's default (standardHostname) looks for the path from the 11th character on, past hosts such as `db` or `x`
   // and into the path: `Host: x` routed /zz/u/t/-/drop as /u/t/-/drop. From the 7th, any http:// URL routes by its own path.
   const app = new Elysia({ normalize: false, handler: { standardHostname: false } })
@@ -73,6 +77,8 @@ export function createApp(options: AppOptions) {
     .use(readRoutes(context, pages.handlers))
     .use(pages.routes)
     .use(opsRoutes(context, metrics))
+    .use(openApiRoutes(context, () => described()))
+  described = () => app.routes
   return Object.assign(app, { context, metrics, feeds })
 }
 
