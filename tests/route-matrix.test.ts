@@ -84,6 +84,7 @@ const ROUTES: Record<string, RouteCase> = {
   // it always was, and logging in is disabled without a secret (400, no cookie).
   'GET /': { needs: [], path: '/', ok: 404 },
   'GET /-/static/rowpost.css': { needs: [], path: '/-/static/rowpost.css', ok: 200 },
+  'GET /-/static/rowpost.js': { needs: [], path: '/-/static/rowpost.js', ok: 200 },
   'GET /-/login': { needs: [], path: '/-/login', ok: 200 },
   'POST /-/login': { needs: [], path: '/-/login', body: 'token=x', ok: 400 },
   'POST /-/logout': { needs: [], path: '/-/logout', ok: 303 },
