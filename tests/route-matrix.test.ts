@@ -88,6 +88,9 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /-/login': { needs: [], path: '/-/login', ok: 200 },
   'POST /-/login': { needs: [], path: '/-/login', body: 'token=x', ok: 400 },
   'POST /-/logout': { needs: [], path: '/-/logout', ok: 303 },
+  'GET /-/openapi.json': { needs: [], path: '/-/openapi.json', ok: 200 },
+  'GET /-/api': { needs: [], path: '/-/api', ok: 200 },
+  'GET /-/static/api/:file': { needs: [], path: '/-/static/api/api.js', ok: 200 },
 }
 
 const ALL_WRITES: Action[] = ['insert-row', 'update-row', 'delete-row', 'create-table', 'alter-table', 'drop-table', 'execute-write-sql']
