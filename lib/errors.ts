@@ -250,6 +250,9 @@ export function apiErrorFromPostgres(error: unknown): ApiError | undefined {
     // Data exceptions: text where a number is stored, a number out of range, a value too long; a type the column refuses.
     case '42804':
       return new InvalidValue(`Value of the wrong type for PostgreSQL: ${message}`)
+    // A value compared with a column of another type (a BLOB row key against a bigint key): SQLite just finds nothing.
+    case '42883':
+      return /^operator does not exist/.test(message) ? new InvalidValue(`Value of the wrong type for PostgreSQL: ${message}`) : undefined
     // A foreign key to a column with no unique constraint: SQLite accepts it, PostgreSQL refuses the table.
     case '42830':
       return new InvalidBody(`Schema refused by PostgreSQL: ${message}`)
