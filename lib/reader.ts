@@ -315,7 +315,15 @@ function* readValues(s: Session, sql: string, params: SqlValue[]): Path<SqlValue
 /** One page of a table, after the `next` token's row: keyset pagination, so concurrent inserts never shift a page. */
 export async function readTablePage(db: Store, table: TableInfo, options: PageRequest): Promise<Page> {
   const page = await readTableValues(db, table, options)
-  return { ...page, rows: page.rows.map((row) => row.map(fromSqlValue)) }
+  // Not a spread: that would read `keys`, which is worked out only when needed.
+  return {
+    columns: page.columns,
+    rows: page.rows.map((row) => row.map(fromSqlValue)),
+    get keys() {
+      return page.keys
+    },
+    next: page.next,
+  }
 }
 
 /** readTablePage with the values as the store holds them (every INTEGER a bigint), for CSV and other renderers. */
@@ -347,10 +355,14 @@ export function* readTableValuesPath(s: Session, table: TableInfo, options: Page
   const tokenOf = (row: SqlValue[], from: number) =>
     indexes.slice(from).map((index, i) => encodeKeyValue(row[index]!, affinities[from + i]!)).join(',')
   const last = rows.at(-1)
+  let rowKeys: string[] | undefined
   return {
     columns,
     rows,
-    keys: rows.map((row) => tokenOf(row, order.length - keys.length)),
+    // Only `_shape=object` and the HTML page use every row's key: worked out when first asked for, not for each page.
+    get keys() {
+      return (rowKeys ??= rows.map((row) => tokenOf(row, order.length - keys.length)))
+    },
     next: fetched.length > options.size && last ? tokenOf(last, 0) : null,
   }
 }
