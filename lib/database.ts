@@ -5,8 +5,8 @@ import { basename, extname } from 'node:path'
 import { RowCounts } from './row-counts'
 import type { Path, Session } from './store/path'
 import { SqliteConnection } from './store/sqlite/connection'
-import { GroupCommit } from './store/sqlite/group-commit'
-import type { Capability, SchemaFacts, SchemaStatement, Store } from './store/store'
+import { GroupCommit, groupCommitOf } from './store/sqlite/group-commit'
+import type { Capability, SchemaFacts, SchemaStatement, Store, StoreHealth } from './store/store'
 import { catalogue, relationshipCounts, schemaStatements, tableOrViewSchema } from './reader'
 import { statSync } from 'node:fs'
 import type { TableInfo, TableListing } from './store/table'
@@ -166,6 +166,32 @@ export class RowpostDatabase implements Store {
       return value
     }
     return this.commits!.runExclusive(() => work(run))
+  }
+
+  /**
+   * Checked synchronously on the writer, which never waits inside SQLite (its busy_timeout is 0), so a check never
+   * blocks the server: the writer can begin a transaction now, or one is open and not stuck.
+   */
+  async health(stuckAfterMs: number): Promise<StoreHealth> {
+    try {
+      if (!this.writer) {
+        this.reader.statement('SELECT count(*) FROM sqlite_schema').get()
+        return { ok: true }
+      }
+      const writer = this.writer.connection
+      if (writer.inTransaction) {
+        // A transaction is open, so the writer could begin one; a streamed upload's may rightly last minutes, a group's not.
+        const openedAt = groupCommitOf(writer)?.batchOpenedAt ?? null
+        const openMs = openedAt === null ? 0 : performance.now() - openedAt
+        return openMs > stuckAfterMs ? { ok: false, reason: `A commit has been pending for ${Math.round(openMs)} ms` } : { ok: true }
+      }
+      writer.run('BEGIN IMMEDIATE')
+      writer.run('ROLLBACK')
+      return { ok: true }
+    } catch (error) {
+      if (/^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: unknown }).code ?? ''))) return { ok: false, reason: 'Another process holds the write lock' }
+      return { ok: false, reason: (error as Error).message }
+    }
   }
 
   async schemaFacts(): Promise<SchemaFacts> {

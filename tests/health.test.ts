@@ -1,7 +1,10 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
 import { RowpostDatabase } from '../lib/database'
+import { createApp } from '../lib/http/app'
+import { PostgresStore } from '../lib/store/postgres/store'
 import { expectJson, makeApp, tempDbPath } from './helpers'
+import { usePostgres } from './postgres'
 
 describe('/-/health', () => {
   test('answers 200 when every database can take writes, immutable ones included', async () => {
@@ -39,5 +42,26 @@ describe('/-/health', () => {
   test('names only the databases the caller may see', async () => {
     const t = makeApp({ defaultDeny: true })
     await expectJson(await t.get('/-/health'), 200, { ok: true, live: true, ready: true, databases: {} })
+  })
+})
+
+describe('/-/health on PostgreSQL', () => {
+  const pg = usePostgres()
+
+  test('answers 200 while the server answers, and 503 with the reason once it is gone', async () => {
+    const database = await pg.freshDatabase()
+    const store = await PostgresStore.open(database.url, { name: 'data' })
+    try {
+      const app = createApp({ databases: [store] })
+      const health = () => app.handle(new Request('http://localhost/-/health'))
+      await expectJson(await health(), 200, { ok: true, live: true, ready: true, databases: { data: { ok: true } } })
+      pg.cluster.stop()
+      const response = await health()
+      const body = (await response.json()) as { ready: boolean; databases: { data: { ok: boolean; reason: string } } }
+      expect({ status: response.status, ready: body.ready, ok: body.databases.data.ok }).toEqual({ status: 503, ready: false, ok: false })
+      expect(body.databases.data.reason).toStartWith('PostgreSQL')
+    } finally {
+      await store.close()
+    }
   })
 })

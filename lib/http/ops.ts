@@ -1,7 +1,6 @@
 /** The operations routes: /-/health for load balancers and supervisors, /-/metrics for Prometheus. */
 import { Elysia } from 'elysia'
 import { PermissionDenied } from '../errors'
-import { databaseHealth } from '../ops/health'
 import type { Metrics } from '../ops/metrics'
 import { canView } from '../permissions'
 import type { AppContext } from './context'
@@ -11,14 +10,14 @@ export function opsRoutes(context: AppContext, metrics: Metrics) {
   return new Elysia({ name: 'rowpost-ops' })
     .get(
       '/-/health',
-      function health({ request }) {
+      async function health({ request }) {
         // Anyone may ask (a load balancer sends no token); only databases the caller may see are named with their reasons.
         const actor = context.actorOf(request)
         const stuckAfterMs = Math.max(1000, context.settings.busy_timeout_ms)
         const databases: Record<string, { ok: boolean; reason?: string }> = {}
         let ready = true
         for (const database of context.databases.values()) {
-          const health = databaseHealth(database, stuckAfterMs)
+          const health = await database.health(stuckAfterMs)
           ready &&= health.ok
           if (canView(context.policy, actor, { database: database.name })) databases[database.name] = health
         }

@@ -36,6 +36,13 @@ export interface SchemaFacts {
   sizeBytes: number
 }
 
+/** Whether a database can take writes now, for /-/health. */
+export interface StoreHealth {
+  ok: boolean
+  /** Why the database is not ready. */
+  reason?: string
+}
+
 export interface Store {
   /** Name in URLs. */
   readonly name: string
@@ -67,6 +74,8 @@ export interface Store {
    * each batch's path inside it.
    */
   writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>): Promise<T>
+  /** Whether a write could start now, and no commit has been pending longer than `stuckAfterMs`; never waits for a lock. */
+  health(stuckAfterMs: number): Promise<StoreHealth>
   schemaFacts(): Promise<SchemaFacts>
   /** A table's or view's real name and CREATE statement, the name matched ignoring ASCII case. */
   schemaOf(name: string): Promise<SchemaStatement | undefined>

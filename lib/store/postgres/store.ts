@@ -8,7 +8,7 @@ import { identifierKey, quoteIdentifier as q } from '../../identifiers'
 import { MissingTable, postgresErrorCode, UnknownKeys } from '../../errors'
 import type { SqlValue } from '../../values'
 import { driveAsync, RowFailure, RunAgain, type Answer, type CountKeeper, type EachResult, type Path, type RunResult, type Session, type StatementRef, type StatementRequest } from '../path'
-import type { Capability, SchemaFacts, SchemaStatement, Store } from '../store'
+import type { Capability, SchemaFacts, SchemaStatement, Store, StoreHealth } from '../store'
 import type { TableInfo, TableListing } from '../table'
 import { ALL_TABLES_SQL, createStatement, NAMED_TABLE_SQL, tablesFrom, type CatalogRow, type CatalogTable } from './catalog'
 import { COUNTS_TABLE, postgresDialect, STORE_TABLES } from './dialect'
@@ -232,6 +232,8 @@ export class PostgresStore implements Store {
   private prepared = new Map<string, Prepared>()
   private queue: Job[] = []
   private inFlight = 0
+  /** When each group now being written began, for health: a transaction open far longer than a write should is stuck. */
+  private readonly groupsOpenSince = new Set<number>()
   private scheduled = false
   private readonly readSession: Session = { dialect: postgresDialect }
 
@@ -553,12 +555,16 @@ export class PostgresStore implements Store {
   }
 
   private async runGroup(group: Job[]): Promise<void> {
+    const began = performance.now()
+    this.groupsOpenSince.add(began)
     try {
       if (group.length > 1 && (await this.runTogether(group))) return
       await this.runInTurn(group)
     } catch (error) {
       // No connection could be had (the server is gone, or the store is closing): nothing was written.
       for (const job of group) job.reject(error)
+    } finally {
+      this.groupsOpenSince.delete(began)
     }
   }
 
@@ -651,6 +657,30 @@ export class PostgresStore implements Store {
    * CREATE statements built from the catalogue (PostgreSQL keeps none verbatim). No views, full-text tables or
    * relationship counts: Datasette's index reads those from SQLite's schema, and here they are left out.
    */
+  /**
+   * The server answers a statement within the time a write may wait, and no group's transaction has been open longer
+   * than that (a COMMIT stuck on a full disk or a lost standby with synchronous replication).
+   */
+  async health(stuckAfterMs: number): Promise<StoreHealth> {
+    const oldest = Math.min(...this.groupsOpenSince)
+    if (Number.isFinite(oldest) && performance.now() - oldest > stuckAfterMs) {
+      return { ok: false, reason: `A commit has been pending for ${Math.round(performance.now() - oldest)} ms` }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<StoreHealth>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, reason: `PostgreSQL did not answer within ${stuckAfterMs} ms` }), stuckAfterMs)
+    })
+    const answered = this.reader`SELECT 1`.then(
+      (): StoreHealth => ({ ok: true }),
+      (error: Error): StoreHealth => ({ ok: false, reason: `PostgreSQL: ${error.message}` }),
+    )
+    try {
+      return await Promise.race([answered, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   async schemaFacts(): Promise<SchemaFacts> {
     await this.sync()
     const tables = this.tableList().map(({ name }) => this.tables.get(identifierKey(name))!)
