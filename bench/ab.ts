@@ -7,12 +7,12 @@
  * Besides req/s it reports the server's CPU time per request (user + system, from /proc), which a busy shared machine
  * disturbs far less than throughput.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { envInt } from './env'
 import { wrk } from './load'
-import { killAll, startServer } from './processes'
+import { cpuSeconds, killAll, startServer } from './processes'
 import { median } from './report'
 
 const checkouts = { A: process.env.BENCH_A, B: process.env.BENCH_B }
@@ -21,11 +21,6 @@ const runs = envInt('BENCH_RUNS', 5)
 const seconds = envInt('BENCH_SECONDS', 6)
 const rowsPerRequest = envInt('BENCH_BATCH', 1)
 
-/** User + system CPU seconds of a process so far (fields 14 and 15 of /proc/PID/stat, in clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
 
 const rps: Record<string, number[]> = { A: [], B: [] }
 const cpuPerRequest: Record<string, number[]> = { A: [], B: [] }

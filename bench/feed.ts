@@ -10,7 +10,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { envInt } from './env'
 import { wrk } from './load'
-import { killAll, startServer } from './processes'
+import { cpuSeconds, killAll, startServer } from './processes'
 import { count, median } from './report'
 
 const ROOT = join(import.meta.dir, '..')
@@ -53,7 +53,7 @@ function subscribe(url: string, n: number): { counts: number[]; close(): void } 
   return { counts, close: () => controllers.forEach((controller) => controller.abort()) }
 }
 
-async function runOnce(side: Side): Promise<{ rps: number; delivered?: number[]; rows: number }> {
+async function runOnce(side: Side): Promise<{ rps: number; cpuUs: number; delivered?: number[]; rows: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'rowpost-feed-bench-'))
   const server = await startServer(side.label, ['bun', join(side.root, 'index.ts'), 'data.db', '--create', '--unsafe', '-p', '0'], dir)
   try {
@@ -62,10 +62,12 @@ async function runOnce(side: Side): Promise<{ rps: number; delivered?: number[];
     const feeds = side.subscribers ? subscribe(server.url, side.subscribers) : undefined
     // The subscribers are on once each has had its opening line.
     if (feeds) while (feeds.counts.some((n) => n === 0)) await Bun.sleep(10)
+    const cpuBefore = cpuSeconds(server.pid)
     const result = await wrk.run({ url: `${server.url}/-/insert/data/items?pk=id`, rowsPerRequest: 1, seconds: config.seconds, connections: config.connections, threads: 1, idBase: 1e13 })
+    const cpuUs = ((cpuSeconds(server.pid) - cpuBefore) / result.okRequests) * 1e6
     await Bun.sleep(500)
     feeds?.close()
-    return { rps: result.okRequests / result.seconds, delivered: feeds?.counts.map((n) => n - 1), rows: result.okRequests }
+    return { rps: result.okRequests / result.seconds, cpuUs, delivered: feeds?.counts.map((n) => n - 1), rows: result.okRequests }
   } finally {
     await server.stop()
     rmSync(dir, { recursive: true, force: true })
@@ -80,21 +82,28 @@ async function main(): Promise<void> {
     { label: `now, ${config.subscribers} subscribers`, root: ROOT, subscribers: config.subscribers },
   ]
   const samples = new Map<Side, number[]>(sides.map((side) => [side, []]))
+  const cpu = new Map<Side, number[]>(sides.map((side) => [side, []]))
   for (let run = 1; run <= config.runs; run++) {
     for (const side of sides) {
       const result = await runOnce(side)
       samples.get(side)!.push(result.rps)
+      cpu.get(side)!.push(result.cpuUs)
       const delivered = result.delivered ? `; each subscriber got ${[...new Set(result.delivered)].join('/')} of ${result.rows} changes` : ''
-      log(`run ${run} | ${side.label}: ${count(result.rps)} req/s${delivered}`)
+      log(`run ${run} | ${side.label}: ${count(result.rps)} req/s, ${result.cpuUs.toFixed(1)} µs CPU/request${delivered}`)
     }
   }
   const before = median(samples.get(sides[0]!)!)!
+  const cpuBefore = median(cpu.get(sides[0]!)!)!
   console.log(`#### Change feed cost on W1, ${new Date().toISOString().slice(0, 16)}Z\n`)
   console.log(`${cpus().length} × ${cpus()[0]?.model}; Bun ${Bun.version}; load average ${load} before. wrk -t1 -c${config.connections}, ${config.seconds} s per run, ${config.runs} runs interleaved; medians.\n`)
-  console.log('| rowpost | W1 req/s (median) | runs | vs before |\n| --- | ---: | --- | ---: |')
+  // The server's CPU time per request is disturbed far less by a busy shared machine than its throughput.
+  console.log('| rowpost | W1 req/s (median) | runs | vs before | server CPU µs/request | vs before |\n| --- | ---: | --- | ---: | ---: | ---: |')
   for (const side of sides) {
     const values = samples.get(side)!
-    console.log(`| ${side.label} | ${count(median(values))} | ${values.map((value) => count(value)).join(', ')} | ${(median(values)! / before).toFixed(3)}× |`)
+    const cpuUs = median(cpu.get(side)!)!
+    console.log(
+      `| ${side.label} | ${count(median(values))} | ${values.map((value) => count(value)).join(', ')} | ${(median(values)! / before).toFixed(3)}× | ${cpuUs.toFixed(1)} | ${(cpuUs / cpuBefore).toFixed(3)}× |`,
+    )
   }
 }
 
