@@ -3,7 +3,7 @@ import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
 import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
-import { expectJson, makeApp, query, readmeShellBlock, tempDbPath, type TestApp } from './helpers'
+import { expectJson, makeApp, query, docShellBlock, tempDbPath, type TestApp } from './helpers'
 import { killServersAfterEach, startServer } from './process'
 
 /** dogs (with an index, a trigger, a view and a table pointing at it) and owners, in a fresh file. */
@@ -348,7 +348,7 @@ describe('permissions', () => {
 
 describe('the README', () => {
   test('every /-/alter curl example works as written', async () => {
-    const section = readmeShellBlock('## Changing a table: `/-/alter`').join('\n')
+    const section = docShellBlock('docs/api.md', '## Changing a table: `/-/alter`').join('\n')
     const calls = [...section.matchAll(/^curl -H "\$H" \$B(\S+) -d '(.*)'$/gm)]
     expect(calls).toHaveLength(4)
     const t = makeApp({ unsafe: true })

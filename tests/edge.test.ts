@@ -52,7 +52,7 @@ function withDogs(options: Parameters<typeof makeApp>[0] = {}): TestApp {
   return t
 }
 
-const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
+const configurationDoc = readFileSync(join(import.meta.dir, '..', 'docs', 'configuration.md'), 'utf8')
 const CONFIRM = '{"confirm": true}'
 
 describe('3: the dstok_ secret', () => {
@@ -319,10 +319,10 @@ describe('20: CORS headers, Basic auth, paths, addresses and actors in logs', ()
     expect(legacy.headers.get('access-control-expose-headers')).toBe('idempotent-replayed')
   })
 
-  test('Authorization: Basic is the anonymous actor, as in Datasette, and the README says so', async () => {
+  test('Authorization: Basic is the anonymous actor, as in Datasette, and docs/configuration.md says so', async () => {
     const t = makeApp({ secret: SECRET })
     await expectJson(await t.request('GET', '/-/actor.json', undefined, { authorization: 'Basic YWxpY2U6cw==' }), 200, { actor: null })
-    expect(readme.includes('`Authorization: Basic ...` (from a reverse proxy) is ignored')).toBe(true)
+    expect(configurationDoc.includes('`Authorization: Basic ...` (from a reverse proxy) is ignored')).toBe(true)
   })
 
   test('/-/databases.json names the file, not its absolute path', async () => {

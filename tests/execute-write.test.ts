@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { interpretMetadata } from '../lib/config'
-import { expectJson, makeApp, query, readmeShellBlock, type TestApp } from './helpers'
+import { expectJson, makeApp, query, docShellBlock, type TestApp } from './helpers'
 import { serveInProcess } from './raw-http'
 
 const PATH = '/data/-/execute-write'
@@ -343,7 +343,7 @@ describe('over a socket', () => {
 
 describe('README', () => {
   test('every curl example of the /-/execute-write section works as written', async () => {
-    const commands = readmeShellBlock('## Running write SQL: `/-/execute-write`').filter((line) => line.startsWith('curl '))
+    const commands = docShellBlock('docs/api.md', '## Running write SQL: `/-/execute-write`').filter((line) => line.startsWith('curl '))
     expect(commands).toHaveLength(4)
     // The session runs with --unsafe, so the token in $H adds nothing here.
     const t = makeApp({ unsafe: true })

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { interpretMetadata } from '../lib/config'
 import { quoteIdentifier, tildeEncode } from '../lib/identifiers'
-import { makeApp, query, readmeShellBlock, runAsWritten, tempDir, type TestApp } from './helpers'
+import { makeApp, query, docShellBlock, runAsWritten, tempDir, type TestApp } from './helpers'
 import { killServersAfterEach, startServer } from './process'
 
 const servers = killServersAfterEach()
@@ -184,7 +184,7 @@ describe('streaming over a real socket', () => {
 
 describe('README', () => {
   test('every curl example of the README’s export section works as written', async () => {
-    const commands = readmeShellBlock('### Exporting rows: CSV, TSV, NDJSON')
+    const commands = docShellBlock('docs/api.md', '### Exporting rows: CSV, TSV, NDJSON')
     expect(commands).toHaveLength(4)
     const dir = tempDir()
     const file = new Database(join(dir, 'data.db'), { create: true })

@@ -88,26 +88,47 @@ export function query(t: TestApp, sql: string, params: Array<string | number> = 
   }
 }
 
-const README = join(import.meta.dir, '..', 'README.md')
+/** The repository's root, which README.md and docs/ paths are relative to. */
+export const REPO_ROOT = join(import.meta.dir, '..')
 
-/** The lines of the first ```sh block under a README heading, before the next heading (`#` lines inside blocks are comments). */
-export function readmeShellBlock(heading: string): string[] {
-  const lines = readFileSync(README, 'utf8').split('\n')
+/**
+ * The lines of the `nth` (from 0) ```sh block under a heading of a Markdown file of the repository (`README.md`,
+ * `docs/api.md`), before the next heading (`#` lines inside blocks are comments). tests/docs.test.ts checks that every
+ * such block is read by some test through this function.
+ */
+export function docShellBlock(file: string, heading: string, nth = 0): string[] {
+  const lines = readFileSync(join(REPO_ROOT, file), 'utf8').split('\n')
   const start = lines.indexOf(heading)
-  expect({ heading, found: start !== -1 }).toEqual({ heading, found: true })
+  expect({ file, heading, found: start !== -1 }).toEqual({ file, heading, found: true })
   let block: string[] | undefined
+  let seen = 0
   for (const line of lines.slice(start + 1)) {
     if (block === undefined) {
-      if (line === '```sh') block = []
+      if (line === '```sh' && seen++ === nth) block = []
       else if (/^#{1,6} /.test(line)) break
     } else if (line === '```') return block
     else block.push(line)
   }
-  expect({ heading, block: 'no ```sh block before the next heading' }).toEqual({ heading, block: 'found' })
+  expect({ file, heading, nth, block: 'no such ```sh block before the next heading' }).toEqual({ file, heading, nth, block: 'found' })
   return []
 }
 
-/** Runs README command lines as written with `sh` in `dir`, pointing the README's http://127.0.0.1:8001 at `url`; their stdout, each after checking it exited 0. */
+/** A block's commands: comment lines dropped, lines ending in `\\` joined to the next, as sh reads them. */
+export function shellCommands(block: string[]): string[] {
+  const commands: string[] = []
+  let pending = ''
+  for (const line of block) {
+    if (pending === '' && (line.startsWith('#') || line.trim() === '')) continue
+    if (line.endsWith('\\')) pending += `${line.slice(0, -1)}`
+    else {
+      commands.push(pending + line)
+      pending = ''
+    }
+  }
+  return commands
+}
+
+/** Runs documented command lines as written with `sh` in `dir`, pointing the docs' http://127.0.0.1:8001 at `url`; their stdout, each after checking it exited 0. */
 export function runAsWritten(commands: string[], dir: string, url: string): string[] {
   return commands.map((command) => {
     const run = Bun.spawnSync(['sh', '-c', command.replaceAll('http://127.0.0.1:8001', url)], { cwd: dir })

@@ -7,7 +7,7 @@ import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
 import { createApp } from '../lib/http/app'
 import { QueryPool } from '../lib/query/pool'
-import { expectJson, makeApp, query, readmeShellBlock, tempDbPath, type TestApp } from './helpers'
+import { expectJson, makeApp, query, docShellBlock, tempDbPath, type TestApp } from './helpers'
 import { killServersAfterEach, startServer } from './process'
 
 const RUNAWAY = 'with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c'
@@ -331,7 +331,7 @@ test('an in-memory database is queried in-process (no other process can open it)
 })
 
 test('every curl example of the README\'s "SQL queries" section works as written', async () => {
-  const lines = readmeShellBlock('## SQL queries')
+  const lines = docShellBlock('docs/api.md', '## SQL queries')
   const t = makeApp({ unsafe: true })
   // The quick start's two dogs.
   expect((await t.post('/-/insert/data/dogs?pk=id', [{ id: 1, name: 'Cleopaws', age: 5 }, { id: 2, name: 'Pancakes', age: 4 }])).status).toBe(200)

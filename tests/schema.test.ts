@@ -7,7 +7,7 @@ import { RowpostDatabase } from '../lib/database'
 import { createApp } from '../lib/http/app'
 import { tildeEncode } from '../lib/identifiers'
 import { mintToken } from '../lib/signed-tokens'
-import { expectJson, makeApp, readmeShellBlock, runAsWritten, tempDbPath, tempDir, type TestApp } from './helpers'
+import { expectJson, makeApp, docShellBlock, runAsWritten, tempDbPath, tempDir, type TestApp } from './helpers'
 import { killServersAfterEach, startServer } from './process'
 
 const servers = killServersAfterEach()
@@ -360,7 +360,7 @@ describe('odd names', () => {
 
 describe('README', () => {
   test('every curl example of the README’s index and schema section works as written', async () => {
-    const lines = readmeShellBlock('### The instance index and schemas')
+    const lines = docShellBlock('docs/api.md', '### The instance index and schemas')
     const commands = lines.filter((line) => line.startsWith('curl '))
     expect(commands).toHaveLength(4)
     const dir = tempDir()
