@@ -46,7 +46,7 @@ export class RowpostDatabase implements Store {
     groupCommit: boolean,
     busyTimeoutMs: number,
   ) {
-    this.commits = writer ? new GroupCommit(writer.connection, writer.counts!, groupCommit, busyTimeoutMs, () => writer.rolledBack()) : null
+    this.commits = writer ? new GroupCommit(writer.connection, writer.counts!, groupCommit, busyTimeoutMs, () => writer.rolledBack(), () => writer.othersCommitted()) : null
   }
 
   /** The raw writer connection (the reader for an immutable database), for setup done outside requests. */

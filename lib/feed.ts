@@ -2,7 +2,7 @@
  * The change feed's paths: following a table, recording a write's changes in the write's own transaction (so a change
  * is logged exactly when it commits, in commit order, and never when it rolls back), and reading them back.
  */
-import { get, run, statementOf, values, type Path, type Session } from './store/path'
+import { get, run, statementOf, values, type Path, type Session, type StatementRequest } from './store/path'
 import { stringifyJson } from './json'
 import type { SqlValue } from './values'
 
@@ -33,16 +33,23 @@ function keyJson(key: SqlValue[] | null): string | null {
   return stringifyJson(key.map((value) => (value instanceof Uint8Array ? { $base64: true, encoded: Buffer.from(value).toString('base64') } : value)))
 }
 
+/** The question a write asks its store: is `table` followed, and if so, `count` ids for its changes. */
+export const feedRequest = (table: string, count: number, now = Date.now()): StatementRequest => ({ want: 'feed', name: table, count, now })
+
 /**
  * Records `count` changes of `table` when it is followed; `changes` builds them only then, so an unfollowed table costs
  * one question to the store and nothing else.
  */
 export function* recordChangesPath(s: Session, table: string, count: number, changes: () => Change[], now = Date.now()): Path<void> {
   if (count === 0) return
-  const last = (yield { want: 'feed', name: table, count, now }) as number | null
-  if (last === null) return
-  const first = last - count + 1
-  const rows = changes().map((change, i) => [table, first + i, change.op, keyJson(change.key), change.row ?? null, now] as SqlValue[])
+  const last = (yield feedRequest(table, count, now)) as number | null
+  if (last !== null) yield* logChanges(s, table, last, changes(), now)
+}
+
+/** Writes `changes`, the last of which takes id `last`, into the log (what recordChangesPath does once it has ids). */
+export function* logChanges(s: Session, table: string, last: number, changes: Change[], now = Date.now()): Path<void> {
+  const first = last - changes.length + 1
+  const rows = changes.map((change, i) => [table, first + i, change.op, keyJson(change.key), change.row ?? null, now] as SqlValue[])
   yield { want: 'runEach', statement: statementOf(s.dialect.feed.record), rows, keys: rows.map(() => null) }
   if (last > RETAINED_CHANGES && Math.floor(last / PRUNE_EVERY) > Math.floor((first - 1) / PRUNE_EVERY)) {
     yield* run(statementOf(s.dialect.feed.prune), [table, last - RETAINED_CHANGES])

@@ -15,7 +15,7 @@ import type { ColumnDefinition, ConflictMode } from './sql'
 import { affinityOf, asStoredReal, convertsTextToNumbers, overflowsToInfinity, rowFromValues, toSqlValue, type SqlValue } from './values'
 import { stringifyJson, type JsonValue } from './json'
 import { rowsByKey, selectRowSql, visibleColumns } from './reader'
-import { recordChangesPath } from './feed'
+import { feedRequest, logChanges, recordChangesPath } from './feed'
 
 export type WriteMode = 'upsert' | ConflictMode
 
@@ -325,10 +325,14 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   }
   if (batchKeys !== undefined) added += yield* countExisting(s, table, keys[0]!, batchKeys)
   s.counts?.add(table.name, added)
-  const op = replaces ? 'upsert' : 'insert'
-  yield* recordChangesPath(s, table.name, prepared.length - skipped.size, () =>
-    prepared.flatMap((_, index) => (skipped.has(index) ? [] : [{ op, key: written[index]!, row: rowJson(table, write.rows[index]!) }])),
-  )
+  // Asked inline rather than through recordChangesPath: on a one-row write, a generator costs as much as the question.
+  const logged = prepared.length - skipped.size
+  const last = logged > 0 ? ((yield feedRequest(table.name, logged)) as number | null) : null
+  if (last !== null) {
+    const op = replaces ? 'upsert' : 'insert'
+    const changes = prepared.flatMap((_, index) => (skipped.has(index) ? [] : [{ op, key: written[index]!, row: rowJson(table, write.rows[index]!) } as const]))
+    yield* logChanges(s, table.name, last, changes)
+  }
   return { table, keys: written }
 }
 

@@ -62,16 +62,18 @@ export class SqliteConnection implements Session {
   }
 
   /**
-   * Followed tables and until when, from `_rowpost_feeds`: read again whenever another connection has committed
-   * (`data_version` moved), so a table another process started following is seen by this writer's next transaction.
+   * Followed tables and until when, from `_rowpost_feeds`: read again after another connection has committed (group
+   * commit tells `othersCommitted` when a transaction begins), so a table another process started following is seen
+   * by this writer's next transaction.
    */
   private followed: Map<string, number> | undefined
-  private followedVersion = -1
+
+  othersCommitted(): void {
+    this.followed = undefined
+  }
 
   private followedTables(): Map<string, number> {
-    const { data_version: version } = this.statement('PRAGMA data_version').get() as { data_version: number }
-    if (this.followed && version === this.followedVersion) return this.followed
-    this.followedVersion = version
+    if (this.followed) return this.followed
     this.followed = new Map()
     try {
       const rows = this.connection.query(`SELECT name, followed_until FROM ${FEEDS_TABLE}`).values() as Array<[string, number]>

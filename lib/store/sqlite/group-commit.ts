@@ -56,6 +56,8 @@ export class GroupCommit {
     private readonly busyTimeoutMs: number,
     /** Told after each rollback, so the writer's schema cache cannot outlive the schema it read. */
     private readonly rolledBack: () => void,
+    /** Told when another connection has committed since this one last wrote: what the writer keeps in memory may be stale. */
+    private readonly othersCommitted: () => void = () => {},
   ) {
     // Prepared once: bun:sqlite's transaction() wrapper costs more per call than the savepoint itself.
     this.savepoint = writer.prepare('SAVEPOINT rowpost_request')
@@ -68,7 +70,10 @@ export class GroupCommit {
   /** Kept counts are only exact while no other process writes: data_version moves when one does. */
   private noticeOtherWriters(): void {
     const { data_version: version } = this.writer.query('PRAGMA data_version').get() as { data_version: number }
-    if (version !== this.dataVersion) this.counts.reset()
+    if (version !== this.dataVersion) {
+      this.counts.reset()
+      this.othersCommitted()
+    }
     this.dataVersion = version
   }
 
