@@ -33,8 +33,17 @@ function keyJson(key: SqlValue[] | null): string | null {
   return stringifyJson(key.map((value) => (value instanceof Uint8Array ? { $base64: true, encoded: Buffer.from(value).toString('base64') } : value)))
 }
 
-/** The question a write asks its store: is `table` followed, and if so, `count` ids for its changes. */
-export const feedRequest = (table: string, count: number, now = Date.now()): StatementRequest => ({ want: 'feed', name: table, count, now })
+/**
+ * The question a write asks its store: is `table` followed, and if so, `count` ids for its changes, which `changes`
+ * builds only then. A store may instead keep `changes` and log them itself later in the same transaction.
+ */
+export const feedRequest = (table: string, count: number, changes: () => Change[], now = Date.now()): StatementRequest => ({
+  want: 'feed',
+  name: table,
+  count,
+  changes,
+  now,
+})
 
 /**
  * Records `count` changes of `table` when it is followed; `changes` builds them only then, so an unfollowed table costs
@@ -42,18 +51,27 @@ export const feedRequest = (table: string, count: number, now = Date.now()): Sta
  */
 export function* recordChangesPath(s: Session, table: string, count: number, changes: () => Change[], now = Date.now()): Path<void> {
   if (count === 0) return
-  const last = (yield feedRequest(table, count, now)) as number | null
+  const last = (yield feedRequest(table, count, changes, now)) as number | null
   if (last !== null) yield* logChanges(s, table, last, changes(), now)
+}
+
+/** The log's rows for `changes` of `table`, the first taking id `first`. */
+export function changeRows(table: string, first: number, changes: Change[], now: number): SqlValue[][] {
+  return changes.map((change, i) => [table, first + i, change.op, keyJson(change.key), change.row ?? null, now])
+}
+
+/** Past the retained changes, once per PRUNE_EVERY ids: the id up to which a table's log is pruned after taking ids first..last. */
+export function pruneThrough(first: number, last: number): number | undefined {
+  return last > RETAINED_CHANGES && Math.floor(last / PRUNE_EVERY) > Math.floor((first - 1) / PRUNE_EVERY) ? last - RETAINED_CHANGES : undefined
 }
 
 /** Writes `changes`, the last of which takes id `last`, into the log (what recordChangesPath does once it has ids). */
 export function* logChanges(s: Session, table: string, last: number, changes: Change[], now = Date.now()): Path<void> {
   const first = last - changes.length + 1
-  const rows = changes.map((change, i) => [table, first + i, change.op, keyJson(change.key), change.row ?? null, now] as SqlValue[])
+  const rows = changeRows(table, first, changes, now)
   yield { want: 'runEach', statement: statementOf(s.dialect.feed.record), rows, keys: rows.map(() => null) }
-  if (last > RETAINED_CHANGES && Math.floor(last / PRUNE_EVERY) > Math.floor((first - 1) / PRUNE_EVERY)) {
-    yield* run(statementOf(s.dialect.feed.prune), [table, last - RETAINED_CHANGES])
-  }
+  const prune = pruneThrough(first, last)
+  if (prune !== undefined) yield* run(statementOf(s.dialect.feed.prune), [table, prune])
 }
 
 export interface FeedState {

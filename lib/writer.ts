@@ -327,12 +327,10 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   s.counts?.add(table.name, added)
   // Asked inline rather than through recordChangesPath: on a one-row write, a generator costs as much as the question.
   const logged = prepared.length - skipped.size
-  const last = logged > 0 ? ((yield feedRequest(table.name, logged)) as number | null) : null
-  if (last !== null) {
-    const op = replaces ? 'upsert' : 'insert'
-    const changes = prepared.flatMap((_, index) => (skipped.has(index) ? [] : [{ op, key: written[index]!, row: rowJson(table, write.rows[index]!) } as const]))
-    yield* logChanges(s, table.name, last, changes)
-  }
+  const op = replaces ? 'upsert' : 'insert'
+  const changes = () => prepared.flatMap((_, index) => (skipped.has(index) ? [] : [{ op, key: written[index]!, row: rowJson(table, write.rows[index]!) } as const]))
+  const last = logged > 0 ? ((yield feedRequest(table.name, logged, changes)) as number | null) : null
+  if (last !== null) yield* logChanges(s, table.name, last, changes())
   return { table, keys: written }
 }
 

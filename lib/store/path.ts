@@ -2,6 +2,7 @@
 import type { TableInfo } from './table'
 import type { Dialect } from './dialect'
 import type { SqlValue } from '../values'
+import type { Change } from '../feed'
 
 /**
  * A statement a path wants run, named by `key` so a store prepares it once: the key must name everything `build`
@@ -76,15 +77,28 @@ export type StatementRequest =
   /** The table's CREATE TABLE statement (a string). */
   | { want: 'schema'; name: string }
   /**
-   * Takes `count` change ids for `name` when a feed follows it at `now`: the last id taken (a number), or null when it
-   * is not followed. Asked by every write, so a store answers it without SQL where it can (SQLite keeps the set).
+   * Takes `count` change ids for `name` when a feed follows it at `now`: the last id taken (a number), for the path to
+   * log `changes` with, or null when it is not followed. Asked by every write, so a store answers it without SQL where
+   * it can (SQLite keeps the set); a store may instead keep `changes`, log them itself before the transaction commits,
+   * and answer null (PostgreSQL, once per table for a whole group).
    */
-  | { want: 'feed'; name: string; count: number; now: number }
+  | { want: 'feed'; name: string; count: number; changes: () => Change[]; now: number }
   /** Follows `name` with the change feed until `until` (ms since the epoch). */
   | { want: 'follow'; name: string; until: number; now: number }
 
 /** What answers each request: `run` a RunResult, `get` a row object or null, `all` row objects, `values` row arrays. */
-export type Answer = RunResult | EachResult | Record<string, unknown> | null | Record<string, unknown>[] | unknown[][] | TableInfo | undefined | number | string | void
+export type Answer =
+  | RunResult
+  | EachResult
+  | Record<string, unknown>
+  | null
+  | Record<string, unknown>[]
+  | unknown[][]
+  | TableInfo
+  | undefined
+  | number
+  | string
+  | void
 
 /** A path: written once against this protocol, driven synchronously by SQLite and asynchronously by a networked store. */
 export type Path<T> = Generator<StatementRequest, T, Answer>

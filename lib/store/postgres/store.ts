@@ -7,7 +7,20 @@ import { SQL, type ReservedSQL } from 'bun'
 import { identifierKey, quoteIdentifier as q } from '../../identifiers'
 import { MissingTable, postgresErrorCode, UnknownKeys } from '../../errors'
 import type { SqlValue } from '../../values'
-import { driveAsync, RowFailure, RunAgain, type Answer, type CountKeeper, type EachResult, type Path, type RunResult, type Session, type StatementRef, type StatementRequest } from '../path'
+import { changeRows, pruneThrough, type Change } from '../../feed'
+import {
+  driveAsync,
+  RowFailure,
+  RunAgain,
+  type Answer,
+  type CountKeeper,
+  type EachResult,
+  type Path,
+  type RunResult,
+  type Session,
+  type StatementRef,
+  type StatementRequest,
+} from '../path'
 import type { Capability, SchemaFacts, SchemaStatement, Store, StoreHealth } from '../store'
 import type { TableInfo, TableListing } from '../table'
 import { ALL_TABLES_SQL, createStatement, NAMED_TABLE_SQL, tablesFrom, type CatalogRow, type CatalogTable } from './catalog'
@@ -132,6 +145,8 @@ const COUNT_UPDATE = templateOf(`UPDATE ${COUNTS_TABLE} SET n = n + ? WHERE name
 const COUNT_DELETE = templateOf(`DELETE FROM ${COUNTS_TABLE} WHERE name = ?`)
 const FEED_ALLOCATE = templateOf(postgresDialect.feed.allocate)
 const FEED_FOLLOW = templateOf(postgresDialect.feed.follow)
+const FEED_RECORD = templateOf(postgresDialect.feed.record)
+const FEED_PRUNE = templateOf(postgresDialect.feed.prune)
 
 /** A statement prepared once: its template, and whether it reports inserted rows (`RETURNING …, (xmax = 0) AS inserted`). */
 interface Prepared {
@@ -147,14 +162,19 @@ interface Prepared {
  * its savepoint undoes the update.
  */
 class RequestCounts implements CountKeeper {
-  private readonly own = new Map<string, number>()
+  private readonly deltas = new Map<string, number>()
   private readonly borrowed = new Map<string, number>()
   readonly dropped = new Set<string>()
 
   constructor(private readonly group: Map<string, number>) {}
 
   add(table: string, delta: number): void {
-    if (delta !== 0) this.own.set(table, (this.own.get(table) ?? 0) + delta)
+    if (delta !== 0) this.deltas.set(table, (this.deltas.get(table) ?? 0) + delta)
+  }
+
+  /** This request's own delta for `table`, not yet applied. */
+  own(table: string): number {
+    return this.deltas.get(table) ?? 0
   }
 
   forget(table: string): void {
@@ -167,13 +187,13 @@ class RequestCounts implements CountKeeper {
     const fromGroup = this.group.get(table) ?? 0
     if (fromGroup !== 0) this.borrowed.set(table, (this.borrowed.get(table) ?? 0) + fromGroup)
     this.group.delete(table)
-    const delta = fromGroup + (this.own.get(table) ?? 0)
-    this.own.delete(table)
+    const delta = fromGroup + (this.deltas.get(table) ?? 0)
+    this.deltas.delete(table)
     return delta
   }
 
   succeeded(): void {
-    for (const [table, delta] of this.own) this.group.set(table, (this.group.get(table) ?? 0) + delta)
+    for (const [table, delta] of this.deltas) this.group.set(table, (this.group.get(table) ?? 0) + delta)
   }
 
   failed(): void {
@@ -181,10 +201,22 @@ class RequestCounts implements CountKeeper {
   }
 }
 
+/** Changes of one table a request made, to log before COMMIT if the table is followed then. */
+interface PendingChanges {
+  table: string
+  count: number
+  changes: () => Change[]
+  now: number
+}
+
 interface RequestSession extends Session {
   counts: RequestCounts
   /** Whether a table description came from this process's cache, which another process's change may have outdated. */
   cachedSchema: boolean
+  /** What the request changed, for the change feed; the transaction's once the request succeeds. */
+  changes: PendingChanges[]
+  /** Tables whose counts row this request was first to update (and lock) in the transaction: undone if it fails. */
+  locked: string[]
 }
 
 /**
@@ -193,9 +225,15 @@ interface RequestSession extends Session {
  */
 const maybeOutdated = (error: unknown, session: RequestSession) => session.cachedSchema && (error instanceof UnknownKeys || error instanceof MissingTable)
 
-/** One write transaction: its connection, its requests' pending counts, and whether it changed the schema. */
+/** One write transaction: its connection, its requests' pending counts and changes, and whether it changed the schema. */
 class WriteTransaction {
   readonly pendingCounts = new Map<string, number>()
+  /**
+   * Tables whose counts row this transaction has updated (and so holds locked until COMMIT), with the count that update
+   * left: later requests work their counts out from it and the deltas still pending, with no round trip.
+   */
+  readonly countedBase = new Map<string, Promise<number>>()
+  readonly changes: PendingChanges[] = []
   schemaChanged = false
 
   constructor(
@@ -206,7 +244,7 @@ class WriteTransaction {
 
   /** A session for one request of this transaction. */
   session(): RequestSession {
-    return { dialect: postgresDialect, counts: new RequestCounts(this.pendingCounts), cachedSchema: false }
+    return { dialect: postgresDialect, counts: new RequestCounts(this.pendingCounts), cachedSchema: false, changes: [], locked: [] }
   }
 
   /** The group's deltas, in name order so that two transactions lock counts rows in one order. */
@@ -333,7 +371,6 @@ export class PostgresStore implements Store {
 
   /** Answers one request of a path on `runner`; `transaction` and the request's `session` are absent on the read side. */
   private async answer(runner: Runner, request: StatementRequest, transaction?: WriteTransaction, session?: RequestSession): Promise<Answer> {
-    const counts = session?.counts
     switch (request.want) {
       case 'exec':
         await runner.unsafe(request.sql)
@@ -346,14 +383,16 @@ export class PostgresStore implements Store {
         return table && createStatement(table)
       }
       case 'count':
-        return transaction && counts ? this.applyCount(transaction.connection, request.name, counts.take(request.name)) : this.countCommitted(request.name)
+        return transaction && session ? this.countInTransaction(transaction, session, request.name) : this.countCommitted(request.name)
       case 'runEach':
         return this.runEach(runner, request, transaction?.together ?? false)
-      case 'feed': {
-        // Asked of the database every time: another process may have started following the table a moment ago.
-        const [row] = await runner(FEED_ALLOCATE, String(request.count), request.name, String(request.now))
-        return row ? Number(row.last_id) : null
-      }
+      case 'feed':
+        // Whether the table is followed is asked of the database once per table and group, just before COMMIT.
+        if (session) {
+          session.changes.push({ table: request.name, count: request.count, changes: request.changes, now: request.now })
+          return null
+        }
+        throw new Error('a read asked for change ids')
       case 'follow':
         await runner(FEED_FOLLOW, request.name, String(request.until), String(request.now))
         return undefined
@@ -370,7 +409,9 @@ export class PostgresStore implements Store {
       case 'all': {
         const prepared = this.statement(request.statement)
         const rows = (await runner(prepared.template, ...request.params.map(toParameter))) as Record<string, unknown>[]
-        const objects = prepared.safeIntegers ? rows : rows.map((row) => Object.fromEntries(Object.entries(row).map(([name, value]) => [name, plainInteger(value)])))
+        const objects = prepared.safeIntegers
+          ? rows
+          : rows.map((row) => Object.fromEntries(Object.entries(row).map(([name, value]) => [name, plainInteger(value)])))
         return request.want === 'get' ? (objects[0] ?? null) : objects
       }
     }
@@ -478,6 +519,55 @@ export class PostgresStore implements Store {
     return Number(row.n)
   }
 
+  /**
+   * The table's count as this request sees it. The first request of the transaction to ask updates the counts row
+   * (locking it until COMMIT, so no other transaction's count can interleave); later ones add the deltas pending since.
+   */
+  private async countInTransaction(transaction: WriteTransaction, session: RequestSession, table: string): Promise<number> {
+    const base = transaction.countedBase.get(table)
+    if (!base) {
+      const counted = this.applyCount(transaction.connection, table, session.counts.take(table))
+      transaction.countedBase.set(table, counted)
+      session.locked.push(table)
+      return counted
+    }
+    const applied = await base
+    return applied + (transaction.pendingCounts.get(table) ?? 0) + session.counts.own(table)
+  }
+
+  /**
+   * The last statements of a write transaction: the changes of each followed table into the feed's log (ids taken
+   * under its feeds row's lock, held to COMMIT, so they are in commit order), then the counts. Tables in name order,
+   * so that two transactions take these locks in one order.
+   */
+  private async beforeCommit(transaction: WriteTransaction): Promise<void> {
+    const { connection } = transaction
+    const byTable = new Map<string, PendingChanges[]>()
+    for (const pending of transaction.changes.splice(0)) {
+      const list = byTable.get(pending.table)
+      if (list) list.push(pending)
+      else byTable.set(pending.table, [pending])
+    }
+    for (const table of [...byTable.keys()].sort()) {
+      const batches = byTable.get(table)!
+      const count = batches.reduce((sum, batch) => sum + batch.count, 0)
+      const [followed] = await connection(FEED_ALLOCATE, String(count), table, String(Date.now()))
+      if (!followed) continue
+      const last = Number(followed.last_id)
+      let next = last - count + 1
+      const rows: SqlValue[][] = []
+      for (const batch of batches) {
+        const changes = batch.changes()
+        rows.push(...changeRows(table, next, changes, batch.now))
+        next += changes.length
+      }
+      await Promise.all(rows.map((row) => connection(FEED_RECORD, ...row.map(toParameter))))
+      const prune = pruneThrough(last - count + 1, last)
+      if (prune !== undefined) await connection(FEED_PRUNE, table, String(prune))
+    }
+    for (const [table, delta] of transaction.takeCounts()) await this.applyCount(connection, table, delta)
+  }
+
   /** Runs one request's path in `transaction`; a table it dropped takes its counts row with it. */
   private async runRequest<T>(transaction: WriteTransaction, path: (session: Session) => Path<T>): Promise<T> {
     const session = transaction.session()
@@ -486,9 +576,12 @@ export class PostgresStore implements Store {
       const value = await driveAsync(path(session), (request) => this.answer(connection, request, transaction, session))
       for (const table of session.counts.dropped) await connection(COUNT_DELETE, table)
       session.counts.succeeded()
+      transaction.changes.push(...session.changes)
       return value
     } catch (error) {
       session.counts.failed()
+      // Its savepoint undoes its update of these counts rows: the next request to ask updates them again.
+      for (const table of session.locked) transaction.countedBase.delete(table)
       throw maybeOutdated(error, session) ? new RunAgain(`${(error as Error).message}, as this process last saw the table`, error) : error
     }
   }
@@ -514,7 +607,7 @@ export class PostgresStore implements Store {
     try {
       await connection`BEGIN`
       const value = await work((path) => this.runRequest(transaction, path))
-      for (const [table, delta] of transaction.takeCounts()) await this.applyCount(connection, table, delta)
+      await this.beforeCommit(transaction)
       await this.commit(connection)
       return value
     } catch (error) {
@@ -582,7 +675,7 @@ export class PostgresStore implements Store {
         pipelined(connection`BEGIN`)
         outcomes = await Promise.allSettled(group.map((job) => this.runRequest(transaction, job.path)))
         if (outcomes.some((outcome) => outcome.status === 'rejected')) throw new Error('a request of the group failed')
-        for (const [table, delta] of transaction.takeCounts()) await this.applyCount(connection, table, delta)
+        await this.beforeCommit(transaction)
       } catch {
         await connection`ROLLBACK`.catch(() => {})
         return false
@@ -632,7 +725,20 @@ export class PostgresStore implements Store {
           } else done.push({ job, error: error instanceof RunAgain && error.otherwise !== undefined ? error.otherwise : error })
         }
       }
-      for (const [table, delta] of transaction.takeCounts()) await this.applyCount(connection, table, delta)
+      try {
+        await this.beforeCommit(transaction)
+      } catch (error) {
+        // A deadlock on the counts or feeds rows with another process's transaction: nothing is committed, so the whole
+        // group runs again (each request at most MAX_ATTEMPTS times).
+        if (!lostRace(error)) throw error
+        await connection`ROLLBACK`.catch(() => {})
+        for (const job of group) {
+          if (job.attempts++ < MAX_ATTEMPTS - 1) this.queue.push(job)
+          else job.reject(error)
+        }
+        this.schedule()
+        return
+      }
       await this.commit(connection)
     } catch (error) {
       if (connection) await connection`ROLLBACK`.catch(() => {})
