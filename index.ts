@@ -28,8 +28,7 @@ function secretOf(flag: string | undefined): string | undefined {
   const source = flag === undefined ? 'ROWPOST_SECRET' : '--secret'
   if (secret === '') {
     throw new ConfigError(
-      `${source} is empty, which would let anyone forge dstok_ tokens: ` +
-        'give a random secret (openssl rand -hex 32), or unset it to refuse signed tokens',
+      `${source} is empty, which would let anyone forge dstok_ tokens: ` + 'give a random secret (openssl rand -hex 32), or unset it to refuse signed tokens',
     )
   }
   const bytes = Buffer.byteLength(secret)
@@ -90,7 +89,8 @@ async function openDatabases(command: ServeCommand): Promise<Store[]> {
 async function start(command: ServeCommand): Promise<number> {
   const secret = secretOf(command.secret)
   const config = command.metadata ? loadConfig(command.metadata) : undefined
-  for (const action of config?.ignoredActions ?? []) console.error(`rowpost: note: permission ${JSON.stringify(action)} in ${command.metadata} is not used by rowpost`)
+  for (const action of config?.ignoredActions ?? [])
+    console.error(`rowpost: note: permission ${JSON.stringify(action)} in ${command.metadata} is not used by rowpost`)
   const databases = await openDatabases(command)
   const app = createApp({
     databases,

@@ -21,7 +21,6 @@ const runs = envInt('BENCH_RUNS', 5)
 const seconds = envInt('BENCH_SECONDS', 6)
 const rowsPerRequest = envInt('BENCH_BATCH', 1)
 
-
 const rps: Record<string, number[]> = { A: [], B: [] }
 const cpuPerRequest: Record<string, number[]> = { A: [], B: [] }
 const p50: Record<string, number[]> = { A: [], B: [] }
@@ -40,7 +39,9 @@ try {
         if (result.failedRequests > 0) throw new Error(`${label}: ${result.failedRequests} failed requests`)
         rps[label]!.push(result.okRequests / result.seconds)
         p50[label]!.push(result.p50Ms)
-        console.error(`run ${run + 1} ${label}: ${Math.round(result.okRequests / result.seconds)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, ${cpuUs.toFixed(1)} µs CPU/request (load ${loadavg()[0]!.toFixed(2)})`)
+        console.error(
+          `run ${run + 1} ${label}: ${Math.round(result.okRequests / result.seconds)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, ${cpuUs.toFixed(1)} µs CPU/request (load ${loadavg()[0]!.toFixed(2)})`,
+        )
       } finally {
         await server.stop()
         rmSync(dir, { recursive: true, force: true })
@@ -55,7 +56,9 @@ const b = median(rps.B!)!
 console.log(`W${rowsPerRequest === 1 ? 1 : `(${rowsPerRequest} rows)`}, medians of ${runs} interleaved runs of ${seconds} s:`)
 for (const label of ['A', 'B']) {
   const cpu = median(cpuPerRequest[label]!)!.toFixed(1)
-  console.log(`${label} ${checkouts[label as 'A']}: ${Math.round(median(rps[label]!)!)} req/s (p50 ${median(p50[label]!)!.toFixed(2)} ms), ${cpu} µs CPU/request; runs ${rps[label]!.map(Math.round).join(', ')}`)
+  console.log(
+    `${label} ${checkouts[label as 'A']}: ${Math.round(median(rps[label]!)!)} req/s (p50 ${median(p50[label]!)!.toFixed(2)} ms), ${cpu} µs CPU/request; runs ${rps[label]!.map(Math.round).join(', ')}`,
+  )
 }
 const cpuRatio = median(cpuPerRequest.B!)! / median(cpuPerRequest.A!)!
 console.log(`B ÷ A: req/s ${(b / a).toFixed(3)}, CPU per request ${cpuRatio.toFixed(3)}`)

@@ -48,7 +48,20 @@ export const wrk: LoadGenerator = {
   async run(options) {
     const script = join(import.meta.dir, 'lua', 'insert.lua')
     const timeout = Math.max(10, options.seconds)
-    const command = ['wrk', '-t', `${options.threads}`, '-c', `${options.connections}`, '-d', `${options.seconds}s`, '--timeout', `${timeout}s`, '-s', script, options.url]
+    const command = [
+      'wrk',
+      '-t',
+      `${options.threads}`,
+      '-c',
+      `${options.connections}`,
+      '-d',
+      `${options.seconds}s`,
+      '--timeout',
+      `${timeout}s`,
+      '-s',
+      script,
+      options.url,
+    ]
     const env = { BENCH_BATCH: `${options.rowsPerRequest}`, BENCH_ID_BASE: `${options.idBase}`, BENCH_TOKEN: options.token ?? '' }
     const stdout = await drive(command, env, options.seconds)
     const line = stdout.split('\n').find((text) => text.startsWith('BENCH_RESULT '))
@@ -71,7 +84,23 @@ export const autocannon: LoadGenerator = {
   async run(options) {
     const body = jsonBody(0, options.rowsPerRequest).replaceAll(/"id":\d+,/g, '')
     const headers = ['-H', 'content-type=application/json', ...(options.token ? ['-H', `authorization=Bearer ${options.token}`] : [])]
-    const command = ['bunx', 'autocannon', '--json', '-c', `${options.connections}`, '-d', `${options.seconds}`, '-t', `${Math.max(10, options.seconds)}`, '-m', 'POST', ...headers, '-b', body, options.url]
+    const command = [
+      'bunx',
+      'autocannon',
+      '--json',
+      '-c',
+      `${options.connections}`,
+      '-d',
+      `${options.seconds}`,
+      '-t',
+      `${Math.max(10, options.seconds)}`,
+      '-m',
+      'POST',
+      ...headers,
+      '-b',
+      body,
+      options.url,
+    ]
     const result = JSON.parse(await drive(command, {}, options.seconds)) as {
       requests: { total: number }
       non2xx: number
@@ -96,7 +125,11 @@ export async function chooseLoadGenerator(forced: string | undefined, log: (line
   if (Bun.which('wrk')) return wrk
   if (process.getuid?.() === 0 && Bun.which('apt-get')) {
     log('wrk is missing: apt-get update && apt-get install -y wrk')
-    const install = spawnTracked(['sh', '-c', 'apt-get update && apt-get install -y wrk'], { stdout: 'inherit', stderr: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    const install = spawnTracked(['sh', '-c', 'apt-get update && apt-get install -y wrk'], {
+      stdout: 'inherit',
+      stderr: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    })
     await exitedWithin(install, 600_000)
     if (Bun.which('wrk')) return wrk
   }

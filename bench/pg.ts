@@ -177,9 +177,7 @@ async function runOnce(target: Target, workload: WorkloadName, cell: Cell): Prom
     const p50Ms = median(results.map((result) => result.p50Ms))!
     const p99Ms = Math.max(...results.map((result) => result.p99Ms))
     cell.samples.push({ rps, rowsPerSecond: rps * rowsPerRequest, p50Ms, p99Ms, peakRss, notes })
-    log(
-      `  ${workload} | ${target.label}: ${Math.round(rps)} req/s, ${Math.round(rps * rowsPerRequest)} rows/s ${notes.join('; ')}`.trimEnd(),
-    )
+    log(`  ${workload} | ${target.label}: ${Math.round(rps)} req/s, ${Math.round(rps * rowsPerRequest)} rows/s ${notes.join('; ')}`.trimEnd())
   } catch (error) {
     cell.failures.push((error as Error).message)
     log(`  ${workload} | ${target.label}: failed: ${(error as Error).message}`)
@@ -225,9 +223,7 @@ const STATEMENT_COSTS: StatementCost[] = [
   {
     label: 'SAVEPOINT + statement + RELEASE as tagged templates, sent together (per statement: all three)',
     run: (sql, n) =>
-      sql.begin((tx) =>
-        Promise.all(Array.from({ length: n }, (_, i) => [tx`SAVEPOINT s`, tx`SELECT ${i}::int`, tx`RELEASE SAVEPOINT s`]).flat()),
-      ),
+      sql.begin((tx) => Promise.all(Array.from({ length: n }, (_, i) => [tx`SAVEPOINT s`, tx`SELECT ${i}::int`, tx`RELEASE SAVEPOINT s`]).flat())),
   },
 ]
 
@@ -264,8 +260,7 @@ async function main(): Promise<void> {
     .join(' ')
   cluster = await startCluster()
   admin = new SQL({ url: cluster.url(), max: 1 })
-  const [server] =
-    await admin`SELECT version() AS version, current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sync`
+  const [server] = await admin`SELECT version() AS version, current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sync`
   log(`cluster on port ${cluster.port} (${server.version}; fsync ${server.fsync}, synchronous_commit ${server.sync})`)
 
   const costRows = [...(await statementCosts('TCP')), ...(await statementCosts('unix socket'))]
@@ -284,9 +279,7 @@ async function main(): Promise<void> {
 
   console.log(`#### PostgreSQL ceilings, ${began.toISOString().slice(0, 16)}Z\n`)
   console.log(`${machine()}; ${server.version.split(' on ')[0]}, fsync on, synchronous_commit on; load average ${loadBefore} before.`)
-  console.log(
-    `wrk -t${config.threads} -c${config.connections}, ${config.seconds} s per run; medians of ${config.runs} runs, interleaved.\n`,
-  )
+  console.log(`wrk -t${config.threads} -c${config.connections}, ${config.seconds} s per run; medians of ${config.runs} runs, interleaved.\n`)
   console.log(resultsTable(cells.map(({ cell }) => cell)))
   console.log('\n| transport | how the statements are sent | µs per statement |\n| --- | --- | ---: |')
   for (const row of costRows) console.log(`| ${row.join(' | ')} |`)
@@ -294,14 +287,10 @@ async function main(): Promise<void> {
   for (const workload of config.workloads) {
     const pg = cells.filter((entry) => entry.workload === workload && entry.target !== SQLITE_TARGET && !rowpostTargets.includes(entry.target))
     const metric = workload === 'W1' ? 'rps' : 'rowsPerSecond'
-    const best = pg
-      .map((entry) => ({ label: entry.target.label, value: medianOf(entry.cell, metric) ?? 0 }))
-      .sort((a, b) => b.value - a.value)[0]
+    const best = pg.map((entry) => ({ label: entry.target.label, value: medianOf(entry.cell, metric) ?? 0 })).sort((a, b) => b.value - a.value)[0]
     if (!best) continue
     const unit = metric === 'rps' ? 'req/s' : 'rows/s'
-    console.log(
-      `- ${workload}: best PostgreSQL ceiling ${best.label}, ${count(best.value)} ${unit}; 0.7× of it: ${count(best.value * 0.7)} ${unit}`,
-    )
+    console.log(`- ${workload}: best PostgreSQL ceiling ${best.label}, ${count(best.value)} ${unit}; 0.7× of it: ${count(best.value * 0.7)} ${unit}`)
     for (const entry of cells.filter((candidate) => candidate.workload === workload && rowpostTargets.includes(candidate.target))) {
       const value = medianOf(entry.cell, metric)
       if (value !== undefined) console.log(`  - ${entry.target.label}: ${count(value)} ${unit}, ${(value / best.value).toFixed(2)}× of that ceiling`)

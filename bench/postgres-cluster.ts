@@ -83,7 +83,10 @@ function installExitHook(): void {
     for (const cluster of running) cluster.stop()
   }
   process.on('exit', stopAll)
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.once(signal, () => {
       stopAll()
       process.exit(code)
@@ -146,8 +149,7 @@ function registered(binDir: string, dir: string, port: number, as: (command: str
     stop() {
       if (!running.delete(cluster)) return
       try {
-        if (existsSync(join(data, 'postmaster.pid')))
-          run(as([join(binDir, 'pg_ctl'), '-D', data, '-w', '-m', 'immediate', 'stop']), 'pg_ctl stop')
+        if (existsSync(join(data, 'postmaster.pid'))) run(as([join(binDir, 'pg_ctl'), '-D', data, '-w', '-m', 'immediate', 'stop']), 'pg_ctl stop')
       } finally {
         // pg_ctl could fail only if the postmaster is wedged; it must not outlive the run either way.
         if (alive(pid)) process.kill(pid, 'SIGKILL')

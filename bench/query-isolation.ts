@@ -28,7 +28,11 @@ seed.transaction(() => {
 })()
 seed.close()
 
-const server = await startServer('rowpost', ['bun', join(import.meta.dir, '..', 'index.ts'), path, '--unsafe', '-p', '0', '--setting', 'sql_time_limit_ms', '10000'], dir)
+const server = await startServer(
+  'rowpost',
+  ['bun', join(import.meta.dir, '..', 'index.ts'), path, '--unsafe', '-p', '0', '--setting', 'sql_time_limit_ms', '10000'],
+  dir,
+)
 /** `rowsPerRequest: 0` makes bench/lua/insert.lua send plain GETs. */
 const load = (url: string, method: 'insert' | 'get', idBase: number) =>
   wrk.run({ url, rowsPerRequest: method === 'get' ? 0 : 1, seconds: SECONDS, connections: 32, threads: 1, idBase })
@@ -65,5 +69,7 @@ console.log(row('W1 inserts alone', 'alone'))
 console.log(row('W1 inserts while a 10 s query runs', 'during'))
 console.log(row('GET /data/-/query.json?sql=select * from items limit 100', 'query'))
 console.log(row('GET /data/items.json?_size=100', 'table'))
-console.log(`\nW1 p99 during ÷ alone: ${(of('during', (r) => r.p99Ms) / of('alone', (r) => r.p99Ms)).toFixed(2)}×; query p50 ÷ table p50: ${(of('query', (r) => r.p50Ms) / of('table', (r) => r.p50Ms)).toFixed(2)}×`)
+console.log(
+  `\nW1 p99 during ÷ alone: ${(of('during', (r) => r.p99Ms) / of('alone', (r) => r.p99Ms)).toFixed(2)}×; query p50 ÷ table p50: ${(of('query', (r) => r.p50Ms) / of('table', (r) => r.p50Ms)).toFixed(2)}×`,
+)
 console.log(`The slow queries answered: ${slowQueries.map((q) => `${q.status} after ${q.seconds.toFixed(1)} s`).join(', ')}`)

@@ -77,7 +77,21 @@ function rowpost(label: string, auth: 'unsafe' | 'token', durability: 'full' | '
     label,
     token: auth === 'token' ? TOKEN : undefined,
     stores: true,
-    command: (dir) => ['bun', ROWPOST, join(dir, 'data.db'), '--create', ...authArgs, '-p', '0', '--setting', 'durability', durability, '--setting', 'group_commit', groupCommit],
+    command: (dir) => [
+      'bun',
+      ROWPOST,
+      join(dir, 'data.db'),
+      '--create',
+      ...authArgs,
+      '-p',
+      '0',
+      '--setting',
+      'durability',
+      durability,
+      '--setting',
+      'group_commit',
+      groupCommit,
+    ],
   }
 }
 
@@ -127,7 +141,9 @@ for (const workload of [W1, W2, W3]) {
   for (const target of [CEILING_JSON, CEILING_SQLITE, ...ROWPOSTS]) httpPlan.push({ target, workload, cell: addCell(target.label, workload.name) })
 }
 const W4_TARGET = UNSAFE_FULL
-const w4Plan = wants('W4') ? (['ndjson', 'csv'] as const).map((format) => ({ format, cell: addCell(W4_TARGET.label, `W4: ${shortCount(config.w4Bytes)}B ${format.toUpperCase()}`) })) : []
+const w4Plan = wants('W4')
+  ? (['ndjson', 'csv'] as const).map((format) => ({ format, cell: addCell(W4_TARGET.label, `W4: ${shortCount(config.w4Bytes)}B ${format.toUpperCase()}`) }))
+  : []
 if (wants('W5')) {
   for (const workload of [W5_W1, W5_W2]) {
     for (const target of [UNSAFE_FULL, UNSAFE_NORMAL]) httpPlan.push({ target, workload, cell: addCell(target.label, workload.name) })
@@ -218,7 +234,9 @@ async function runHttpCell(generator: LoadGenerator, target: HttpTarget, workloa
     const rps = result.okRequests / result.seconds
     const sample: Sample = { rps, rowsPerSecond: rps * workload.rowsPerRequest, p50Ms: result.p50Ms, p99Ms: result.p99Ms, peakRss, notes }
     cell.samples.push(sample)
-    log(`  ${workload.name} | ${target.label}: ${Math.round(rps)} req/s, ${Math.round(sample.rowsPerSecond!)} rows/s, p50 ${ms(result.p50Ms)} ms, p99 ${ms(result.p99Ms)} ms, peak ${megabytes(peakRss)} MB${notes.length ? ` (${notes.join('; ')})` : ''}`)
+    log(
+      `  ${workload.name} | ${target.label}: ${Math.round(rps)} req/s, ${Math.round(sample.rowsPerSecond!)} rows/s, p50 ${ms(result.p50Ms)} ms, p99 ${ms(result.p99Ms)} ms, peak ${megabytes(peakRss)} MB${notes.length ? ` (${notes.join('; ')})` : ''}`,
+    )
   } catch (error) {
     cell.failures.push((error as Error).message)
     log(`  ${workload.name} | ${target.label}: failed: ${(error as Error).message}`)
@@ -247,7 +265,10 @@ async function runUploadCell(format: 'ndjson' | 'csv', cell: Cell): Promise<void
     const pid = server.pid
     let sampledPeak = 0
     const sampler = setInterval(() => (sampledPeak = Math.max(sampledPeak, memoryOf(pid)?.rss ?? 0)), 100)
-    const uploader = spawnTracked(['bun', UPLOADER, insertUrl(server, true), format, `${config.w4Bytes}`, `${config.w4TimeoutSeconds}`], { stdout: 'pipe', stderr: 'pipe' })
+    const uploader = spawnTracked(['bun', UPLOADER, insertUrl(server, true), format, `${config.w4Bytes}`, `${config.w4TimeoutSeconds}`], {
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
     const stdout = new Response(uploader.stdout as ReadableStream).text()
     const stderr = new Response(uploader.stderr as ReadableStream).text()
     const code = await exitedWithin(uploader, (config.w4TimeoutSeconds + 30) * 1000)
@@ -258,7 +279,8 @@ async function runUploadCell(format: 'ndjson' | 'csv', cell: Cell): Promise<void
     await server.stop()
     server = undefined
     const line = (await stdout).trim().split('\n').at(-1) ?? ''
-    if (code !== 0 || !line.startsWith('{')) throw new Error(`uploader ${code === null ? 'overran and was killed' : `exited ${code}`}: ${(await stderr).trim().slice(-200)}`)
+    if (code !== 0 || !line.startsWith('{'))
+      throw new Error(`uploader ${code === null ? 'overran and was killed' : `exited ${code}`}: ${(await stderr).trim().slice(-200)}`)
     const outcome = JSON.parse(line) as UploadOutcome
     const peakNote = `server peak RSS ${megabytes(peakRss)} MB`
     if (!outcome.ok) {
@@ -340,9 +362,7 @@ function prepareBigFile(): string {
   db.run('PRAGMA journal_mode = OFF')
   db.run('PRAGMA synchronous = OFF')
   db.run('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, score REAL, active INTEGER)')
-  db.run(
-    `WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < ${config.w5Rows}) INSERT INTO items SELECT id, 'n' || id, 1.5, 1 FROM n`,
-  )
+  db.run(`WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < ${config.w5Rows}) INSERT INTO items SELECT id, 'n' || id, 1.5, 1 FROM n`)
   db.close()
   log(`W5 file: ${config.w5Rows} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   return path
@@ -351,8 +371,17 @@ function prepareBigFile(): string {
 function ratioGoal(name: string, numerator: Cell | undefined, denominator: Cell | undefined, metric: Metric, goal: number): Goal {
   const top = medianOf(numerator, metric)
   const bottom = medianOf(denominator, metric)
-  const missing = [numerator, denominator].filter((cell) => medianOf(cell, metric) === undefined).map((cell) => (cell ? `${cell.workload} ${cell.failures.length ? 'failed' : 'not run'}` : 'not run'))
-  return { name, actual: top !== undefined && bottom ? top / bottom : undefined, show: (value) => `${value.toFixed(2)}×`, comparison: '≥', goal, missing: missing.join(', ') }
+  const missing = [numerator, denominator]
+    .filter((cell) => medianOf(cell, metric) === undefined)
+    .map((cell) => (cell ? `${cell.workload} ${cell.failures.length ? 'failed' : 'not run'}` : 'not run'))
+  return {
+    name,
+    actual: top !== undefined && bottom ? top / bottom : undefined,
+    show: (value) => `${value.toFixed(2)}×`,
+    comparison: '≥',
+    goal,
+    missing: missing.join(', '),
+  }
 }
 
 function limitGoal(name: string, cell: Cell | undefined, metric: Metric, goal: number, unit: 'MB' | 'ms'): Goal {
@@ -384,8 +413,24 @@ function goals(): Goal[] {
   }
   for (const target of [UNSAFE_FULL, UNSAFE_NORMAL]) {
     const durability = target === UNSAFE_FULL ? 'full' : 'normal'
-    list.push(ratioGoal(`W5 req/s: W1 on ${shortCount(config.w5Rows)} ÷ W1 on empty, ${durability}`, find(target.label, W5_W1.name), find(target.label, 'W1'), 'rps', 0.8))
-    list.push(ratioGoal(`W5 rows/s: W2 on ${shortCount(config.w5Rows)} ÷ W2 on empty, ${durability}`, find(target.label, W5_W2.name), find(target.label, 'W2'), 'rowsPerSecond', 0.8))
+    list.push(
+      ratioGoal(
+        `W5 req/s: W1 on ${shortCount(config.w5Rows)} ÷ W1 on empty, ${durability}`,
+        find(target.label, W5_W1.name),
+        find(target.label, 'W1'),
+        'rps',
+        0.8,
+      ),
+    )
+    list.push(
+      ratioGoal(
+        `W5 rows/s: W2 on ${shortCount(config.w5Rows)} ÷ W2 on empty, ${durability}`,
+        find(target.label, W5_W2.name),
+        find(target.label, 'W2'),
+        'rowsPerSecond',
+        0.8,
+      ),
+    )
   }
   list.push(limitGoal('rowpost idle RSS', startCells.rowpost, 'peakRss', 60, 'MB'))
   list.push(limitGoal('rowpost start → listening (median)', startCells.rowpost, 'p50Ms', 150, 'ms'))
@@ -400,13 +445,19 @@ function machine(): string {
 
 /** The commit measured, and whether the working tree differs from it. */
 function revision(): string {
-  const git = (...args: string[]) => Bun.spawnSync(['git', '-C', ROOT, ...args], { stderr: 'ignore' }).stdout.toString().trim()
+  const git = (...args: string[]) =>
+    Bun.spawnSync(['git', '-C', ROOT, ...args], { stderr: 'ignore' })
+      .stdout.toString()
+      .trim()
   const head = git('rev-parse', '--short', 'HEAD')
   if (!head) return 'unknown revision'
   return git('status', '--porcelain', '--', 'index.ts', 'lib') ? `${head} + uncommitted changes in lib/ or index.ts` : head
 }
 
-const loadAverage = () => loadavg().map((value) => value.toFixed(1)).join(' ')
+const loadAverage = () =>
+  loadavg()
+    .map((value) => value.toFixed(1))
+    .join(' ')
 
 async function main(): Promise<void> {
   writeFileSync(join(tmpRoot, 'metadata.json'), JSON.stringify(METADATA))
@@ -431,7 +482,10 @@ async function main(): Promise<void> {
   }
   for (const cell of Object.values(startCells)) {
     const times = cell.samples.map((sample) => sample.p50Ms!)
-    if (times.length) cell.samples[0]!.notes.push(`p50 = start → listening (${Math.round(Math.min(...times))}–${Math.round(Math.max(...times))} ms); RSS = idle, ${config.idleMs} ms after listening`)
+    if (times.length)
+      cell.samples[0]!.notes.push(
+        `p50 = start → listening (${Math.round(Math.min(...times))}–${Math.round(Math.max(...times))} ms); RSS = idle, ${config.idleMs} ms after listening`,
+      )
   }
   const minutes = ((performance.now() - started) / 60_000).toFixed(1)
 
@@ -441,7 +495,9 @@ async function main(): Promise<void> {
   console.log()
   console.log(`rowpost ${revision()}; ${machine()}; load average ${loadBefore} before, ${loadAverage()} after.`)
   console.log(`Load: ${load}. Medians of ${config.runs} run(s) (startup: ${config.startRuns}); took ${minutes} min.`)
-  console.log(`W4: ${config.w4Bytes} bytes per upload to ${W4_TARGET.label}. W5: ${config.w5Rows} rows already in the table. Ceiling c: ${config.ceilingRows} rows.`)
+  console.log(
+    `W4: ${config.w4Bytes} bytes per upload to ${W4_TARGET.label}. W5: ${config.w5Rows} rows already in the table. Ceiling c: ${config.ceilingRows} rows.`,
+  )
   console.log()
   console.log(resultsTable(cells))
   console.log()

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
 const baseDir = process.argv[2]
-if (!baseDir) throw new Error('usage: bun bench/store-paths.ts <directory holding the other checkout\'s lib/>')
+if (!baseDir) throw new Error("usage: bun bench/store-paths.ts <directory holding the other checkout's lib/>")
 const ROUNDS = 9
 const CONCURRENT = 32
 
@@ -26,7 +26,12 @@ const sides: Side[] = [
 let nextId = 0
 const row = () => {
   const id = ++nextId
-  return [['id', id], ['name', `n${id}`], ['score', 1.5], ['active', 1]] as Array<[string, string | number]>
+  return [
+    ['id', id],
+    ['name', `n${id}`],
+    ['score', 1.5],
+    ['active', 1],
+  ] as Array<[string, string | number]>
 }
 
 /** Milliseconds for `requests` writes of `rowsPer` rows each, CONCURRENT in flight, into a fresh file. */
@@ -53,7 +58,10 @@ async function measure(side: Side, rowsPer: number, requests: number): Promise<n
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
-for (const [rowsPer, requests] of [[1, 100_000], [1000, 200]] as const) {
+for (const [rowsPer, requests] of [
+  [1, 100_000],
+  [1000, 200],
+] as const) {
   const times = new Map(sides.map((side) => [side.label, [] as number[]]))
   for (let round = 0; round < ROUNDS; round++) {
     for (const side of round % 2 ? [...sides].reverse() : sides) times.get(side.label)!.push(await measure(side, rowsPer, requests))

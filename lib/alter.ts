@@ -21,7 +21,6 @@ import { DEFAULT_EXPRESSION_NAMES, DEFAULT_EXPRESSIONS, dropTableSql, isDefaultE
 const API_TYPES = { text: 'TEXT', integer: 'INTEGER', float: 'REAL', blob: 'BLOB' } as const
 type ApiType = keyof typeof API_TYPES
 
-
 export interface ForeignKeyRequest {
   column: string
   fkTable: string
@@ -64,7 +63,13 @@ const FOREIGN_KEY_MODEL: ModelSpec = {
 }
 const MODELS: Record<AlterOperation['op'], ModelSpec> = {
   add_column: { name: 'AddColumnArgs', fields: [...DEFAULT_FIELDS, ['name', 'string', true], ['type', 'type'], ['not_null', 'bool']] },
-  rename_column: { name: 'RenameColumnArgs', fields: [['name', 'string', true], ['to', 'string', true]] },
+  rename_column: {
+    name: 'RenameColumnArgs',
+    fields: [
+      ['name', 'string', true],
+      ['to', 'string', true],
+    ],
+  },
   rename_table: { name: 'RenameTableArgs', fields: [['to', 'string', true]] },
   alter_column: {
     name: 'AlterColumnArgs',
@@ -92,8 +97,15 @@ const TAGS = [
 
 /** Datasette's TABLE_NAME_RE `^(?!sqlite_)[^\n]+$` with Python's re.match, whose `$` also matches before a final newline. */
 const DATASETTE_TABLE_NAME = /^(?!sqlite_)[^\n]+\n?$/
-const PYTHON_BOOLEANS = new Map([...['0', 'off', 'f', 'false', 'n', 'no'].map((word) => [word, false] as const), ...['1', 'on', 't', 'true', 'y', 'yes'].map((word) => [word, true] as const)])
-const quoted = (options: readonly string[]) => `${options.slice(0, -1).map((option) => `'${option}'`).join(', ')} or '${options.at(-1)}'`
+const PYTHON_BOOLEANS = new Map([
+  ...['0', 'off', 'f', 'false', 'n', 'no'].map((word) => [word, false] as const),
+  ...['1', 'on', 't', 'true', 'y', 'yes'].map((word) => [word, true] as const),
+])
+const quoted = (options: readonly string[]) =>
+  `${options
+    .slice(0, -1)
+    .map((option) => `'${option}'`)
+    .join(', ')} or '${options.at(-1)}'`
 
 const isObject = (value: JsonValue | undefined): value is { [key: string]: JsonValue } =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof FloatLiteral)
@@ -212,9 +224,21 @@ const foreignKeyOf = (args: Args): ForeignKeyRequest => ({
 function operationOf(op: AlterOperation['op'], args: Args): AlterOperation {
   switch (op) {
     case 'add_column':
-      return { op, name: args.name as string, type: (args.type as ApiType | undefined) ?? 'text', notNull: (args.not_null as boolean | undefined) ?? false, default: defaultChange(args) }
+      return {
+        op,
+        name: args.name as string,
+        type: (args.type as ApiType | undefined) ?? 'text',
+        notNull: (args.not_null as boolean | undefined) ?? false,
+        default: defaultChange(args),
+      }
     case 'alter_column':
-      return { op, name: args.name as string, type: (args.type as ApiType | null | undefined) ?? null, notNull: (args.not_null as boolean | null | undefined) ?? null, default: defaultChange(args) }
+      return {
+        op,
+        name: args.name as string,
+        type: (args.type as ApiType | null | undefined) ?? null,
+        notNull: (args.not_null as boolean | null | undefined) ?? null,
+        default: defaultChange(args),
+      }
     case 'rename_column':
       return { op, name: args.name as string, to: args.to as string }
     case 'rename_table':
@@ -247,7 +271,9 @@ export function parseAlterBody(body: JsonValue): AlterOperation[] {
       if (!('op' in operation)) return errors.push(`${location}: Unable to extract tag using discriminator 'op'`)
       const tag = operation.op!
       if (typeof tag !== 'string' || !(TAGS as readonly string[]).includes(tag)) {
-        return errors.push(`${location}: Input tag '${pythonText(tag)}' found using 'op' does not match any of the expected tags: ${TAGS.map((t) => `'${t}'`).join(', ')}`)
+        return errors.push(
+          `${location}: Input tag '${pythonText(tag)}' found using 'op' does not match any of the expected tags: ${TAGS.map((t) => `'${t}'`).join(', ')}`,
+        )
       }
       const spec = MODELS[tag as AlterOperation['op']]
       if (!('args' in operation)) errors.push(`${location}.${tag}.args: Field required`)
@@ -471,7 +497,13 @@ function describeForRebuild(writer: CachedConnection, table: TableInfo) {
 const TEXT_AFFINITY = /CHAR|CLOB|TEXT/i
 
 /** The definition after the plan's changes, with every column it names checked to exist. */
-function changedDefinition(writer: CachedConnection, table: TableInfo, old: TableDefinition, plan: Plan, indexes: Array<SchemaObject & { columns: Array<string | null> }>) {
+function changedDefinition(
+  writer: CachedConnection,
+  table: TableInfo,
+  old: TableDefinition,
+  plan: Plan,
+  indexes: Array<SchemaObject & { columns: Array<string | null> }>,
+) {
   const resolve = (name: string) => columnNamed(table, name)
   const drops = new Set([...plan.drops].map(resolve))
   const types = new Map([...plan.types].map(([name, type]) => [resolve(name), API_TYPES[type]]))
@@ -527,11 +559,14 @@ function changedDefinition(writer: CachedConnection, table: TableInfo, old: Tabl
     const added = plan.addKeys.map(target)
     const replaced = new Set(added.map((key) => key.columns[0]!))
     foreignKeys = [
-      ...old.foreignKeys.filter((key) => !key.columns.some((column) => drops.has(column) || dropKeys.has(column) || (key.columns.length === 1 && replaced.has(column)))),
+      ...old.foreignKeys.filter(
+        (key) => !key.columns.some((column) => drops.has(column) || dropKeys.has(column) || (key.columns.length === 1 && replaced.has(column))),
+      ),
       ...added,
     ]
   }
-  for (const key of foreignKeys) if (key.columns.some((column) => drops.has(column))) throw new AlterFailed(`No such column: ${key.columns.find((c) => drops.has(c))}`)
+  for (const key of foreignKeys)
+    if (key.columns.some((column) => drops.has(column))) throw new AlterFailed(`No such column: ${key.columns.find((c) => drops.has(c))}`)
   const definition: TableDefinition = {
     ...old,
     columns,
@@ -609,6 +644,10 @@ function checkDependents(writer: CachedConnection): void {
   for (const name of tables) {
     const info = writer.table(name)
     if (!info) continue
-    for (const sql of triggerProbeSql(info.name, info.columns.map((column) => column.name))) compile(sql, `a trigger on ${info.name}`)
+    for (const sql of triggerProbeSql(
+      info.name,
+      info.columns.map((column) => column.name),
+    ))
+      compile(sql, `a trigger on ${info.name}`)
   }
 }

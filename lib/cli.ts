@@ -149,7 +149,8 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
     }
   }
   if (args[0] === 'backup') {
-    if (args.length !== 3 || args.slice(1).some((arg) => arg.startsWith('-'))) throw new UsageError('backup needs a database file and a file to write the copy to: rowpost backup DB_FILE OUT_FILE')
+    if (args.length !== 3 || args.slice(1).some((arg) => arg.startsWith('-')))
+      throw new UsageError('backup needs a database file and a file to write the copy to: rowpost backup DB_FILE OUT_FILE')
     return { command: 'backup', source: args[1]!, target: args[2]! }
   }
   if (args[0] === 'serve') args.shift()

@@ -20,10 +20,7 @@ const LevelFields = {
 export const MetadataSchema = Type.Object({
   ...LevelFields,
   databases: Type.Optional(
-    Type.Record(
-      Type.String(),
-      Type.Object({ ...LevelFields, tables: Type.Optional(Type.Record(Type.String(), Type.Object(LevelFields))) }),
-    ),
+    Type.Record(Type.String(), Type.Object({ ...LevelFields, tables: Type.Optional(Type.Record(Type.String(), Type.Object(LevelFields))) })),
   ),
   plugins: Type.Optional(
     Type.Object({

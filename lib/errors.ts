@@ -237,7 +237,12 @@ export function apiErrorFromPostgres(error: unknown): ApiError | undefined {
   const code = postgresErrorCode(error)
   if (code === undefined) return undefined
   const { message, table, column, detail } = error as Error & { table?: string; column?: string; detail?: string }
-  const columns = (names: string | undefined) => (names ?? '').split(', ').filter(Boolean).map((name) => `${table ?? '?'}.${name}`).join(', ')
+  const columns = (names: string | undefined) =>
+    (names ?? '')
+      .split(', ')
+      .filter(Boolean)
+      .map((name) => `${table ?? '?'}.${name}`)
+      .join(', ')
   switch (code) {
     case '23505':
       return new ConstraintFailed(`UNIQUE constraint failed: ${columns(KEY_COLUMNS.exec(detail ?? '')?.[1])}`)

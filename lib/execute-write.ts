@@ -96,7 +96,13 @@ export function runWriteSql(writer: CachedConnection, body: ExecuteWriteBody, an
       const columns = statement.columnNames
       const bindings = Object.fromEntries(Object.entries(body.params).map(([name, value]) => [`:${name}`, value]))
       for (const row of statement.iterate(bindings) as Iterable<Record<string, unknown>>) {
-        if (++returned <= RETURNING_LIMIT) rows.push(rowFromValues(columns, columns.map((column) => row[column])))
+        if (++returned <= RETURNING_LIMIT)
+          rows.push(
+            rowFromValues(
+              columns,
+              columns.map((column) => row[column]),
+            ),
+          )
       }
     } finally {
       statement.finalize()

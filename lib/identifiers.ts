@@ -77,10 +77,8 @@ export function tildeEncode(value: string): string {
 
 /** Reverses tildeEncode; a malformed escape is kept literally, as Datasette does. */
 export function tildeDecode(value: string): string {
-  return value
-    .replaceAll('+', ' ')
-    .replace(/(?:~[0-9A-Fa-f]{2})+/g, (run) =>
-      // ignoreBOM: a name may really begin with U+FEFF, and decoding must not drop it.
-      new TextDecoder('utf-8', { ignoreBOM: true }).decode(Uint8Array.from(run.slice(1).split('~'), (hex) => parseInt(hex, 16))),
-    )
+  return value.replaceAll('+', ' ').replace(/(?:~[0-9A-Fa-f]{2})+/g, (run) =>
+    // ignoreBOM: a name may really begin with U+FEFF, and decoding must not drop it.
+    new TextDecoder('utf-8', { ignoreBOM: true }).decode(Uint8Array.from(run.slice(1).split('~'), (hex) => parseInt(hex, 16))),
+  )
 }

@@ -89,7 +89,9 @@ export function stringifyJson(value: unknown, indent?: number): string {
 export function storedJson(value: JsonValue): string {
   if (value === null || typeof value !== 'object' || value instanceof FloatLiteral) return stringifyJson(value)
   if (Array.isArray(value)) return `[${value.map(storedJson).join(', ')}]`
-  return `{${Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}: ${storedJson(item)}`).join(', ')}}`
+  return `{${Object.entries(value)
+    .map(([key, item]) => `${JSON.stringify(key)}: ${storedJson(item)}`)
+    .join(', ')}}`
 }
 
 export interface JsonErrorLocation {

@@ -10,11 +10,7 @@ export const READ_ACTIONS = ['view-instance', 'view-database', 'view-table', 'ex
 export const SQL_WRITE_ACTIONS = ['execute-write-sql'] as const
 /** rowpost's own, asked of the instance: reading /-/metrics. Unless the root grants it, it follows view-instance. */
 export const INSTANCE_ACTIONS = ['view-metrics'] as const
-export type Action =
-  | (typeof WRITE_ACTIONS)[number]
-  | (typeof READ_ACTIONS)[number]
-  | (typeof SQL_WRITE_ACTIONS)[number]
-  | (typeof INSTANCE_ACTIONS)[number]
+export type Action = (typeof WRITE_ACTIONS)[number] | (typeof READ_ACTIONS)[number] | (typeof SQL_WRITE_ACTIONS)[number] | (typeof INSTANCE_ACTIONS)[number]
 
 /** Datasette's `allow` block: true, false, or keys whose values (one or a list) an actor must share. */
 export type AllowBlock = boolean | Record<string, unknown>

@@ -22,8 +22,25 @@ export interface Fragment {
 }
 
 export const FILTER_OPS = [
-  'exact', 'not', 'contains', 'notcontains', 'startswith', 'endswith', 'gt', 'gte', 'lt', 'lte',
-  'in', 'notin', 'like', 'notlike', 'glob', 'isnull', 'notnull', 'isblank', 'notblank',
+  'exact',
+  'not',
+  'contains',
+  'notcontains',
+  'startswith',
+  'endswith',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'in',
+  'notin',
+  'like',
+  'notlike',
+  'glob',
+  'isnull',
+  'notnull',
+  'isblank',
+  'notblank',
 ] as const
 export type FilterOp = (typeof FILTER_OPS)[number]
 
@@ -88,9 +105,7 @@ function filterFor(table: TableInfo, key: string, value: string): Filter | undef
   const prefixColumn = op && resolveColumn(table, key.slice(0, split))
   const wholeColumn = prefixColumn === undefined ? resolveColumn(table, key) : undefined
   const filter: Filter | undefined =
-    prefixColumn !== undefined ? { column: prefixColumn, op: op!, value }
-    : wholeColumn !== undefined ? { column: wholeColumn, op: 'exact', value }
-    : undefined
+    prefixColumn !== undefined ? { column: prefixColumn, op: op!, value } : wholeColumn !== undefined ? { column: wholeColumn, op: 'exact', value } : undefined
   if (!filter) {
     const named = op === undefined ? key : key.slice(0, split)
     throw new InvalidQuery(`Cannot filter on column ${JSON.stringify(named)}: table ${table.name} has no such column`)
@@ -215,8 +230,12 @@ export function afterSql(keys: OrderKey[], values: SqlValue[]): Fragment {
     const c = q(key.column)
     const beyond: Fragment | undefined =
       value === null
-        ? key.descending ? undefined : { sql: `${c} IS NOT NULL`, params: [] }
-        : key.descending ? { sql: `(${c} < ? OR ${c} IS NULL)`, params: [value] } : { sql: `${c} > ?`, params: [value] }
+        ? key.descending
+          ? undefined
+          : { sql: `${c} IS NOT NULL`, params: [] }
+        : key.descending
+          ? { sql: `(${c} < ? OR ${c} IS NULL)`, params: [value] }
+          : { sql: `${c} > ?`, params: [value] }
     if (i === keys.length - 1) return beyond ?? { sql: '1 = 0', params: [] }
     const same: Fragment = value === null ? { sql: `${c} IS NULL`, params: [] } : { sql: `${c} = ?`, params: [value] }
     const after = build(i + 1)
@@ -335,9 +354,10 @@ export function* readTableValuesPath(s: Session, table: TableInfo, options: Page
   const columns = visibleColumns(table)
   const keys = keyColumns(table)
   const nullable = (column: string) => !keys.includes(column) && !table.columnsByKey.get(identifierKey(column))?.notNull
-  const order: OrderKey[] = [...(options.sort ? [options.sort] : []), ...keys.map((column) => ({ column, descending: false }))].map(
-    (key) => ({ ...key, nullable: nullable(key.column) }),
-  )
+  const order: OrderKey[] = [...(options.sort ? [options.sort] : []), ...keys.map((column) => ({ column, descending: false }))].map((key) => ({
+    ...key,
+    nullable: nullable(key.column),
+  }))
   const affinities = order.map((key) => columnAffinity(table, key.column))
   const where = options.filters.map((filter) => filterSql(filter, s.dialect))
   if (options.next !== undefined) {
@@ -353,7 +373,10 @@ export function* readTableValuesPath(s: Session, table: TableInfo, options: Page
   const rows = fetched.slice(0, options.size)
   const indexes = order.map((key) => columns.indexOf(key.column))
   const tokenOf = (row: SqlValue[], from: number) =>
-    indexes.slice(from).map((index, i) => encodeKeyValue(row[index]!, affinities[from + i]!)).join(',')
+    indexes
+      .slice(from)
+      .map((index, i) => encodeKeyValue(row[index]!, affinities[from + i]!))
+      .join(',')
   const last = rows.at(-1)
   let rowKeys: string[] | undefined
   return {
@@ -458,9 +481,10 @@ export function schemaStatements(db: RowpostDatabase): SchemaStatement[] {
 
 /** A table's or view's real name and CREATE statement, the name matched ignoring ASCII case as SQLite does. */
 export function tableOrViewSchema(db: RowpostDatabase, name: string): { name: string; sql: string } | undefined {
-  const row = db
-    .statement("SELECT name, sql FROM sqlite_schema WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE AND sql IS NOT NULL")
-    .get(name) as { name: string; sql: string } | null
+  const row = db.statement("SELECT name, sql FROM sqlite_schema WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE AND sql IS NOT NULL").get(name) as {
+    name: string
+    sql: string
+  } | null
   return row && !isReservedTableName(row.name) ? row : undefined
 }
 
@@ -489,7 +513,12 @@ export function catalogue(db: RowpostDatabase): Catalogue {
       views.push(name)
       continue
     }
-    const module = sql === null ? undefined : VIRTUAL_MODULE.exec(sql)?.[1]?.replace(/^["'[\]`]+|["'[\]`]+$/g, '').toLowerCase()
+    const module =
+      sql === null
+        ? undefined
+        : VIRTUAL_MODULE.exec(sql)?.[1]
+            ?.replace(/^["'[\]`]+|["'[\]`]+$/g, '')
+            .toLowerCase()
     for (const suffix of SHADOW_SUFFIXES[module ?? ''] ?? []) shadows.add(name + suffix)
     const contentFts = (module === 'fts3' || module === 'fts4' || module === 'fts5') && sql!.toLowerCase().includes('content=')
     if (name.startsWith('_') || contentFts) hidden.add(name)
@@ -501,8 +530,8 @@ export function catalogue(db: RowpostDatabase): Catalogue {
     hidden,
     ftsTable(table) {
       const lowered = asciiLower(table)
-      const found = fts.find((candidate) =>
-        candidate.sql.includes(`content="${lowered}"`) || candidate.sql.includes(`content=[${lowered}]`) || candidate.table === table,
+      const found = fts.find(
+        (candidate) => candidate.sql.includes(`content="${lowered}"`) || candidate.sql.includes(`content=[${lowered}]`) || candidate.table === table,
       )
       return found?.name ?? null
     },

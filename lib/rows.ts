@@ -25,7 +25,9 @@ export function rowEntries(row: { [key: string]: JsonValue }, index: number): Ro
     const key = identifierKey(name)
     const twin = seen.get(key)
     if (twin !== undefined) {
-      throw new InvalidBody(`Row ${index} has keys that differ only in case, which SQLite treats as one column: ${JSON.stringify(twin)}, ${JSON.stringify(name)}`)
+      throw new InvalidBody(
+        `Row ${index} has keys that differ only in case, which SQLite treats as one column: ${JSON.stringify(twin)}, ${JSON.stringify(name)}`,
+      )
     }
     seen.set(key, name)
   }

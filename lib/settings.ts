@@ -56,7 +56,11 @@ export const SETTING_SPECS: Record<keyof Settings, SettingSpec> = {
   sql_time_limit_ms: { kind: 'integer', min: 1, help: 'Time limit for a SQL query in milliseconds' },
   default_allow_sql: { kind: 'choice', choices: ['on', 'off'], help: 'Allow anyone who may view a database to run SQL queries by default' },
   num_sql_threads: { kind: 'integer', min: 1, help: 'Worker threads that run SQL queries' },
-  litestream: { kind: 'choice', choices: ['auto', 'on', 'off'], help: 'on: leave every WAL checkpoint to Litestream; auto: no exit checkpoint when it replicates the file' },
+  litestream: {
+    kind: 'choice',
+    choices: ['auto', 'on', 'off'],
+    help: 'on: leave every WAL checkpoint to Litestream; auto: no exit checkpoint when it replicates the file',
+  },
 }
 
 export const DEFAULT_SETTINGS: Settings = {

@@ -201,8 +201,7 @@ export interface ReadTokenOptions {
   maxTtl?: number
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const isStringList = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string')
 
@@ -276,11 +275,7 @@ const impliesView = (action: string) => IMPLIES_VIEW.has(expandAction(action))
  * Whether a token's `_r` block lets `action` reach `resource`, following Datasette 1.0a's `restrictions_allow_action`.
  * No restrictions means allowed; an empty `_r` allows nothing. Callers AND this with the actor's own permissions.
  */
-export function restrictionsAllow(
-  restrictions: Restrictions | undefined,
-  action: string,
-  resource: { database?: string; table?: string } = {},
-): boolean {
+export function restrictionsAllow(restrictions: Restrictions | undefined, action: string, resource: { database?: string; table?: string } = {}): boolean {
   if (restrictions === undefined) return true
   const name = expandAction(action)
   const { database, table } = resource
@@ -407,10 +402,7 @@ export function parseCreateTokenArgs(argv: string[]): CreateTokenArgs {
   }
   if (resources.size) {
     restrictions.r = Object.fromEntries(
-      [...resources].map(([database, tables]) => [
-        database,
-        Object.fromEntries([...tables].map(([table, actions]) => [table, actions.map(expandAction)])),
-      ]),
+      [...resources].map(([database, tables]) => [database, Object.fromEntries([...tables].map(([table, actions]) => [table, actions.map(expandAction)]))]),
     )
   }
   if (Object.keys(restrictions).length) result.restrictions = restrictions

@@ -75,7 +75,14 @@ export class StreamWriter {
     const columns = table.columns.map((column) => ({ name: column.name, type: changes.get(column.name) ?? (column.type as ColumnType) }))
     const scratch = `${INTERNAL_TABLE_PREFIX}rebuild`
     yield* exec(s.dialect.createTable(scratch, columns, table.pks))
-    yield* exec(s.dialect.copyRows(table.name, scratch, columns.map((column) => column.name), table.pks.length === 0))
+    yield* exec(
+      s.dialect.copyRows(
+        table.name,
+        scratch,
+        columns.map((column) => column.name),
+        table.pks.length === 0,
+      ),
+    )
     yield* exec(s.dialect.dropTable(table.name))
     yield* exec(s.dialect.renameTable(scratch, table.name))
     return yield* lookUp(table.name)

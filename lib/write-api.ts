@@ -90,7 +90,9 @@ export interface UpdateBody {
 export function parseUpdateBody(body: JsonValue): UpdateBody {
   const data = objectBody(body, 'JSON must be a dictionary')
   if (!isJsonObject(data.update)) throw invalid('JSON must contain an update dictionary')
-  const unknown = Object.keys(data).filter((key) => !['update', 'return', 'alter'].includes(key)).sort()
+  const unknown = Object.keys(data)
+    .filter((key) => !['update', 'return', 'alter'].includes(key))
+    .sort()
   if (unknown.length) throw invalid(`Invalid keys: ${unknown.join(', ')}`)
   return { update: rowEntries(data.update, 0), returnRow: flag(data, 'return'), alter: flag(data, 'alter') }
 }
@@ -143,7 +145,9 @@ export function parseCreateBody(body: JsonValue, checks: CreateChecks): CreateBo
   const data = objectBody(body, 'JSON must be an object')
   const named = typeof data.table === 'string' ? data.table : undefined
   const require = (action: Action, message: string) => checks.require(action, message, named)
-  const unknown = Object.keys(data).filter((key) => !CREATE_KEYS.has(key)).sort()
+  const unknown = Object.keys(data)
+    .filter((key) => !CREATE_KEYS.has(key))
+    .sort()
   if (unknown.length) throw invalid(`Invalid keys: ${unknown.join(', ')}`)
   const ignore = flag(data, 'ignore')
   const replace = flag(data, 'replace')
@@ -151,7 +155,12 @@ export function parseCreateBody(body: JsonValue, checks: CreateChecks): CreateBo
   if (ignore && replace) throw invalid('ignore and replace are mutually exclusive')
   // Datasette tests these by truthiness: an empty list or object counts as not given.
   const given = (value: JsonValue | undefined) =>
-    value !== undefined && value !== null && value !== false && value !== '' && !(Array.isArray(value) && value.length === 0) && !(isJsonObject(value) && Object.keys(value).length === 0)
+    value !== undefined &&
+    value !== null &&
+    value !== false &&
+    value !== '' &&
+    !(Array.isArray(value) && value.length === 0) &&
+    !(isJsonObject(value) && Object.keys(value).length === 0)
   const hasRows = given(data.row) || given(data.rows)
   if ((ignore || replace) && !hasRows) throw invalid('ignore and replace require row or rows')
   if ((ignore || replace) && !given(data.pk) && !given(data.pks)) throw invalid('ignore and replace require pk or pks')
@@ -217,7 +226,8 @@ function parseColumns(value: JsonValue): CreateColumn[] {
     const where = `columns.${index}`
     for (const key of Object.keys(column)) if (!COLUMN_KEYS.has(key)) throw invalid(`${where}.${key}: Extra inputs are not permitted`)
     const type = column.type ?? 'text'
-    if (typeof type !== 'string' || !Object.hasOwn(COLUMN_TYPES, type)) throw invalid(`Unsupported column type: ${typeof type === 'string' ? type : JSON.stringify(type)}`)
+    if (typeof type !== 'string' || !Object.hasOwn(COLUMN_TYPES, type))
+      throw invalid(`Unsupported column type: ${typeof type === 'string' ? type : JSON.stringify(type)}`)
     if (column.not_null != null && typeof column.not_null !== 'boolean') throw invalid(`${where}.not_null: Input should be a valid boolean`)
     const hasDefault = column.default !== undefined
     const defaultValue = column.default instanceof FloatLiteral ? column.default.value : column.default

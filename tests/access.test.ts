@@ -68,15 +68,25 @@ eachBackend((backend) => {
       const t = await seeded(backend.makeApp({ config: EXAMPLE }))
       const response = await t.post('/data/secrets/-/insert', { row: { id: 2, value: 'new' } }, 'ins')
       expect({ status: response.status, body: await response.json() }).toEqual({ status: 201, body: { ok: true } })
-      expect(await t.rows('secrets')).toEqual([{ id: 1, value: 'the launch code' }, { id: 2, value: 'new' }])
+      expect(await t.rows('secrets')).toEqual([
+        { id: 1, value: 'the launch code' },
+        { id: 2, value: 'new' },
+      ])
       const visible = await t.post('/data/public/-/insert', { row: { id: 2, value: 'new' } }, 'ins')
       expect(await visible.json()).toEqual({ ok: true, rows: [{ id: 2, value: 'new' }] })
     })
 
     test('a signed token restricted to insert-row on the table may insert but not read through "return"', async () => {
-      const t = await seeded(backend.makeApp({ config: withTokens({ permissions: Object.fromEntries(ALL_WRITES.map((a) => [a, { id: 'root' }])) }), secret: SECRET }))
+      const t = await seeded(
+        backend.makeApp({ config: withTokens({ permissions: Object.fromEntries(ALL_WRITES.map((a) => [a, { id: 'root' }])) }), secret: SECRET }),
+      )
       const token = mintToken(SECRET, { actorId: 'root', restrictions: { r: { data: { secrets: ['ir'] } } } })
-      await expectRefusedUnchanged(t, () => t.post('/data/secrets/-/insert', { rows: [{ id: 1 }], ignore: true, return: true }, token), 403, denied(NEED_VIEW_FOR_RETURN))
+      await expectRefusedUnchanged(
+        t,
+        () => t.post('/data/secrets/-/insert', { rows: [{ id: 1 }], ignore: true, return: true }, token),
+        403,
+        denied(NEED_VIEW_FOR_RETURN),
+      )
       const plain = await t.post('/data/secrets/-/insert', { row: { id: 3, value: 'x' } }, token)
       expect({ status: plain.status, body: await plain.json() }).toEqual({ status: 201, body: { ok: true } })
       const withView = mintToken(SECRET, { actorId: 'root', restrictions: { r: { data: { secrets: ['ir', 'vt'] } } } })
@@ -125,13 +135,23 @@ eachBackend((backend) => {
       })
       const t = await backend.makeApp({ config })
       await t.exec('CREATE TABLE audit (id INTEGER PRIMARY KEY, event TEXT)')
-      await expectRefusedUnchanged(t, () => t.post('/data/-/create', { table: 'audit', rows: [{ id: 2, extra: 1 }], pk: 'id', alter: true }, 'ins'), 403, denied('Permission denied: need alter-table'))
+      await expectRefusedUnchanged(
+        t,
+        () => t.post('/data/-/create', { table: 'audit', rows: [{ id: 2, extra: 1 }], pk: 'id', alter: true }, 'ins'),
+        403,
+        denied('Permission denied: need alter-table'),
+      )
     })
 
     test('writing to an existing table the caller may not view is refused before its schema or key is shown', async () => {
       const t = await auditedApp()
-      const message = 'Permission denied: need view-table on secrets, which exists, to write to it through /-/create (its answer shows the table\'s schema)'
-      await expectRefusedUnchanged(t, () => t.post('/data/-/create', { table: 'secrets', rows: [{ id: 9, value: 'x' }], pk: 'id' }, 'ins'), 403, denied(message))
+      const message = "Permission denied: need view-table on secrets, which exists, to write to it through /-/create (its answer shows the table's schema)"
+      await expectRefusedUnchanged(
+        t,
+        () => t.post('/data/-/create', { table: 'secrets', rows: [{ id: 9, value: 'x' }], pk: 'id' }, 'ins'),
+        403,
+        denied(message),
+      )
       // A changed key would otherwise be reported, telling the caller the table's real key.
       await expectRefusedUnchanged(t, () => t.post('/data/-/create', { table: 'secrets', rows: [{ x: 1 }], pk: 'x' }, 'ins'), 403, denied(message))
       const allowed = await t.post('/data/-/create', { table: 'secrets', rows: [{ id: 9, value: 'x' }], pk: 'id' }, 'reader')
@@ -145,9 +165,19 @@ eachBackend((backend) => {
         const body = { table: `refs_${column}`, columns: [{ name: 'ref', type: 'integer', fk_table: 'secrets', fk_column: column }] }
         await expectRefusedUnchanged(t, () => t.post('/data/-/create', body, 'ins'), 403, denied(message))
       }
-      await expectRefusedUnchanged(t, () => t.post('/data/-/create', { table: 'refs', columns: [{ name: 'ref', fk_table: 'secrets' }] }, 'ins'), 403, denied(message))
+      await expectRefusedUnchanged(
+        t,
+        () => t.post('/data/-/create', { table: 'refs', columns: [{ name: 'ref', fk_table: 'secrets' }] }, 'ins'),
+        403,
+        denied(message),
+      )
       // The decision rests on the rules for the name alone: a private name with no table behind it answers the same.
-      await expectRefusedUnchanged(t, () => t.post('/data/-/create', { table: 'refs', columns: [{ name: 'ref', fk_table: 'ghost' }] }, 'ins'), 403, denied(message.replace('secrets', 'ghost')))
+      await expectRefusedUnchanged(
+        t,
+        () => t.post('/data/-/create', { table: 'refs', columns: [{ name: 'ref', fk_table: 'ghost' }] }, 'ins'),
+        403,
+        denied(message.replace('secrets', 'ghost')),
+      )
     })
 
     test('a foreign key to a visible table still works', async () => {
@@ -161,7 +191,10 @@ eachBackend((backend) => {
       const t = await auditedApp()
       expect((await t.post('/data/-/create', { table: 'fresh', rows: [{ id: 1 }], pk: 'id' }, 'ins')).status).toBe(201)
       const again = await t.post('/data/-/create', { table: 'fresh', rows: [{ id: 2 }], pk: 'id' }, 'ins')
-      expect({ status: again.status, body: await again.json() }).toEqual({ status: 201, body: expect.objectContaining({ schema: expect.stringContaining('CREATE TABLE') }) })
+      expect({ status: again.status, body: await again.json() }).toEqual({
+        status: 201,
+        body: expect.objectContaining({ schema: expect.stringContaining('CREATE TABLE') }),
+      })
       expect(await t.rows('fresh')).toEqual([{ id: 1 }, { id: 2 }])
     })
   })
@@ -247,7 +280,10 @@ eachBackend((backend) => {
       expect({ status: legacy.status, body: await legacy.json() }).toEqual({ status: 200, body: { table_count: 1 } })
       const modern = await t.post('/data/Dogs/-/insert', { rows: [{ id: 2, name: 'Rex' }] }, token)
       expect(modern.status).toBe(201)
-      expect(await t.rows('dogs')).toEqual([{ id: 1, name: 'Cleo' }, { id: 2, name: 'Rex' }])
+      expect(await t.rows('dogs')).toEqual([
+        { id: 1, name: 'Cleo' },
+        { id: 2, name: 'Rex' },
+      ])
       expect(await t.tables()).toEqual(['dogs'])
       const elsewhere = await t.post('/-/insert/data/cats', { id: 1 }, token)
       expect(elsewhere.status).toBe(403)

@@ -28,7 +28,16 @@ function snapshot(t: TestApp) {
   try {
     const schema = file.query('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name').all() as Array<{ type: string; name: string }>
     const rows = Object.fromEntries(
-      schema.filter((o) => o.type === 'table' && !o.name.startsWith('sqlite_')).map((o) => [o.name, file.query(`SELECT * FROM "${o.name}"`).all().map((row) => JSON.stringify(row)).toSorted()]),
+      schema
+        .filter((o) => o.type === 'table' && !o.name.startsWith('sqlite_'))
+        .map((o) => [
+          o.name,
+          file
+            .query(`SELECT * FROM "${o.name}"`)
+            .all()
+            .map((row) => JSON.stringify(row))
+            .toSorted(),
+        ]),
     )
     return { schema, rows }
   } finally {
@@ -37,7 +46,7 @@ function snapshot(t: TestApp) {
 }
 
 const alter = (t: TestApp, operations: unknown, table = 'dogs', token?: string) => t.post(`/data/${table}/-/alter`, { operations }, token)
-const schemaOf = (t: TestApp, name: string) => (query(t, "SELECT sql FROM sqlite_schema WHERE name = ?", [name])[0] as { sql: string } | undefined)?.sql
+const schemaOf = (t: TestApp, name: string) => (query(t, 'SELECT sql FROM sqlite_schema WHERE name = ?', [name])[0] as { sql: string } | undefined)?.sql
 const info = (t: TestApp, table: string) => query(t, 'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)', [table])
 const foreignKeys = (t: TestApp, table: string) => query(t, 'SELECT "table", "from", "to" FROM pragma_foreign_key_list(?) ORDER BY "from"', [table])
 
@@ -47,7 +56,7 @@ describe('each operation changes the table and keeps its rows, indexes, triggers
     const response = await alter(t, [
       { op: 'add_column', args: { name: 'weight', type: 'float' } },
       { op: 'add_column', args: { name: 'good', type: 'integer', not_null: true, default: true } },
-      { op: 'add_column', args: { name: "it's \"odd\" ✓", default: "O'Neil" } },
+      { op: 'add_column', args: { name: 'it\'s "odd" ✓', default: "O'Neil" } },
     ])
     const body = await response.json()
     expect(response.status).toBe(200)
@@ -69,10 +78,14 @@ describe('each operation changes the table and keeps its rows, indexes, triggers
       { name: 'owner', type: 'INTEGER', notnull: 0, dflt_value: null, pk: 0 },
       { name: 'weight', type: 'REAL', notnull: 0, dflt_value: null, pk: 0 },
       { name: 'good', type: 'INTEGER', notnull: 1, dflt_value: '1', pk: 0 },
-      { name: "it's \"odd\" ✓", type: 'TEXT', notnull: 0, dflt_value: "'O''Neil'", pk: 0 },
+      { name: 'it\'s "odd" ✓', type: 'TEXT', notnull: 0, dflt_value: "'O''Neil'", pk: 0 },
     ])
     // As in Datasette: a NOT NULL default fills the existing rows; a plain default applies to rows inserted later.
-    expect(t.rows('dogs').map((row) => [row.id, row.good, row["it's \"odd\" ✓"]])).toEqual([[1, 1, null], [2, 1, null], [7, 1, null]])
+    expect(t.rows('dogs').map((row) => [row.id, row.good, row['it\'s "odd" ✓']])).toEqual([
+      [1, 1, null],
+      [2, 1, null],
+      [7, 1, null],
+    ])
     expect(foreignKeys(t, 'dogs')).toEqual([{ table: 'owners', from: 'owner', to: 'id' }])
     expect(query(t, "SELECT name FROM sqlite_schema WHERE type IN ('index', 'trigger') ORDER BY name")).toEqual([{ name: 'dogs_log' }, { name: 'dogs_name' }])
   })
@@ -98,9 +111,16 @@ describe('each operation changes the table and keeps its rows, indexes, triggers
     expect(t.rows('dogs').at(-1)).toEqual({ id: 8, name: 'Rex', age: 0, owner: null })
   })
 
-  test('rename_column carries the new name into the index, trigger, view and other tables\' foreign keys', async () => {
+  test("rename_column carries the new name into the index, trigger, view and other tables' foreign keys", async () => {
     const t = seeded()
-    await expectJson(await alter(t, [{ op: 'rename_column', args: { name: 'NAME', to: 'select' } }, { op: 'rename_column', args: { name: 'id', to: 'dog id' } }]), 200, expect.anything())
+    await expectJson(
+      await alter(t, [
+        { op: 'rename_column', args: { name: 'NAME', to: 'select' } },
+        { op: 'rename_column', args: { name: 'id', to: 'dog id' } },
+      ]),
+      200,
+      expect.anything(),
+    )
     expect(info(t, 'dogs').map((column) => column.name)).toEqual(['dog id', 'select', 'age', 'owner'])
     expect(query(t, 'SELECT * FROM dog_names ORDER BY 1')).toEqual([{ select: 'Cleo' }, { select: 'Pancakes' }, { select: 'Zed' }])
     expect(query(t, 'SELECT name FROM pragma_index_info(?)', ['dogs_name'])).toEqual([{ name: 'select' }])
@@ -111,29 +131,66 @@ describe('each operation changes the table and keeps its rows, indexes, triggers
 
   test('drop_column drops a column and the foreign keys on it', async () => {
     const t = seeded()
-    await expectJson(await alter(t, [{ op: 'drop_column', args: { name: 'owner' } }, { op: 'drop_column', args: { name: 'age' } }]), 200, expect.anything())
-    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Cleo' }, { id: 2, name: 'Pancakes' }, { id: 7, name: 'Zed' }])
+    await expectJson(
+      await alter(t, [
+        { op: 'drop_column', args: { name: 'owner' } },
+        { op: 'drop_column', args: { name: 'age' } },
+      ]),
+      200,
+      expect.anything(),
+    )
+    expect(t.rows('dogs')).toEqual([
+      { id: 1, name: 'Cleo' },
+      { id: 2, name: 'Pancakes' },
+      { id: 7, name: 'Zed' },
+    ])
     expect(foreignKeys(t, 'dogs')).toEqual([])
   })
 
   test('set_primary_key makes a compound key, and reorder_columns puts columns first', async () => {
     const t = seeded()
-    await alter(t, [{ op: 'set_primary_key', args: { columns: ['name', 'id'] } }, { op: 'reorder_columns', args: { columns: ['age', 'name'] } }])
+    await alter(t, [
+      { op: 'set_primary_key', args: { columns: ['name', 'id'] } },
+      { op: 'reorder_columns', args: { columns: ['age', 'name'] } },
+    ])
     expect(schemaOf(t, 'dogs')).toBe(
       'CREATE TABLE "dogs" (\n   "age" TEXT,\n   "name" TEXT NOT NULL,\n   "id" INTEGER,\n   "owner" INTEGER REFERENCES "owners"("id"),\n   PRIMARY KEY ("name", "id")\n)',
     )
-    expect(query(t, 'SELECT rowid, id FROM dogs ORDER BY rowid')).toEqual([{ rowid: 1, id: 1 }, { rowid: 2, id: 2 }, { rowid: 7, id: 7 }])
+    expect(query(t, 'SELECT rowid, id FROM dogs ORDER BY rowid')).toEqual([
+      { rowid: 1, id: 1 },
+      { rowid: 2, id: 2 },
+      { rowid: 7, id: 7 },
+    ])
     await expectJson(await t.get('/data/dogs/Cleo,1.json?_shape=objects'), 200, expect.objectContaining({ primary_keys: ['name', 'id'] }))
   })
 
   test('add_foreign_key, drop_foreign_key and set_foreign_keys', async () => {
     const t = seeded()
-    await alter(t, [{ op: 'add_column', args: { name: 'vet', type: 'integer' } }, { op: 'add_foreign_key', args: { column: 'vet', fk_table: 'owners', fk_column: 'id' } }])
-    expect(foreignKeys(t, 'dogs')).toEqual([{ table: 'owners', from: 'owner', to: 'id' }, { table: 'owners', from: 'vet', to: 'id' }])
+    await alter(t, [
+      { op: 'add_column', args: { name: 'vet', type: 'integer' } },
+      { op: 'add_foreign_key', args: { column: 'vet', fk_table: 'owners', fk_column: 'id' } },
+    ])
+    expect(foreignKeys(t, 'dogs')).toEqual([
+      { table: 'owners', from: 'owner', to: 'id' },
+      { table: 'owners', from: 'vet', to: 'id' },
+    ])
     await alter(t, [{ op: 'drop_foreign_key', args: { column: 'owner' } }])
     expect(foreignKeys(t, 'dogs')).toEqual([{ table: 'owners', from: 'vet', to: 'id' }])
-    await alter(t, [{ op: 'set_foreign_keys', args: { foreign_keys: [{ column: 'owner', fk_table: 'owners' }, { column: 'age', fk_table: 'dogs' }] } }])
-    expect(foreignKeys(t, 'dogs')).toEqual([{ table: 'dogs', from: 'age', to: 'id' }, { table: 'owners', from: 'owner', to: 'id' }])
+    await alter(t, [
+      {
+        op: 'set_foreign_keys',
+        args: {
+          foreign_keys: [
+            { column: 'owner', fk_table: 'owners' },
+            { column: 'age', fk_table: 'dogs' },
+          ],
+        },
+      },
+    ])
+    expect(foreignKeys(t, 'dogs')).toEqual([
+      { table: 'dogs', from: 'age', to: 'id' },
+      { table: 'owners', from: 'owner', to: 'id' },
+    ])
     expect(t.rows('dogs')).toHaveLength(3)
   })
 
@@ -154,7 +211,10 @@ describe('each operation changes the table and keeps its rows, indexes, triggers
   test('counts stay exact across a rebuild in the same database the writer counted before', async () => {
     const t = seeded()
     await expectJson(await t.post('/-/insert/data/dogs', { id: 30, name: 'A' }), 200, { table_count: 4 })
-    await alter(t, [{ op: 'alter_column', args: { name: 'age', type: 'integer', default: 0 } }, { op: 'rename_table', args: { to: 'dogs2' } }])
+    await alter(t, [
+      { op: 'alter_column', args: { name: 'age', type: 'integer', default: 0 } },
+      { op: 'rename_table', args: { to: 'dogs2' } },
+    ])
     await expectJson(await t.post('/-/insert/data/dogs2', { id: 31, name: 'B', age: 'x' }), 200, { table_count: 5 })
   })
 
@@ -174,8 +234,12 @@ describe('each operation changes the table and keeps its rows, indexes, triggers
   })
 })
 
-const OPS = 'add_column, rename_column, rename_table, alter_column, drop_column, set_primary_key, reorder_columns, add_foreign_key, drop_foreign_key, set_foreign_keys'
-const TAG_ERROR = (tag: string) => `operations.0: Input tag '${tag}' found using 'op' does not match any of the expected tags: ${OPS.split(', ').map((op) => `'${op}'`).join(', ')}`
+const OPS =
+  'add_column, rename_column, rename_table, alter_column, drop_column, set_primary_key, reorder_columns, add_foreign_key, drop_foreign_key, set_foreign_keys'
+const TAG_ERROR = (tag: string) =>
+  `operations.0: Input tag '${tag}' found using 'op' does not match any of the expected tags: ${OPS.split(', ')
+    .map((op) => `'${op}'`)
+    .join(', ')}`
 
 describe('refusals leave the file unchanged', () => {
   test.each<[string, unknown, number, string[]]>([
@@ -187,9 +251,19 @@ describe('refusals leave the file unchanged', () => {
     ['an unknown op', { operations: [{ op: 'drop_table', args: {} }] }, 400, [TAG_ERROR('drop_table')]],
     ['an op that is null', { operations: [{ op: null }] }, 400, [TAG_ERROR('None')]],
     ['no op', { operations: [{ args: {} }] }, 400, ["operations.0: Unable to extract tag using discriminator 'op'"]],
-    ['an operation that is a string', { operations: ['add_column'] }, 400, ['operations.0: Input should be a valid dictionary or object to extract fields from']],
+    [
+      'an operation that is a string',
+      { operations: ['add_column'] },
+      400,
+      ['operations.0: Input should be a valid dictionary or object to extract fields from'],
+    ],
     ['no args', { operations: [{ op: 'add_column' }] }, 400, ['operations.0.add_column.args: Field required']],
-    ['args not an object', { operations: [{ op: 'alter_column', args: 'x' }] }, 400, ['operations.0.alter_column.args: Input should be a valid dictionary or instance of AlterColumnArgs']],
+    [
+      'args not an object',
+      { operations: [{ op: 'alter_column', args: 'x' }] },
+      400,
+      ['operations.0.alter_column.args: Input should be a valid dictionary or instance of AlterColumnArgs'],
+    ],
     [
       'wrong types, all reported',
       { operations: [{ op: 'add_column', args: { name: 1, type: 'date', not_null: 'maybe', zz: 1 } }] },
@@ -201,25 +275,97 @@ describe('refusals leave the file unchanged', () => {
         'operations.0.add_column.args.zz: Extra inputs are not permitted',
       ],
     ],
-    ['a null boolean', { operations: [{ op: 'add_column', args: { name: 'a', not_null: null } }] }, 400, ['operations.0.add_column.args.not_null: Input should be a valid boolean']],
-    ['an object default', { operations: [{ op: 'add_column', args: { name: 'a', default: { x: 1 } } }] }, 400, ['operations.0.add_column.args.default: Input should be a string, number, boolean or null']],
-    ['default and default_expr', { operations: [{ op: 'alter_column', args: { name: 'age', default: 1, default_expr: 'current_date' } }] }, 400, ['operations.0.alter_column.args: Value error, default and default_expr cannot both be provided']],
-    ['an unknown default_expr', { operations: [{ op: 'add_column', args: { name: 'a', default_expr: "1); DROP TABLE dogs; --" } }] }, 400, ["operations.0.add_column.args.default_expr: Input should be 'current_timestamp', 'current_date', 'current_time', 'current_unixtime' or 'current_unixtime_ms'"]],
-    ['alter_column changing nothing', { operations: [{ op: 'alter_column', args: { name: 'age' } }] }, 400, ['operations.0.alter_column.args: Value error, At least one of type, not_null, default or default_expr must be provided']],
-    ['an empty primary key', { operations: [{ op: 'set_primary_key', args: { columns: [] } }] }, 400, ['operations.0.set_primary_key.args.columns: List should have at least 1 item after validation, not 0']],
-    ['fk_column without fk_table', { operations: [{ op: 'add_foreign_key', args: { column: 'age', fk_column: 'id' } }] }, 400, ['operations.0.add_foreign_key.args: fk_column requires fk_table']],
-    ['a sqlite_ table name', { operations: [{ op: 'rename_table', args: { to: 'sqlite_x' } }] }, 400, ['operations.0.rename_table.args.to: Invalid table name']],
+    [
+      'a null boolean',
+      { operations: [{ op: 'add_column', args: { name: 'a', not_null: null } }] },
+      400,
+      ['operations.0.add_column.args.not_null: Input should be a valid boolean'],
+    ],
+    [
+      'an object default',
+      { operations: [{ op: 'add_column', args: { name: 'a', default: { x: 1 } } }] },
+      400,
+      ['operations.0.add_column.args.default: Input should be a string, number, boolean or null'],
+    ],
+    [
+      'default and default_expr',
+      { operations: [{ op: 'alter_column', args: { name: 'age', default: 1, default_expr: 'current_date' } }] },
+      400,
+      ['operations.0.alter_column.args: Value error, default and default_expr cannot both be provided'],
+    ],
+    [
+      'an unknown default_expr',
+      { operations: [{ op: 'add_column', args: { name: 'a', default_expr: '1); DROP TABLE dogs; --' } }] },
+      400,
+      [
+        "operations.0.add_column.args.default_expr: Input should be 'current_timestamp', 'current_date', 'current_time', 'current_unixtime' or 'current_unixtime_ms'",
+      ],
+    ],
+    [
+      'alter_column changing nothing',
+      { operations: [{ op: 'alter_column', args: { name: 'age' } }] },
+      400,
+      ['operations.0.alter_column.args: Value error, At least one of type, not_null, default or default_expr must be provided'],
+    ],
+    [
+      'an empty primary key',
+      { operations: [{ op: 'set_primary_key', args: { columns: [] } }] },
+      400,
+      ['operations.0.set_primary_key.args.columns: List should have at least 1 item after validation, not 0'],
+    ],
+    [
+      'fk_column without fk_table',
+      { operations: [{ op: 'add_foreign_key', args: { column: 'age', fk_column: 'id' } }] },
+      400,
+      ['operations.0.add_foreign_key.args: fk_column requires fk_table'],
+    ],
+    [
+      'a sqlite_ table name',
+      { operations: [{ op: 'rename_table', args: { to: 'sqlite_x' } }] },
+      400,
+      ['operations.0.rename_table.args.to: Invalid table name'],
+    ],
     ['an empty table name', { operations: [{ op: 'rename_table', args: { to: '' } }] }, 400, ['operations.0.rename_table.args.to: Invalid table name']],
-    ['a table name with a newline', { operations: [{ op: 'rename_table', args: { to: 'a\nb' } }] }, 400, ['operations.0.rename_table.args.to: Invalid table name']],
-    ['a reserved rowpost name', { operations: [{ op: 'rename_table', args: { to: '_rowpost_x' } }] }, 400, ['Table name "_rowpost_x" is reserved: names starting with _rowpost_ belong to rowpost']],
-    ['a table name ending in a space', { operations: [{ op: 'rename_table', args: { to: 'dogs ' } }] }, 400, ['Table name "dogs " must not begin or end with white space']],
-    ['renaming onto an existing table', { operations: [{ op: 'rename_table', args: { to: 'owners' } }] }, 400, ['there is already another table or index with this name: owners']],
-    ['not_null without a default', { operations: [{ op: 'add_column', args: { name: 'z', not_null: true } }] }, 400, ['add_column args.default or args.default_expr is required when not_null is true']],
+    [
+      'a table name with a newline',
+      { operations: [{ op: 'rename_table', args: { to: 'a\nb' } }] },
+      400,
+      ['operations.0.rename_table.args.to: Invalid table name'],
+    ],
+    [
+      'a reserved rowpost name',
+      { operations: [{ op: 'rename_table', args: { to: '_rowpost_x' } }] },
+      400,
+      ['Table name "_rowpost_x" is reserved: names starting with _rowpost_ belong to rowpost'],
+    ],
+    [
+      'a table name ending in a space',
+      { operations: [{ op: 'rename_table', args: { to: 'dogs ' } }] },
+      400,
+      ['Table name "dogs " must not begin or end with white space'],
+    ],
+    [
+      'renaming onto an existing table',
+      { operations: [{ op: 'rename_table', args: { to: 'owners' } }] },
+      400,
+      ['there is already another table or index with this name: owners'],
+    ],
+    [
+      'not_null without a default',
+      { operations: [{ op: 'add_column', args: { name: 'z', not_null: true } }] },
+      400,
+      ['add_column args.default or args.default_expr is required when not_null is true'],
+    ],
     ['a duplicate added column', { operations: [{ op: 'add_column', args: { name: 'NAME' } }] }, 400, ['duplicate column name: NAME']],
     ['an empty column name', { operations: [{ op: 'add_column', args: { name: '' } }] }, 400, ['Column name must not be empty']],
     ['renaming onto an existing column', { operations: [{ op: 'rename_column', args: { name: 'age', to: 'name' } }] }, 400, ['duplicate column name: name']],
     ['renaming an unknown column', { operations: [{ op: 'rename_column', args: { name: 'nope', to: 'x' } }] }, 400, ['No such column: nope']],
-    ['dropping an unknown column', { operations: [{ op: 'drop_column', args: { name: '"; DROP TABLE dogs; --' } }] }, 400, ['No such column: "; DROP TABLE dogs; --']],
+    [
+      'dropping an unknown column',
+      { operations: [{ op: 'drop_column', args: { name: '"; DROP TABLE dogs; --' } }] },
+      400,
+      ['No such column: "; DROP TABLE dogs; --'],
+    ],
     ['retyping an unknown column', { operations: [{ op: 'alter_column', args: { name: 'select', type: 'text' } }] }, 400, ['No such column: select']],
     ['a primary key on an unknown column', { operations: [{ op: 'set_primary_key', args: { columns: ['nope'] } }] }, 400, ['No such column: nope']],
     ['reordering an unknown column', { operations: [{ op: 'reorder_columns', args: { columns: ['age', 'nope'] } }] }, 400, ['No such column: nope']],
@@ -233,18 +379,55 @@ describe('refusals leave the file unchanged', () => {
         "Index 'dogs_name' column 'name' is not in updated table 'dogs'. You must manually drop this index prior to running this transformation and manually recreate the new index after running this transformation. The original index sql statement is: `CREATE INDEX dogs_name ON dogs(name)`. No changes have been applied to this table.",
       ],
     ],
-    ['a foreign key to a missing table', { operations: [{ op: 'add_foreign_key', args: { column: 'age', fk_table: 'nope' } }] }, 400, ["Could not detect single primary key for table 'nope'"]],
-    ['a foreign key to a missing column', { operations: [{ op: 'add_foreign_key', args: { column: 'age', fk_table: 'owners', fk_column: 'zz' } }] }, 400, ['No such column: owners.zz']],
-    ['a foreign key on an unknown column', { operations: [{ op: 'add_foreign_key', args: { column: 'nope', fk_table: 'owners' } }] }, 400, ['No such column: nope']],
-    ['a primary key the rows break', { operations: [{ op: 'set_primary_key', args: { columns: ['owner'] } }] }, 400, ['UNIQUE constraint failed: dogs.owner']],
-    ['NOT NULL on a column holding nulls', { operations: [{ op: 'alter_column', args: { name: 'owner', not_null: true } }] }, 400, ['NOT NULL constraint failed: dogs.owner']],
     [
-      'a later operation failing after earlier ones succeeded',
-      { operations: [{ op: 'add_column', args: { name: 'w' } }, { op: 'rename_column', args: { name: 'age', to: 'years' } }, { op: 'rename_table', args: { to: 'hounds' } }, { op: 'drop_column', args: { name: 'nope' } }] },
+      'a foreign key to a missing table',
+      { operations: [{ op: 'add_foreign_key', args: { column: 'age', fk_table: 'nope' } }] },
+      400,
+      ["Could not detect single primary key for table 'nope'"],
+    ],
+    [
+      'a foreign key to a missing column',
+      { operations: [{ op: 'add_foreign_key', args: { column: 'age', fk_table: 'owners', fk_column: 'zz' } }] },
+      400,
+      ['No such column: owners.zz'],
+    ],
+    [
+      'a foreign key on an unknown column',
+      { operations: [{ op: 'add_foreign_key', args: { column: 'nope', fk_table: 'owners' } }] },
       400,
       ['No such column: nope'],
     ],
-    ['a rename that would collide after a rebuild and a table rename', { operations: [{ op: 'alter_column', args: { name: 'age', type: 'integer' } }, { op: 'rename_table', args: { to: 'owners' } }] }, 400, ['there is already another table or index with this name: owners']],
+    ['a primary key the rows break', { operations: [{ op: 'set_primary_key', args: { columns: ['owner'] } }] }, 400, ['UNIQUE constraint failed: dogs.owner']],
+    [
+      'NOT NULL on a column holding nulls',
+      { operations: [{ op: 'alter_column', args: { name: 'owner', not_null: true } }] },
+      400,
+      ['NOT NULL constraint failed: dogs.owner'],
+    ],
+    [
+      'a later operation failing after earlier ones succeeded',
+      {
+        operations: [
+          { op: 'add_column', args: { name: 'w' } },
+          { op: 'rename_column', args: { name: 'age', to: 'years' } },
+          { op: 'rename_table', args: { to: 'hounds' } },
+          { op: 'drop_column', args: { name: 'nope' } },
+        ],
+      },
+      400,
+      ['No such column: nope'],
+    ],
+    [
+      'a rename that would collide after a rebuild and a table rename',
+      {
+        operations: [
+          { op: 'alter_column', args: { name: 'age', type: 'integer' } },
+          { op: 'rename_table', args: { to: 'owners' } },
+        ],
+      },
+      400,
+      ['there is already another table or index with this name: owners'],
+    ],
   ])('%s', async (_name, body, status, errors) => {
     const t = seeded()
     const before = snapshot(t)
@@ -258,7 +441,11 @@ describe('refusals leave the file unchanged', () => {
     const t = seeded()
     t.db.connection.run('CREATE VIEW ages AS SELECT age FROM dogs')
     const before = snapshot(t)
-    await expectJson(await alter(t, [{ op: 'drop_column', args: { name: 'age' } }]), 400, expect.objectContaining({ errors: ['error in view ages: no such column: age'] }))
+    await expectJson(
+      await alter(t, [{ op: 'drop_column', args: { name: 'age' } }]),
+      400,
+      expect.objectContaining({ errors: ['error in view ages: no such column: age'] }),
+    )
     expect(snapshot(t)).toEqual(before)
   })
 
@@ -266,12 +453,31 @@ describe('refusals leave the file unchanged', () => {
     const t = makeApp({ unsafe: true })
     t.db.connection.run('CREATE TABLE checked (id INTEGER PRIMARY KEY, n INTEGER CHECK (n > 0))')
     const before = snapshot(t)
-    await expectJson(await alter(t, [{ op: 'alter_column', args: { name: 'n', type: 'text' } }], 'checked'), 400, expect.objectContaining({
-      errors: ['Table checked uses CHECK in its definition, which /-/alter cannot carry over when it rebuilds the table; nothing was changed'],
-    }))
+    await expectJson(
+      await alter(t, [{ op: 'alter_column', args: { name: 'n', type: 'text' } }], 'checked'),
+      400,
+      expect.objectContaining({
+        errors: ['Table checked uses CHECK in its definition, which /-/alter cannot carry over when it rebuilds the table; nothing was changed'],
+      }),
+    )
     expect(snapshot(t)).toEqual(before)
-    await expectJson(await alter(t, [{ op: 'add_column', args: { name: 'm' } }, { op: 'rename_column', args: { name: 'n', to: 'k' } }], 'checked'), 200, expect.anything())
-    expect(t.columns('checked')).toEqual([['id', 'INTEGER'], ['k', 'INTEGER'], ['m', 'TEXT']])
+    await expectJson(
+      await alter(
+        t,
+        [
+          { op: 'add_column', args: { name: 'm' } },
+          { op: 'rename_column', args: { name: 'n', to: 'k' } },
+        ],
+        'checked',
+      ),
+      200,
+      expect.anything(),
+    )
+    expect(t.columns('checked')).toEqual([
+      ['id', 'INTEGER'],
+      ['k', 'INTEGER'],
+      ['m', 'TEXT'],
+    ])
   })
 
   test('a missing table is a 404, an empty or oversized body a 400 or 413', async () => {
@@ -299,7 +505,11 @@ describe('permissions', () => {
   test('without alter-table: 403 "Permission denied: need alter-table" before the body is read, the file unchanged', async () => {
     const t = seeded({ config })
     const before = snapshot(t)
-    await expectJson(await t.post('/data/dogs/-/alter', 'not json', 'reader-token'), 403, expect.objectContaining({ errors: ['Permission denied: need alter-table'] }))
+    await expectJson(
+      await t.post('/data/dogs/-/alter', 'not json', 'reader-token'),
+      403,
+      expect.objectContaining({ errors: ['Permission denied: need alter-table'] }),
+    )
     expect(snapshot(t)).toEqual(before)
   })
 
@@ -312,9 +522,13 @@ describe('permissions', () => {
     }
     const blind = await t.post('/-/insert/data/secret', {}, 'renamer-token')
     expect(blind.status).toBe(403)
-    await expectJson(await t.post('/data/secret/-/alter', { operations: [{ op: 'add_column', args: { name: 'x' } }] }, 'renamer-token'), 403, expect.objectContaining({
-      errors: ['Permission denied: need view-table to see the altered schema'],
-    }))
+    await expectJson(
+      await t.post('/data/secret/-/alter', { operations: [{ op: 'add_column', args: { name: 'x' } }] }, 'renamer-token'),
+      403,
+      expect.objectContaining({
+        errors: ['Permission denied: need view-table to see the altered schema'],
+      }),
+    )
     await expectJson(await t.post('/data/nope/-/alter', { operations: [{ op: 'add_column', args: { name: 'x' } }] }, 'renamer-token'), 404, expect.anything())
     expect(t.columns('secret')).toEqual([['id', 'INTEGER']])
   })
@@ -323,14 +537,26 @@ describe('permissions', () => {
     const t = seeded({ config })
     t.db.connection.run('CREATE TABLE secret (id INTEGER PRIMARY KEY)')
     const before = snapshot(t)
-    await expectJson(await alter(t, [{ op: 'rename_table', args: { to: 'locked' } }], 'dogs', 'alter-token'), 403, expect.objectContaining({
-      errors: ['Permission denied: need alter-table on locked to rename a table to it'],
-    }))
-    await expectJson(await alter(t, [{ op: 'add_foreign_key', args: { column: 'age', fk_table: 'secret' } }], 'dogs', 'renamer-token'), 403, expect.objectContaining({
-      errors: ['Permission denied: need view-table on secret to reference it in a foreign key'],
-    }))
+    await expectJson(
+      await alter(t, [{ op: 'rename_table', args: { to: 'locked' } }], 'dogs', 'alter-token'),
+      403,
+      expect.objectContaining({
+        errors: ['Permission denied: need alter-table on locked to rename a table to it'],
+      }),
+    )
+    await expectJson(
+      await alter(t, [{ op: 'add_foreign_key', args: { column: 'age', fk_table: 'secret' } }], 'dogs', 'renamer-token'),
+      403,
+      expect.objectContaining({
+        errors: ['Permission denied: need view-table on secret to reference it in a foreign key'],
+      }),
+    )
     expect(snapshot(t)).toEqual(before)
-    await expectJson(await alter(t, [{ op: 'rename_table', args: { to: 'locked' } }], 'dogs', 'renamer-token'), 200, expect.objectContaining({ table: 'locked' }))
+    await expectJson(
+      await alter(t, [{ op: 'rename_table', args: { to: 'locked' } }], 'dogs', 'renamer-token'),
+      200,
+      expect.objectContaining({ table: 'locked' }),
+    )
   })
 
   test('an immutable database: 403 after the permission check', async () => {
@@ -341,7 +567,11 @@ describe('permissions', () => {
     const rootConfig = interpretMetadata({ permissions: { 'alter-table': { id: 'alter' } }, plugins: { 'datasette-auth-tokens': { tokens: TOKENS } } })
     const t = makeApp({ config: rootConfig, databases: [RowpostDatabase.open(path, { immutable: true })] })
     const ops = { operations: [{ op: 'add_column', args: { name: 'x' } }] }
-    await expectJson(await t.post('/frozen/dogs/-/alter', ops, 'reader-token'), 403, expect.objectContaining({ errors: ['Permission denied: need alter-table'] }))
+    await expectJson(
+      await t.post('/frozen/dogs/-/alter', ops, 'reader-token'),
+      403,
+      expect.objectContaining({ errors: ['Permission denied: need alter-table'] }),
+    )
     await expectJson(await t.post('/frozen/dogs/-/alter', ops, 'alter-token'), 403, expect.objectContaining({ errors: ['Database is immutable'] }))
   })
 })
@@ -354,7 +584,10 @@ describe('the README', () => {
     const t = makeApp({ unsafe: true })
     for (const [, path, body] of calls) expect((await t.post(path!, body!)).status).toBeLessThan(300)
     expect(t.tables()).toEqual(['hounds'])
-    expect(t.rows('hounds')).toEqual([{ weight: null, id: 1, title: 'Cleo', age: 5 }, { weight: null, id: 2, title: 'Pancakes', age: null }])
+    expect(t.rows('hounds')).toEqual([
+      { weight: null, id: 1, title: 'Cleo', age: 5 },
+      { weight: null, id: 2, title: 'Pancakes', age: null },
+    ])
   })
 })
 
@@ -370,7 +603,12 @@ describe('over a socket', () => {
     const response = await fetch(`${server.url}/data/dogs/-/alter`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ operations: [{ op: 'rename_column', args: { name: 'name', to: 'title' } }, { op: 'rename_table', args: { to: 'hounds' } }] }),
+      body: JSON.stringify({
+        operations: [
+          { op: 'rename_column', args: { name: 'name', to: 'title' } },
+          { op: 'rename_table', args: { to: 'hounds' } },
+        ],
+      }),
     })
     expect(await response.json()).toMatchObject({ ok: true, table: 'hounds', table_url: `${server.url}/data/hounds`, operations_applied: 2 })
     const rows = await (await fetch(`${server.url}/data/hounds.json?_shape=array`)).json()

@@ -92,21 +92,33 @@ function sqliteInspectors(path: string, store: RowpostDatabase): Inspectors {
     }
   }
   const all = (sql: string, params: unknown[] = []) =>
-    read((file) => (file.query(sql).all(...(params as never[])) as Record<string, unknown>[]).map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, sqliteValue(v)]))))
+    read((file) =>
+      (file.query(sql).all(...(params as never[])) as Record<string, unknown>[]).map((row) =>
+        Object.fromEntries(Object.entries(row).map(([k, v]) => [k, sqliteValue(v)])),
+      ),
+    )
   return {
     rows: async (table) => all(`SELECT * FROM ${quote(table)} ORDER BY rowid`),
     rowids: async (table) => all(`SELECT rowid FROM ${quote(table)} ORDER BY rowid`).map((row) => row.rowid as number),
     tables: async () =>
-      all("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE '\\_rowpost\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").map(
-        (row) => row.name as string,
-      ),
+      all(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE '\\_rowpost\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+      ).map((row) => row.name as string),
     columns: async (table) => all('SELECT name, type FROM pragma_table_info(?)', [table]).map((row) => [row.name as string, row.type as string]),
     exec: async (sql, params = []) => void store.connection.run(sql, params as never[]),
     query: async (sql, params = []) => all(sql, params),
   }
 }
 
-const POSTGRES_FAMILIES: Record<string, string> = { bigint: 'INTEGER', integer: 'INTEGER', smallint: 'INTEGER', 'double precision': 'REAL', real: 'REAL', text: 'TEXT', bytea: 'BLOB' }
+const POSTGRES_FAMILIES: Record<string, string> = {
+  bigint: 'INTEGER',
+  integer: 'INTEGER',
+  smallint: 'INTEGER',
+  'double precision': 'REAL',
+  real: 'REAL',
+  text: 'TEXT',
+  bytea: 'BLOB',
+}
 
 /** `?` placeholders as PostgreSQL's `$n`, outside quotes. */
 function numbered(sql: string): string {
@@ -163,9 +175,11 @@ function postgresInspectors(sql: SQL): Inspectors {
     },
     rowids: async (table) => (await all(`SELECT rowid FROM ${quote(table)} ORDER BY rowid`)).map((row) => row.rowid as number),
     tables: async () =>
-      (await all("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE '\\_rowpost\\_%' ORDER BY tablename COLLATE \"C\"")).map(
-        (row) => row.tablename as string,
-      ),
+      (
+        await all(
+          'SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE \'\\_rowpost\\_%\' ORDER BY tablename COLLATE "C"',
+        )
+      ).map((row) => row.tablename as string),
     async columns(table) {
       const rowid = await hasRowid(table)
       const columns = await all(

@@ -25,7 +25,10 @@ describe('rowpost backup', () => {
       while (!stopped) {
         const row: Sent = { id: nextId++, sentAt: performance.now() }
         sent.push(row)
-        const response = await fetch(`${server.url}/-/insert/data/rows?pk=id`, { method: 'POST', body: JSON.stringify({ id: row.id, payload: 'x'.repeat(200) }) })
+        const response = await fetch(`${server.url}/-/insert/data/rows?pk=id`, {
+          method: 'POST',
+          body: JSON.stringify({ id: row.id, payload: 'x'.repeat(200) }),
+        })
         expect(response.status).toBe(200)
         row.ackedAt = performance.now()
         await response.arrayBuffer()
@@ -76,10 +79,16 @@ describe('rowpost backup', () => {
     db.close()
     writeFileSync(existing, 'keep me')
     const overwrite = await runCli(['backup', database, existing])
-    expect({ exitCode: overwrite.exitCode, stderr: overwrite.stderr }).toEqual({ exitCode: 1, stderr: `rowpost: ${existing} already exists: a backup never overwrites a file\n` })
+    expect({ exitCode: overwrite.exitCode, stderr: overwrite.stderr }).toEqual({
+      exitCode: 1,
+      stderr: `rowpost: ${existing} already exists: a backup never overwrites a file\n`,
+    })
     expect(readFileSync(existing, 'utf8')).toBe('keep me')
     const missing = await runCli(['backup', join(dir, 'nope.db'), join(dir, 'out.db')])
-    expect({ exitCode: missing.exitCode, stderr: missing.stderr }).toEqual({ exitCode: 1, stderr: `rowpost: Database file ${join(dir, 'nope.db')} does not exist\n` })
+    expect({ exitCode: missing.exitCode, stderr: missing.stderr }).toEqual({
+      exitCode: 1,
+      stderr: `rowpost: Database file ${join(dir, 'nope.db')} does not exist\n`,
+    })
     const notSqlite = join(dir, 'text.db')
     writeFileSync(notSqlite, 'not a database at all, just some text that is long enough'.repeat(20))
     const refused = await runCli(['backup', notSqlite, join(dir, 'out.db')])

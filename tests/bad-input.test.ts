@@ -7,7 +7,15 @@ import { expectJson, type BodyInit } from './helpers'
 setDefaultTimeout(60_000)
 
 const DOG = { id: 1, name: 'Cleopaws' }
-const SEEDED = { dogs: { columns: [['id', 'INTEGER'], ['name', 'TEXT']], rows: [DOG] } }
+const SEEDED = {
+  dogs: {
+    columns: [
+      ['id', 'INTEGER'],
+      ['name', 'TEXT'],
+    ],
+    rows: [DOG],
+  },
+}
 
 /** An unsafe app whose `dogs` table holds DOG. */
 async function seeded(backend: Backend, settings?: { max_post_body_bytes: number }): Promise<BackendApp> {
@@ -44,7 +52,11 @@ const BAD_BODIES: Array<[string, () => BodyInit, unknown]> = [
   ['malformed JSON: an unterminated string', () => '{"name": "Rex', invalidJson('Unterminated string at line 1 column 14')],
   ['malformed JSON: single quotes', () => "{'id': 2}", invalidJson('Expected a double-quoted property name at line 1 column 2')],
   ['malformed JSON: NaN', () => '{"id": NaN}', invalidJson('Unexpected character "N" at line 1 column 8')],
-  ['malformed JSON: a raw control character in a string', () => '{"name": "a\u0001b"}', invalidJson('Unescaped control character in string at line 1 column 12')],
+  [
+    'malformed JSON: a raw control character in a string',
+    () => '{"name": "a\u0001b"}',
+    invalidJson('Unescaped control character in string at line 1 column 12'),
+  ],
   ['two JSON values one after the other', () => '{"id": 2} {"id": 3}', invalidJson('Unexpected data after the JSON value at line 1 column 11')],
   ['an empty body', () => '', invalidJson('the body is empty')],
   ['no body at all', () => undefined, invalidJson('the body is empty')],
@@ -59,7 +71,11 @@ const BAD_BODIES: Array<[string, () => BodyInit, unknown]> = [
   ['an array mixing objects and scalars', () => '[{"id": 2}, {"id": 3}, "x", {"id": 4}]', invalidBody('Item 2 of the array is not a JSON object')],
   ['an array ending in null', () => '[{"id": 2}, null]', invalidBody('Item 1 of the array is not a JSON object')],
   ['arrays nested 10,000 deep', () => '['.repeat(10_000) + ']'.repeat(10_000), invalidJson('nesting is deeper than 1000 levels')],
-  ['a row value nested 10,000 deep', () => '{"id": 2, "doc": ' + '{"a": '.repeat(10_000) + '1' + '}'.repeat(10_001), invalidJson('nesting is deeper than 1000 levels')],
+  [
+    'a row value nested 10,000 deep',
+    () => '{"id": 2, "doc": ' + '{"a": '.repeat(10_000) + '1' + '}'.repeat(10_001),
+    invalidJson('nesting is deeper than 1000 levels'),
+  ],
   ['invalid UTF-8 bytes', () => bytes(0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d), invalidJson('the body is not valid UTF-8')],
   ['a truncated UTF-8 sequence', () => bytes(0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xe2, 0x82, 0x22, 0x7d), invalidJson('the body is not valid UTF-8')],
   ['UTF-16 text', () => new Uint8Array(Buffer.from('{"id": 2}', 'utf16le')), invalidJson('Expected a double-quoted property name at line 1 column 2')],
@@ -130,7 +146,11 @@ eachBackend((backend) => {
   describe('bodies that look odd but must be accepted', () => {
     test.each<[string, () => BodyInit, Record<string, string>]>([
       ['with a UTF-8 byte order mark', () => new Uint8Array([0xef, 0xbb, 0xbf, ...utf8('[{"id": 2, "name": "Pancakes"}]')]), {}],
-      ['sent as application/x-www-form-urlencoded, as curl --data does', () => '[{"id": 2, "name": "Pancakes"}]', { 'content-type': 'application/x-www-form-urlencoded' }],
+      [
+        'sent as application/x-www-form-urlencoded, as curl --data does',
+        () => '[{"id": 2, "name": "Pancakes"}]',
+        { 'content-type': 'application/x-www-form-urlencoded' },
+      ],
       ['sent as text/plain', () => '{"id": 2, "name": "Pancakes"}', { 'content-type': 'text/plain' }],
       ['sent as multipart/form-data', () => '{"id": 2, "name": "Pancakes"}', { 'content-type': 'multipart/form-data; boundary=x' }],
       ['streamed in one-byte chunks', () => stream(utf8('{"id": 2, "name": "Pancakes"}'), 1), {}],
@@ -193,7 +213,10 @@ eachBackend((backend) => {
       const t = await seeded(backend)
       await expectJson(await t.post(`/-/insert/data/${encodeURIComponent(name)}`, [{ id: 1, value: 'x' }]), 200, { table_count: 1 })
       expect(await t.tables()).toEqual(['dogs', name].sort())
-      expect(await t.columns(name)).toEqual([['id', 'INTEGER'], ['value', 'TEXT']])
+      expect(await t.columns(name)).toEqual([
+        ['id', 'INTEGER'],
+        ['value', 'TEXT'],
+      ])
       expect(await t.rows(name)).toEqual([{ id: 1, value: 'x' }])
       expect(await t.rows('dogs')).toEqual([DOG])
       // A second write finds the same table instead of creating another.
@@ -215,39 +238,58 @@ eachBackend((backend) => {
     test.each(LITERAL_NAMES.filter((name) => name !== 'rowid'))('a column named %p, added by alter too', async (name) => {
       const t = await seeded(backend)
       await expectJson(await t.post('/-/insert/data/cats', [{ id: 1, [name]: 'x' }]), 200, { table_count: 1 })
-      expect(await t.columns('cats')).toEqual([['id', 'INTEGER'], [name, 'TEXT']])
+      expect(await t.columns('cats')).toEqual([
+        ['id', 'INTEGER'],
+        [name, 'TEXT'],
+      ])
       // rows, not SELECT *: on PostgreSQL a table without a key has its rowid as a real column.
       expect(await t.rows('cats')).toEqual([{ id: 1, [name]: 'x' }])
       await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', [name]: 7 }]), 200, { table_count: 2 })
-      expect(await t.columns('dogs')).toEqual([['id', 'INTEGER'], ['name', 'TEXT'], [name, 'INTEGER']])
-      expect(await t.rows('dogs')).toEqual([{ ...DOG, [name]: null }, { id: 2, name: 'Pancakes', [name]: 7 }])
+      expect(await t.columns('dogs')).toEqual([
+        ['id', 'INTEGER'],
+        ['name', 'TEXT'],
+        [name, 'INTEGER'],
+      ])
+      expect(await t.rows('dogs')).toEqual([
+        { ...DOG, [name]: null },
+        { id: 2, name: 'Pancakes', [name]: 7 },
+      ])
       expect(await t.tables()).toEqual(['cats', 'dogs'])
     })
 
-    test.each(['rowid', 'OID', '_rowid_'])('a column named %p can create a table with a primary key, not one without, and alter cannot add it', async (name) => {
-      const t = await seeded(backend)
-      await expectJson(await t.post('/-/insert/data/birds', [{ id: 1, [name]: 'x' }]), 400, {
-        status: 400,
-        error: `A table without a primary key cannot have a column named ${JSON.stringify(name)}: it would hide the rowid that addresses its rows`,
-        error_code: 'invalid_name',
-      })
-      await expectJson(await t.post('/-/insert/data/cats?pk=id', [{ id: 1, [name]: 'x' }]), 200, { table_count: 1 })
-      const CATS = { columns: [['id', 'INTEGER'], [name, 'TEXT']], rows: [{ id: 1, [name]: 'x' }] }
-      // Not t.snapshot(): the PostgreSQL inspectors take any table with a column named rowid for a rowid table and hide that column.
-      const state = async (): Promise<Record<string, unknown>> => ({
-        tables: await t.tables(),
-        dogs: { columns: await t.columns('dogs'), rows: await t.rows('dogs') },
-        cats: { columns: await columnsOf(t, 'cats'), rows: await t.query('SELECT * FROM cats') },
-      })
-      expect(await state()).toEqual({ tables: ['cats', 'dogs'], ...SEEDED, cats: CATS })
-      await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', [name]: 7 }]), 400, {
-        status: 400,
-        error: `Cannot add column ${JSON.stringify(name)} to table dogs: SQLite reserves that name for the rowid`,
-        error_code: 'invalid_name',
-      })
-      expect(await state()).toEqual({ tables: ['cats', 'dogs'], ...SEEDED, cats: CATS })
-      await expectStillServing(t)
-    })
+    test.each(['rowid', 'OID', '_rowid_'])(
+      'a column named %p can create a table with a primary key, not one without, and alter cannot add it',
+      async (name) => {
+        const t = await seeded(backend)
+        await expectJson(await t.post('/-/insert/data/birds', [{ id: 1, [name]: 'x' }]), 400, {
+          status: 400,
+          error: `A table without a primary key cannot have a column named ${JSON.stringify(name)}: it would hide the rowid that addresses its rows`,
+          error_code: 'invalid_name',
+        })
+        await expectJson(await t.post('/-/insert/data/cats?pk=id', [{ id: 1, [name]: 'x' }]), 200, { table_count: 1 })
+        const CATS = {
+          columns: [
+            ['id', 'INTEGER'],
+            [name, 'TEXT'],
+          ],
+          rows: [{ id: 1, [name]: 'x' }],
+        }
+        // Not t.snapshot(): the PostgreSQL inspectors take any table with a column named rowid for a rowid table and hide that column.
+        const state = async (): Promise<Record<string, unknown>> => ({
+          tables: await t.tables(),
+          dogs: { columns: await t.columns('dogs'), rows: await t.rows('dogs') },
+          cats: { columns: await columnsOf(t, 'cats'), rows: await t.query('SELECT * FROM cats') },
+        })
+        expect(await state()).toEqual({ tables: ['cats', 'dogs'], ...SEEDED, cats: CATS })
+        await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', [name]: 7 }]), 400, {
+          status: 400,
+          error: `Cannot add column ${JSON.stringify(name)} to table dogs: SQLite reserves that name for the rowid`,
+          error_code: 'invalid_name',
+        })
+        expect(await state()).toEqual({ tables: ['cats', 'dogs'], ...SEEDED, cats: CATS })
+        await expectStillServing(t)
+      },
+    )
 
     test('an unknown-keys error names a hostile column exactly', async () => {
       const t = await seeded(backend)
@@ -281,10 +323,26 @@ eachBackend((backend) => {
         await t.exec('CREATE TABLE counters (id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER)')
         await t.exec('INSERT INTO counters (n) VALUES (1)')
         // The inspectors leave SQLite's own tables out, so sqlite_sequence is read by name.
-        const state = async () => ({ tables: await t.snapshot(), sqlite_sequence: { columns: await t.columns('sqlite_sequence'), rows: await t.query('SELECT * FROM sqlite_sequence') } })
+        const state = async () => ({
+          tables: await t.snapshot(),
+          sqlite_sequence: { columns: await t.columns('sqlite_sequence'), rows: await t.query('SELECT * FROM sqlite_sequence') },
+        })
         const before = await state()
-        expect(before.sqlite_sequence).toEqual({ columns: [['name', ''], ['seq', '']], rows: [{ name: 'counters', seq: 1 }] })
-        await expectJson(await t.post(`/-/insert/data/${name}?alter=1`, [{ name: 'counters', seq: 1000 }, { name: 'dogs', seq: 5 }]), 400, reserved(name))
+        expect(before.sqlite_sequence).toEqual({
+          columns: [
+            ['name', ''],
+            ['seq', ''],
+          ],
+          rows: [{ name: 'counters', seq: 1 }],
+        })
+        await expectJson(
+          await t.post(`/-/insert/data/${name}?alter=1`, [
+            { name: 'counters', seq: 1000 },
+            { name: 'dogs', seq: 5 },
+          ]),
+          400,
+          reserved(name),
+        )
         expect(await state()).toEqual(before)
       })
     }
@@ -310,12 +368,32 @@ eachBackend((backend) => {
         await expectJson(created, 200, { table_count: 1 })
         await expectJson(altered, 200, { table_count: 2 })
         expect(await t.snapshot()).toEqual({
-          cats: { columns: [['id', 'INTEGER'], [name, 'TEXT']], rows: [{ id: 1, [name]: 'x' }] },
-          dogs: { columns: [['id', 'INTEGER'], ['name', 'TEXT'], [name, 'INTEGER']], rows: [{ ...DOG, [name]: null }, { id: 2, name: 'Pancakes', [name]: 7 }] },
+          cats: {
+            columns: [
+              ['id', 'INTEGER'],
+              [name, 'TEXT'],
+            ],
+            rows: [{ id: 1, [name]: 'x' }],
+          },
+          dogs: {
+            columns: [
+              ['id', 'INTEGER'],
+              ['name', 'TEXT'],
+              [name, 'INTEGER'],
+            ],
+            rows: [
+              { ...DOG, [name]: null },
+              { id: 2, name: 'Pancakes', [name]: 7 },
+            ],
+          },
         })
         return
       }
-      const refused = { status: 400, error: `Name refused by PostgreSQL: column name "${name}" conflicts with a system column name`, error_code: 'invalid_name' }
+      const refused = {
+        status: 400,
+        error: `Name refused by PostgreSQL: column name "${name}" conflicts with a system column name`,
+        error_code: 'invalid_name',
+      }
       await expectJson(created, 400, refused)
       await expectJson(altered, 400, refused)
       expect(await t.snapshot()).toEqual(SEEDED)
@@ -349,9 +427,19 @@ eachBackend((backend) => {
   describe('unpaired surrogates, which JSON escapes allow but UTF-8 cannot hold', () => {
     test.each([
       ['a column name', '[{"id": 2, "\\ud800": 1}]', 'invalid_name', `Column name ${JSON.stringify('\ud800')} is not valid Unicode (it has a lone surrogate)`],
-      ['a column name added by alter', '[{"id": 2, "a\\udc00b": 1}]', 'invalid_name', `Column name ${JSON.stringify('a\udc00b')} is not valid Unicode (it has a lone surrogate)`],
+      [
+        'a column name added by alter',
+        '[{"id": 2, "a\\udc00b": 1}]',
+        'invalid_name',
+        `Column name ${JSON.stringify('a\udc00b')} is not valid Unicode (it has a lone surrogate)`,
+      ],
       ['a text value', '[{"id": 2, "name": "x\\ud800"}]', 'invalid_value', 'Row 0 column "name": string is not valid Unicode (it has a lone surrogate)'],
-      ['a key value in a later row', '[{"id": 2, "name": "ok"}, {"id": "\\udfff", "name": "x"}]', 'invalid_value', 'Row 1 column "id": string is not valid Unicode (it has a lone surrogate)'],
+      [
+        'a key value in a later row',
+        '[{"id": 2, "name": "ok"}, {"id": "\\udfff", "name": "x"}]',
+        'invalid_value',
+        'Row 1 column "id": string is not valid Unicode (it has a lone surrogate)',
+      ],
     ])('%s is a 400 and nothing is written', async (_name, body, code, error) => {
       const t = await seeded(backend)
       await expectJson(await t.post('/-/insert/data/dogs?alter=1', body), 400, { status: 400, error, error_code: code })
@@ -375,7 +463,10 @@ eachBackend((backend) => {
     test('escaped surrogate pairs are ordinary characters, and a lone one inside nested JSON is kept as its escape', async () => {
       const t = await backend.makeApp({ unsafe: true })
       await expectJson(await t.post('/-/insert/data/t', '[{"\\ud83d\\udc36": "\\ud83d\\udc3e", "doc": {"k": "\\ud800"}}]'), 200, { table_count: 1 })
-      expect(await t.columns('t')).toEqual([['🐶', 'TEXT'], ['doc', 'TEXT']])
+      expect(await t.columns('t')).toEqual([
+        ['🐶', 'TEXT'],
+        ['doc', 'TEXT'],
+      ])
       expect(await t.rows('t')).toEqual([{ '🐶': '🐾', doc: '{"k": "\\ud800"}' }])
     })
   })
@@ -405,7 +496,8 @@ eachBackend((backend) => {
     const wideRow = (count: number, prefix = 'c') => Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, i]))
     // A PostgreSQL row must fit in one 8 kB page unless its values can move out of line: 1600 bigints (12.8 kB) cannot,
     // short texts can. So the widest tables there hold text.
-    const fittingRow = (count: number) => (backend.name === 'sqlite' ? wideRow(count) : Object.fromEntries(Object.entries(wideRow(count)).map(([k, v]) => [k, `${v}`])))
+    const fittingRow = (count: number) =>
+      backend.name === 'sqlite' ? wideRow(count) : Object.fromEntries(Object.entries(wideRow(count)).map(([k, v]) => [k, `${v}`]))
     const fittingType = backend.name === 'sqlite' ? 'INTEGER' : 'TEXT'
 
     const ROWID_LIMIT = 'a table without a primary key may have at most 1999, since reads return its rowid too'
@@ -428,8 +520,18 @@ eachBackend((backend) => {
       backend.name === 'sqlite'
         ? [
             ['a row of 2001 columns', '/-/insert/data/wide', [wideRow(2001)], 'Row 0 has 2001 columns; SQLite allows at most 2000'],
-            ['2000 columns plus a ?pk= column no row carries', '/-/insert/data/wide?pk=id', [wideRow(2000)], 'Table wide would have 2001 columns; SQLite allows at most 2000'],
-            ['two rows of 1001 different columns each', '/-/insert/data/wide?pk=a0', [wideRow(1001, 'a'), wideRow(1000, 'b')], 'Table wide would have 2001 columns; SQLite allows at most 2000'],
+            [
+              '2000 columns plus a ?pk= column no row carries',
+              '/-/insert/data/wide?pk=id',
+              [wideRow(2000)],
+              'Table wide would have 2001 columns; SQLite allows at most 2000',
+            ],
+            [
+              'two rows of 1001 different columns each',
+              '/-/insert/data/wide?pk=a0',
+              [wideRow(1001, 'a'), wideRow(1000, 'b')],
+              'Table wide would have 2001 columns; SQLite allows at most 2000',
+            ],
             ['2000 columns in a table without a primary key', '/-/insert/data/wide', [wideRow(2000)], `Table wide would have 2000 columns; ${ROWID_LIMIT}`],
           ]
         : [
@@ -466,8 +568,13 @@ eachBackend((backend) => {
     test('2^63-1 and -2^63 are stored exactly', async () => {
       const t = await seeded(backend)
       await expectJson(await t.post('/-/insert/data/ints?pk=id', '[{"id": 9223372036854775807, "n": -9223372036854775808}]'), 200, { table_count: 1 })
-      expect(await t.columns('ints')).toEqual([['id', 'INTEGER'], ['n', 'INTEGER']])
-      expect(await t.query(`SELECT id, n, ${storedType(t, 'n')} AS type FROM ints`)).toEqual([{ id: 9223372036854775807n, n: -9223372036854775808n, type: 'integer' }])
+      expect(await t.columns('ints')).toEqual([
+        ['id', 'INTEGER'],
+        ['n', 'INTEGER'],
+      ])
+      expect(await t.query(`SELECT id, n, ${storedType(t, 'n')} AS type FROM ints`)).toEqual([
+        { id: 9223372036854775807n, n: -9223372036854775808n, type: 'integer' },
+      ])
     })
 
     test.each([

@@ -43,7 +43,10 @@ describe('the compiled binary', () => {
     // The shutdown checkpoint folded the WAL back (a query process may still hold it open, so it can be left empty).
     expect(existsSync(`${database}-wal`) ? statSync(`${database}-wal`).size : 0).toBe(0)
     const file = new Database(database, { readonly: true })
-    expect(file.query('SELECT id, name FROM dogs ORDER BY id').all()).toEqual([{ id: 1, name: 'Cleo' }, { id: 2, name: 'Pancakes' }])
+    expect(file.query('SELECT id, name FROM dogs ORDER BY id').all()).toEqual([
+      { id: 1, name: 'Cleo' },
+      { id: 2, name: 'Pancakes' },
+    ])
     file.close()
   })
 })

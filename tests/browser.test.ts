@@ -52,8 +52,17 @@ beforeAll(async () => {
   t.db.connection.run('CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, breed TEXT, age INTEGER, weight REAL, profile TEXT, photo BLOB)')
   const insert = t.db.connection.prepare('INSERT INTO dogs VALUES (?, ?, ?, ?, ?, ?, ?)')
   for (let id = 1; id <= 25; id++) {
-    const profile = id % 3 === 0 ? JSON.stringify({ tricks: ['sit', 'stay'], vaccinated: true }) : id % 5 === 0 ? `A very good dog. ${'Loves long walks. '.repeat(30)}` : null
-    insert.run(id, `Dog ${String(id).padStart(2, '0')}`, BREEDS[id % 5]!, (id * 7) % 15, 10 + (id % 4) * 2.5, profile, id % 4 === 0 ? new Uint8Array(2048 + id) : null)
+    const profile =
+      id % 3 === 0 ? JSON.stringify({ tricks: ['sit', 'stay'], vaccinated: true }) : id % 5 === 0 ? `A very good dog. ${'Loves long walks. '.repeat(30)}` : null
+    insert.run(
+      id,
+      `Dog ${String(id).padStart(2, '0')}`,
+      BREEDS[id % 5]!,
+      (id * 7) % 15,
+      10 + (id % 4) * 2.5,
+      profile,
+      id % 4 === 0 ? new Uint8Array(2048 + id) : null,
+    )
   }
   t.db.connection.run('CREATE TABLE kennel_notes (id INTEGER PRIMARY KEY, note TEXT)')
   t.db.connection.run("INSERT INTO kennel_notes VALUES (1, 'Boris needs his pills at 8')")
@@ -65,7 +74,9 @@ beforeAll(async () => {
   live = makeApp({ config: LIVE_CONFIG })
   live.db.connection.run('CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, kind TEXT, weight REAL, notes TEXT)')
   live.db.connection.run("INSERT INTO pets VALUES (1, 'Rex', 'dog', 30.5, NULL), (2, 'Tom', 'cat', 4.0, 'indoor')")
-  live.db.connection.run(`CREATE TABLE hostile (${HOSTILE_COLUMNS.map((name) => `"${name.replaceAll('"', '""')}" TEXT`).join(', ')}, big INTEGER, weight REAL, doc TEXT, essay TEXT, photo BLOB, empty TEXT, PRIMARY KEY ("${HOSTILE_COLUMNS[0]}"))`)
+  live.db.connection.run(
+    `CREATE TABLE hostile (${HOSTILE_COLUMNS.map((name) => `"${name.replaceAll('"', '""')}" TEXT`).join(', ')}, big INTEGER, weight REAL, doc TEXT, essay TEXT, photo BLOB, empty TEXT, PRIMARY KEY ("${HOSTILE_COLUMNS[0]}"))`,
+  )
   liveServer = Bun.serve({ port: 0, hostname: '127.0.0.1', idleTimeout: 30, fetch: (request) => live.app.handle(request) })
   liveBase = `http://127.0.0.1:${liveServer.port}`
   view = new Bun.WebView({ backend: { type: 'chrome', path: CHROMIUM, argv: ['--no-sandbox'] }, width: 1100, height: 760 })
@@ -105,7 +116,8 @@ async function leadsToPage(act: () => Promise<unknown>) {
 
 const location = () => view.evaluate<string>('location.href')
 
-const rows = () => view.evaluate<string[][]>(`[...document.querySelectorAll('#rows tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1).map((td) => td.innerText.trim()))`)
+const rows = () =>
+  view.evaluate<string[][]>(`[...document.querySelectorAll('#rows tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1).map((td) => td.innerText.trim()))`)
 
 async function screenshot(name: string) {
   await Bun.write(join(SCREENSHOTS, `${name}.png`), await view.screenshot())
@@ -117,7 +129,9 @@ describe.skipIf(!available)('the pages in Chromium', () => {
     expect(await view.evaluate(`[...document.querySelectorAll('.card')].map((card) => card.innerText.replace(/\\s+/g, ' ').trim())`)).toEqual(['data 1 table'])
     await screenshot('index')
     await open('/data')
-    expect(await view.evaluate(`[...document.querySelectorAll('tbody tr')].map((tr) => tr.cells[0].innerText + ' ' + tr.cells[1].innerText)`)).toEqual(['dogs 25'])
+    expect(await view.evaluate(`[...document.querySelectorAll('tbody tr')].map((tr) => tr.cells[0].innerText + ' ' + tr.cells[1].innerText)`)).toEqual([
+      'dogs 25',
+    ])
     await screenshot('database')
   })
 
@@ -150,7 +164,9 @@ describe.skipIf(!available)('the pages in Chromium', () => {
     expect(await view.evaluate(`document.querySelectorAll('details.long')[0].open`)).toBe(false)
     await view.click('details.long summary')
     expect(await view.evaluate(`document.querySelectorAll('details.long')[0].innerText.length`)).toBeGreaterThan(500)
-    await view.evaluate(`(() => { document.querySelector('select[name=_filter_column]').value = 'breed'; document.querySelector('select[name=_filter_op]').value = 'exact' })()`)
+    await view.evaluate(
+      `(() => { document.querySelector('select[name=_filter_column]').value = 'breed'; document.querySelector('select[name=_filter_op]').value = 'exact' })()`,
+    )
     await view.click('input[name=_filter_value]')
     await view.type('Husky')
     await leadsToPage(() => view.click('form.filters button'))
@@ -164,12 +180,24 @@ describe.skipIf(!available)('the pages in Chromium', () => {
   test('a row page shows one row; the query page runs SQL', async () => {
     await open('/data/dogs/4')
     expect(await view.evaluate(`[...document.querySelectorAll('table.row tr')].map((tr) => tr.cells[0].innerText + '=' + tr.cells[1].innerText)`)).toEqual([
-      'id=4', 'name=Dog 04', 'breed=Whippet', 'age=13', 'weight=10.0', 'profile=NULL', 'photo=<Binary: 2.0 KB>',
+      'id=4',
+      'name=Dog 04',
+      'breed=Whippet',
+      'age=13',
+      'weight=10.0',
+      'profile=NULL',
+      'photo=<Binary: 2.0 KB>',
     ])
     await screenshot('row')
-    await open(`/data/-/query?sql=${encodeURIComponent('select breed, count(*) as dogs, round(avg(age), 1) as mean_age from dogs group by breed order by breed')}`)
+    await open(
+      `/data/-/query?sql=${encodeURIComponent('select breed, count(*) as dogs, round(avg(age), 1) as mean_age from dogs group by breed order by breed')}`,
+    )
     expect(await view.evaluate(`[...document.querySelectorAll('tbody tr')].map((tr) => tr.innerText.replace(/\\s+/g, ' ').trim())`)).toEqual([
-      'Beagle 5 8.0', 'Collie 5 9.0', 'Husky 5 6.0', 'Poodle 5 7.0', 'Whippet 5 8.0',
+      'Beagle 5 8.0',
+      'Collie 5 9.0',
+      'Husky 5 6.0',
+      'Poodle 5 7.0',
+      'Whippet 5 8.0',
     ])
     await screenshot('query')
   })
@@ -199,7 +227,9 @@ describe.skipIf(!available)('the pages in Chromium', () => {
 
     // The same write from rowpost's own page (same origin) is accepted with the cookie alone.
     await open('/data/dogs')
-    const status = await view.evaluate<number>(`fetch('/-/insert/data/dogs?pk=id', { method: 'POST', body: '[{"id": 26, "name": "Dog 26"}]' }).then((r) => r.status)`)
+    const status = await view.evaluate<number>(
+      `fetch('/-/insert/data/dogs?pk=id', { method: 'POST', body: '[{"id": 26, "name": "Dog 26"}]' }).then((r) => r.status)`,
+    )
     expect(status).toBe(200)
     expect(t.rows('dogs').at(-1)).toMatchObject({ id: 26, name: 'Dog 26' })
 
@@ -245,7 +275,11 @@ describe.skipIf(!available)('the table page follows the change feed', () => {
     expect(shown).not.toBeNull()
     expect(shown! - posted).toBeLessThan(1000)
     // The REAL shows as the server shows it; notes was not in the insert, so the change cannot say what it holds.
-    expect(await rows()).toEqual([['3', 'Bella', 'dog', '12.0', '…'], ['1', 'Rex', 'dog', '30.5', 'NULL'], ['2', 'Tom', 'cat', '4.0', 'indoor']])
+    expect(await rows()).toEqual([
+      ['3', 'Bella', 'dog', '12.0', '…'],
+      ['1', 'Rex', 'dog', '30.5', 'NULL'],
+      ['2', 'Tom', 'cat', '4.0', 'indoor'],
+    ])
 
     await view.click('#live-pause')
     expect(await liveText('live-pause')).toBe('Resume')
@@ -288,7 +322,9 @@ describe.skipIf(!available)('the table page follows the change feed', () => {
     await openLive('/data/pets?name__contains=o')
     const filtered = await keysShown()
     await write('/data/pets/-/insert', '{"rows": [{"id": 13, "name": "Bob", "kind": "dog"}, {"id": 14, "name": "Ann", "kind": "cat"}]}')
-    expect(await waitInPage(`document.getElementById('live-notice').textContent === '2 new rows not shown: they may not match the filters — reload'`)).not.toBeNull()
+    expect(
+      await waitInPage(`document.getElementById('live-notice').textContent === '2 new rows not shown: they may not match the filters — reload'`),
+    ).not.toBeNull()
     expect(await keysShown()).toEqual(filtered)
   })
 
@@ -305,27 +341,28 @@ describe.skipIf(!available)('the table page follows the change feed', () => {
       empty: null,
     })
     // Exactly as written: 2^53 + 1 and 4.0 would not survive JSON.stringify as numbers.
-    const body = JSON.stringify({ rows: [row] }).replace('"__big__"', '9007199254740993').replace('"__weight__"', '4.0')
+    const body = JSON.stringify({ rows: [row] })
+      .replace('"__big__"', '9007199254740993')
+      .replace('"__weight__"', '4.0')
     await write('/data/hostile/-/insert', body)
     expect(await waitInPage(`document.querySelector('#rows tr.live-new') !== null`)).not.toBeNull()
     const cells = () => view.evaluate<string[]>(`[...document.querySelector('#rows tr').cells].map((td) => td.outerHTML)`)
     const shownLive = await cells()
-    const texts = await view.evaluate<string[]>(`[...document.querySelector('#rows tr').cells].slice(1).map((td) => td.querySelector('details') ? td.querySelector('details > :not(summary)').textContent : td.textContent)`)
-    expect(texts).toEqual([
-      ...HOSTILE_VALUES,
-      '9007199254740993',
-      '4.0',
-      JSON.stringify(row.doc, null, 2),
-      essay,
-      '<Binary: 2.9 KB>',
-      'NULL',
-    ])
+    const texts = await view.evaluate<string[]>(
+      `[...document.querySelector('#rows tr').cells].slice(1).map((td) => td.querySelector('details') ? td.querySelector('details > :not(summary)').textContent : td.textContent)`,
+    )
+    expect(texts).toEqual([...HOSTILE_VALUES, '9007199254740993', '4.0', JSON.stringify(row.doc, null, 2), essay, '<Binary: 2.9 KB>', 'NULL'])
     expect(await view.evaluate(`typeof window.pwned`)).toBe('undefined')
     expect(await view.evaluate(`document.querySelectorAll('img').length`)).toBe(0)
     expect(await view.evaluate(`[...document.scripts].map((script) => script.src)`)).toEqual([`${liveBase}/-/static/rowpost.js`])
     expect(await view.evaluate(`[...document.querySelectorAll('a')].filter((a) => a.protocol !== 'http:').length`)).toBe(0)
     // The right-to-left overrides stay inside their cells.
-    expect(await view.evaluate(`[...document.querySelector('#rows tr').cells].slice(1, 5).map((td) => td.firstElementChild.tagName)`)).toEqual(['BDI', 'BDI', 'BDI', 'BDI'])
+    expect(await view.evaluate(`[...document.querySelector('#rows tr').cells].slice(1, 5).map((td) => td.firstElementChild.tagName)`)).toEqual([
+      'BDI',
+      'BDI',
+      'BDI',
+      'BDI',
+    ])
 
     // Reloaded, the server renders the same row: the live cells are the same markup.
     await openLive('/data/hostile')

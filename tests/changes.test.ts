@@ -62,7 +62,10 @@ eachBackend((backend) => {
       const response = await subscribe(t, 'dogs')
       expect(response.status).toBe(200)
       expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
-      await t.post('/-/insert/data/dogs?pk=id', [{ id: 2, name: 'Pancakes' }, { id: 3, name: 'Rex' }])
+      await t.post('/-/insert/data/dogs?pk=id', [
+        { id: 2, name: 'Pancakes' },
+        { id: 3, name: 'Rex' },
+      ])
       await t.post('/data/dogs/2/-/update', { update: { name: 'Pancake' } })
       await t.post('/data/dogs/3/-/delete', {})
       await t.post('/data/dogs/-/insert', { rows: [{ id: 4, name: 'Fido' }] })
@@ -79,25 +82,56 @@ eachBackend((backend) => {
 
     test('a request that fails sends nothing, and the ids of what commits after it follow on without a hole', async () => {
       const t = await backend.makeApp()
-      await t.post('/data/-/create', { table: 'items', columns: [{ name: 'id', type: 'integer' }, { name: 'n', type: 'integer' }], pk: 'id' })
+      await t.post('/data/-/create', {
+        table: 'items',
+        columns: [
+          { name: 'id', type: 'integer' },
+          { name: 'n', type: 'integer' },
+        ],
+        pk: 'id',
+      })
       const response = await subscribe(t, 'items')
       await t.post('/data/items/-/insert', { rows: [{ id: 1, n: 1 }] })
       // The second row repeats the first one's key: the whole request rolls back, its first row and its change too.
-      const failed = await t.post('/data/items/-/insert', { rows: [{ id: 2, n: 2 }, { id: 1, n: 3 }] })
+      const failed = await t.post('/data/items/-/insert', {
+        rows: [
+          { id: 2, n: 2 },
+          { id: 1, n: 3 },
+        ],
+      })
       expect(failed.status).toBe(400)
       await t.post('/data/items/-/insert', { rows: [{ id: 3, n: 3 }] })
       const changes = changesOf(await readEvents(response, (messages) => changesOf(messages).length >= 2, 2_000))
-      expect(changes.map(({ id, data }) => [id, (data.row as { id: number }).id])).toEqual([[1, 1], [2, 3]])
+      expect(changes.map(({ id, data }) => [id, (data.row as { id: number }).id])).toEqual([
+        [1, 1],
+        [2, 3],
+      ])
     })
 
     test('concurrent writers, some failing: every committed row once, ids contiguous and in commit order', async () => {
       const t = await backend.makeApp()
-      await t.post('/data/-/create', { table: 'events', columns: [{ name: 'id', type: 'integer' }, { name: 'w', type: 'integer' }], pk: 'id' })
+      await t.post('/data/-/create', {
+        table: 'events',
+        columns: [
+          { name: 'id', type: 'integer' },
+          { name: 'w', type: 'integer' },
+        ],
+        pk: 'id',
+      })
       const response = await subscribe(t, 'events')
       const answers = await Promise.all(
         Array.from({ length: 40 }, (_, n) => {
           // Every fifth request repeats a key within itself and must roll back whole.
-          const rows = n % 5 === 4 ? [{ id: 1000 + n, w: n }, { id: 1000 + n, w: n }] : [{ id: n * 2, w: n }, { id: n * 2 + 1, w: n }]
+          const rows =
+            n % 5 === 4
+              ? [
+                  { id: 1000 + n, w: n },
+                  { id: 1000 + n, w: n },
+                ]
+              : [
+                  { id: n * 2, w: n },
+                  { id: n * 2 + 1, w: n },
+                ]
           return t.post('/data/events/-/insert', { rows }).then((answer) => answer.status)
         }),
       )
@@ -122,7 +156,11 @@ eachBackend((backend) => {
       expect(seen.slice(0, 2).map((change) => change.id)).toEqual([1, 2])
       await t.post('/data/log/-/insert', { row: { msg: 'e' } })
       const resumed = changesOf(await readEvents(await subscribe(t, 'log', { 'last-event-id': '2' }), (messages) => changesOf(messages).length >= 3))
-      expect(resumed.map((change) => [change.id, (change.data.row as { msg: string }).msg])).toEqual([[3, 'c'], [4, 'd'], [5, 'e']])
+      expect(resumed.map((change) => [change.id, (change.data.row as { msg: string }).msg])).toEqual([
+        [3, 'c'],
+        [4, 'd'],
+        [5, 'e'],
+      ])
       const ndjson = await subscribe(t, 'log', {}, '?since=4&_format=ndjson')
       expect(ndjson.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8')
       const reader = ndjson.body!.getReader()
@@ -147,7 +185,14 @@ eachBackend((backend) => {
 
     test('a subscriber that stops reading is dropped with a reason, and writers do not wait for it', async () => {
       const t = await backend.makeApp()
-      await t.post('/data/-/create', { table: 'blobs', columns: [{ name: 'id', type: 'integer' }, { name: 'text', type: 'text' }], pk: 'id' })
+      await t.post('/data/-/create', {
+        table: 'blobs',
+        columns: [
+          { name: 'id', type: 'integer' },
+          { name: 'text', type: 'text' },
+        ],
+        pk: 'id',
+      })
       // Over a real socket whose client stops reading: what the kernel and Bun will buffer fills, then rowpost's queue.
       const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (request) => t.app.handle(request) })
       const socket = createConnection({ port: server.port!, host: '127.0.0.1' })

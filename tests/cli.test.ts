@@ -69,8 +69,14 @@ describe('command line', () => {
   test('startup errors print one line and exit 1', async () => {
     const dir = tempDir()
     writeFileSync(join(dir, 'broken.json'), '{\n  "plugins": {\n    "datasette-insert": }\n}\n')
-    writeFileSync(join(dir, 'env.json'), JSON.stringify({ plugins: { 'datasette-auth-tokens': { tokens: [{ token: { $env: 'ROWPOST_TEST_UNSET' }, actor: { id: 'bot' } }] } } }))
-    writeFileSync(join(dir, 'file.json'), JSON.stringify({ plugins: { 'datasette-auth-tokens': { tokens: [{ token: { $file: 'missing-secret.txt' }, actor: { id: 'bot' } }] } } }))
+    writeFileSync(
+      join(dir, 'env.json'),
+      JSON.stringify({ plugins: { 'datasette-auth-tokens': { tokens: [{ token: { $env: 'ROWPOST_TEST_UNSET' }, actor: { id: 'bot' } }] } } }),
+    )
+    writeFileSync(
+      join(dir, 'file.json'),
+      JSON.stringify({ plugins: { 'datasette-auth-tokens': { tokens: [{ token: { $file: 'missing-secret.txt' }, actor: { id: 'bot' } }] } } }),
+    )
     writeFileSync(join(dir, 'shape.json'), JSON.stringify({ plugins: { 'datasette-auth-tokens': { tokens: [{ token: 5, actor: { id: 'bot' } }] } } }))
     writeFileSync(join(dir, 'text.db'), 'this is not a database, just text\n'.repeat(200))
     const cases: Array<[string[], string]> = [
@@ -104,12 +110,15 @@ describe('command line', () => {
 describe('real server', () => {
   test('serves inserts and logs one line per request without the token', async () => {
     const dir = tempDir()
-    writeFileSync(join(dir, 'metadata.json'), JSON.stringify({
-      plugins: {
-        'datasette-insert': { allow: { bot: 'insert-bot' } },
-        'datasette-auth-tokens': { tokens: [{ token: { $env: 'INSERT_TOKEN' }, actor: { bot: 'insert-bot' } }] },
-      },
-    }))
+    writeFileSync(
+      join(dir, 'metadata.json'),
+      JSON.stringify({
+        plugins: {
+          'datasette-insert': { allow: { bot: 'insert-bot' } },
+          'datasette-auth-tokens': { tokens: [{ token: { $env: 'INSERT_TOKEN' }, actor: { bot: 'insert-bot' } }] },
+        },
+      }),
+    )
     const server = await started(['data.db', '--create', '-m', 'metadata.json'], { cwd: dir, env: { INSERT_TOKEN: 'sekrit-abc123' } })
     const denied = await fetch(`${server.url}/-/insert/data/dogs`, { method: 'POST', body: '{"id": 1}' })
     expect(denied.status).toBe(403)
@@ -123,7 +132,10 @@ describe('real server', () => {
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ table_count: 1 })
     await Bun.sleep(50)
-    const lines = server.output().split('\n').filter((line) => line.includes(' POST '))
+    const lines = server
+      .output()
+      .split('\n')
+      .filter((line) => line.includes(' POST '))
     expect(lines).toHaveLength(3)
     expect(lines[0]).toMatch(/ POST \/-\/insert\/data\/dogs 403 [\d.]+ms actor=-$/)
     expect(lines[1]).toMatch(/ POST \/-\/insert\/data\/dogs 401 [\d.]+ms actor=-$/)

@@ -17,7 +17,10 @@ function example(url: string): string {
 function typecheck(dir: string, files: string[]): string {
   writeFileSync(
     join(dir, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ESNext', module: 'Preserve', moduleResolution: 'bundler', strict: true, noEmit: true, skipLibCheck: true }, files }),
+    JSON.stringify({
+      compilerOptions: { target: 'ESNext', module: 'Preserve', moduleResolution: 'bundler', strict: true, noEmit: true, skipLibCheck: true },
+      files,
+    }),
   )
   const run = Bun.spawnSync([join(REPO_ROOT, 'node_modules/.bin/tsc'), '-p', dir], { cwd: dir })
   return run.stdout.toString() + run.stderr.toString()
@@ -30,7 +33,17 @@ describe('docs/client.md', () => {
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'))
     const server = await startServer(['data.db', '--create', '--unsafe'], { cwd: dir })
     servers.push(server)
-    await fetch(`${server.url}/data/-/create`, { method: 'POST', body: JSON.stringify({ table: 'dogs', columns: [{ name: 'id', type: 'integer' }, { name: 'name', type: 'text' }], pk: 'id' }) })
+    await fetch(`${server.url}/data/-/create`, {
+      method: 'POST',
+      body: JSON.stringify({
+        table: 'dogs',
+        columns: [
+          { name: 'id', type: 'integer' },
+          { name: 'name', type: 'text' },
+        ],
+        pk: 'id',
+      }),
+    })
 
     const commands = shellCommands(docShellBlock('docs/client.md', '# A typed TypeScript client'))
     expect(commands).toHaveLength(1)

@@ -42,7 +42,10 @@ function hostRootfs(): string {
   for (const tool of TOOLS) {
     const target = tool === Bun.which('bun') ? '/usr/bin/bun' : tool
     place(target, tool)
-    const libraries = Bun.spawnSync(['ldd', realpathSync(tool)]).stdout.toString().match(/\/\S+/g) ?? []
+    const libraries =
+      Bun.spawnSync(['ldd', realpathSync(tool)])
+        .stdout.toString()
+        .match(/\/\S+/g) ?? []
     for (const library of libraries) place(library)
   }
   for (const folder of ['tmp', 'root', 'etc']) mkdirSync(join(rootfs, folder), { recursive: true })
@@ -61,7 +64,10 @@ describe.skipIf(!PODMAN)('the container image', () => {
     podmanOk(['import', '-q', hostRootfs(), BASE_IMAGE])
     // The build installs the locked packages from the registry, through this machine's network (and its CA, if it has one).
     const ca = process.env.NODE_EXTRA_CA_CERTS ? ['-v', `${process.env.NODE_EXTRA_CA_CERTS}:/ca.pem:ro`, '--build-arg', 'NODE_EXTRA_CA_CERTS=/ca.pem'] : []
-    podmanOk(['build', '--layers=false', '--network', 'host', ...ca, '--build-arg', `BUN_IMAGE=${BASE_IMAGE}`, '-t', IMAGE, '-f', join(ROOT, 'Containerfile'), ROOT], 300_000)
+    podmanOk(
+      ['build', '--layers=false', '--network', 'host', ...ca, '--build-arg', `BUN_IMAGE=${BASE_IMAGE}`, '-t', IMAGE, '-f', join(ROOT, 'Containerfile'), ROOT],
+      300_000,
+    )
   }, 320_000)
 
   afterAll(() => {
@@ -87,7 +93,14 @@ describe.skipIf(!PODMAN)('the container image', () => {
     try {
       const port = /127\.0\.0\.1:(\d+)/.exec(podmanOk(['port', name, '8001']))![1]
       const url = `http://127.0.0.1:${port}`
-      for (let tries = 0; !(await fetch(`${url}/-/health`).then((response) => response.ok, () => false)); tries++) {
+      for (
+        let tries = 0;
+        !(await fetch(`${url}/-/health`).then(
+          (response) => response.ok,
+          () => false,
+        ));
+        tries++
+      ) {
         if (tries > 100) throw new Error(`the container did not answer: ${podman(['logs', name]).stderr}`)
         await Bun.sleep(100)
       }
@@ -99,7 +112,10 @@ describe.skipIf(!PODMAN)('the container image', () => {
       const database = join(volume, 'data.db')
       expect(statSync(database).uid).toBe(10001)
       const file = new Database(database, { readonly: true })
-      expect(file.query('SELECT id, name FROM dogs ORDER BY id').all()).toEqual([{ id: 1, name: 'Cleo' }, { id: 2, name: 'Pancakes' }])
+      expect(file.query('SELECT id, name FROM dogs ORDER BY id').all()).toEqual([
+        { id: 1, name: 'Cleo' },
+        { id: 2, name: 'Pancakes' },
+      ])
       file.close()
     } finally {
       podman(['rm', '-f', name])

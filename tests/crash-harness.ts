@@ -171,7 +171,12 @@ export class Workload {
       this.requests.push(request)
       this.inFlight++
       try {
-        const response = await fetch(`${url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(30_000) })
+        const response = await fetch(`${url}${path}`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+          signal: AbortSignal.timeout(30_000),
+        })
         request.status = response.status
         await response.arrayBuffer().catch(() => undefined)
       } catch (error) {
@@ -236,7 +241,13 @@ export class Workload {
         table = `altered_w${slot}_g${Math.floor(count / ALTERS_PER_TABLE)}`
         column = `c${n}`
         path = `/-/insert/data/${table}?pk=id&alter=1`
-        json = Array.from({ length: size(10) + (doomed ? 1 : 0) }, (_, index) => ({ id: n * 1000 + index, req: n, idx: index, label: `alter ${n}`, [column!]: n * 100 + index }))
+        json = Array.from({ length: size(10) + (doomed ? 1 : 0) }, (_, index) => ({
+          id: n * 1000 + index,
+          req: n,
+          idx: index,
+          label: `alter ${n}`,
+          [column!]: n * 100 + index,
+        }))
         if (doomed) {
           // Fails in toSqlValue after the ALTER TABLE and the first rows have run: the whole request must roll back.
           kind = 'doomed-alter'
@@ -271,7 +282,8 @@ export class Workload {
       const integrity = (file.query('PRAGMA integrity_check').values() as string[][]).map(([line]) => line).join('; ')
       const tables = new Map<string, FileTable>()
       // sqlite_ tables are SQLite's and _rowpost_ ones the server's own (idempotency keys): no request writes them directly.
-      const userTables = "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_rowpost\\_%' ESCAPE '\\'"
+      const userTables =
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_rowpost\\_%' ESCAPE '\\'"
       for (const [name] of file.query(userTables).values() as string[][]) {
         const columns = (file.query('SELECT name FROM pragma_table_info(?)').values(name!) as string[][]).map(([column]) => column!)
         const rows = new Map<bigint, Record<string, unknown>>()
@@ -299,7 +311,14 @@ export class Workload {
         ).map((column: { column_name: string }) => column.column_name)
         const rows = new Map<bigint, Record<string, unknown>>()
         for (const row of (await sql.unsafe(`SELECT * FROM "${name.replaceAll('"', '""')}"`)) as Record<string, unknown>[]) {
-          rows.set(row.id as bigint, { ...row, ...Object.fromEntries(Object.entries(row).filter(([, v]) => v instanceof Uint8Array).map(([k, v]) => [k, new Uint8Array(v as Uint8Array)])) })
+          rows.set(row.id as bigint, {
+            ...row,
+            ...Object.fromEntries(
+              Object.entries(row)
+                .filter(([, v]) => v instanceof Uint8Array)
+                .map(([k, v]) => [k, new Uint8Array(v as Uint8Array)]),
+            ),
+          })
         }
         tables.set(name, { columns, rows })
       }

@@ -21,7 +21,9 @@ const OPTIONS = ['kills', 'durability', 'postgres', 'writers', 'min-ms', 'max-ms
 type Option = (typeof OPTIONS)[number]
 
 function usage(message: string): never {
-  console.error(`crash-loop: ${message}\nusage: bun tests/crash-loop.ts [--kills N] [--durability full|normal|both|none] [--postgres on|off] [--writers N] [--min-ms N] [--max-ms N] [--group-commit on|off] [--seed N] [--dir PATH] [--quiet]`)
+  console.error(
+    `crash-loop: ${message}\nusage: bun tests/crash-loop.ts [--kills N] [--durability full|normal|both|none] [--postgres on|off] [--writers N] [--min-ms N] [--max-ms N] [--group-commit on|off] [--seed N] [--dir PATH] [--quiet]`,
+  )
   process.exit(2)
 }
 

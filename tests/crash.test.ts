@@ -13,19 +13,15 @@ import { killServersAfterEach, startServer } from './process'
 const servers = killServersAfterEach()
 
 describe('crash safety', () => {
-  test(
-    'after kill -9 at random moments every acknowledged row is there exactly, no request is half-applied, the file is sound',
-    async () => {
-      const dir = tempDir()
-      const summary = await runCrashLoop({ durability: 'full', kills: 4, dir })
-      expect(summary.problems).toEqual([])
-      expect(summary).toMatchObject({ kills: 4, lost: 0, halfApplied: 0, integrity: 'ok', finalExitCode: 0 })
-      expect(summary.acknowledged).toBeGreaterThan(0)
-      expect(summary.rowsChecked).toBeGreaterThan(0)
-      rmSync(dir, { recursive: true, force: true })
-    },
-    60_000,
-  )
+  test('after kill -9 at random moments every acknowledged row is there exactly, no request is half-applied, the file is sound', async () => {
+    const dir = tempDir()
+    const summary = await runCrashLoop({ durability: 'full', kills: 4, dir })
+    expect(summary.problems).toEqual([])
+    expect(summary).toMatchObject({ kills: 4, lost: 0, halfApplied: 0, integrity: 'ok', finalExitCode: 0 })
+    expect(summary.acknowledged).toBeGreaterThan(0)
+    expect(summary.rowsChecked).toBeGreaterThan(0)
+    rmSync(dir, { recursive: true, force: true })
+  }, 60_000)
 
   test('the check notices a lost request, a half-applied one, a changed value and a stray column', async () => {
     const dir = tempDir()
@@ -35,7 +31,8 @@ describe('crash safety', () => {
     const workload = new Workload(seededRandom(7), 8)
     await workload.setUp(server.url)
     workload.start(server.url)
-    const acked = (kind: string, minRows: number) => workload.count((request) => request.status === 200 && request.kind === kind && request.rows.length >= minRows)
+    const acked = (kind: string, minRows: number) =>
+      workload.count((request) => request.status === 200 && request.kind === kind && request.rows.length >= minRows)
     while (acked('batch', 3) < 2 || acked('single', 1) < 1) await Bun.sleep(10)
     await workload.stop()
     expect(await server.stop('SIGTERM')).toBe(0)
@@ -95,7 +92,10 @@ describe('graceful shutdown', () => {
       expect(check.integrity).toBe('ok')
       // And the server handled (and logged) exactly the requests that got an answer, plus the table creation.
       await Bun.sleep(100)
-      const handled = server.output().split('\n').filter((line) => / POST \S+ \d{3} /.test(line)).length
+      const handled = server
+        .output()
+        .split('\n')
+        .filter((line) => / POST \S+ \d{3} /.test(line)).length
       expect(handled).toBe(workload.count((request) => request.status !== undefined) + 1)
     },
     30_000,

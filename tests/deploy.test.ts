@@ -10,7 +10,11 @@ import { runCli } from './process'
 const DEPLOY = join(import.meta.dir, '..', 'deploy')
 const LITESTREAM = join(import.meta.dir, '..', 'node_modules', '@flydotio', 'litestream-linux-x64', 'litestream')
 const unit = readFileSync(join(DEPLOY, 'rowpost.service'), 'utf8')
-const directive = (name: string) => unit.split('\n').find((line) => line.startsWith(`${name}=`))?.slice(name.length + 1)
+const directive = (name: string) =>
+  unit
+    .split('\n')
+    .find((line) => line.startsWith(`${name}=`))
+    ?.slice(name.length + 1)
 const systemdAnalyze = Bun.which('systemd-analyze')
 if (!systemdAnalyze) console.log('tests/deploy.test.ts: systemd-analyze is missing, so the unit is not verified by systemd (apt-get install systemd)')
 
@@ -35,7 +39,16 @@ describe('deploy/rowpost.service', () => {
     expect(binary).toBe('/usr/local/bin/rowpost')
     expect(config).toBe('/etc/rowpost/litestream.yml')
     const command = parseArgs(args) as ServeCommand
-    expect(command).toMatchObject({ command: 'serve', files: [`/var/lib/${directive('StateDirectory')}/data.db`], create: true, metadata: '/etc/rowpost/metadata.json', host: '127.0.0.1', port: 8001, logFormat: 'json', unsafe: false })
+    expect(command).toMatchObject({
+      command: 'serve',
+      files: [`/var/lib/${directive('StateDirectory')}/data.db`],
+      create: true,
+      metadata: '/etc/rowpost/metadata.json',
+      host: '127.0.0.1',
+      port: 8001,
+      logFormat: 'json',
+      unsafe: false,
+    })
     expect(command.settings.litestream).toBe('on')
     expect(directive('ReadWritePaths')).toBe(`/var/lib/${directive('StateDirectory')}`)
     const help = (await runCli(['--help'])).stdout
@@ -43,9 +56,14 @@ describe('deploy/rowpost.service', () => {
   })
 
   test('runs as its own user, with secrets from a file, under a strict sandbox', () => {
-    expect([directive('User'), directive('Group'), directive('EnvironmentFile'), directive('NoNewPrivileges'), directive('ProtectSystem'), directive('CapabilityBoundingSet')]).toEqual([
-      'rowpost', 'rowpost', '/etc/rowpost/rowpost.env', 'yes', 'strict', '',
-    ])
+    expect([
+      directive('User'),
+      directive('Group'),
+      directive('EnvironmentFile'),
+      directive('NoNewPrivileges'),
+      directive('ProtectSystem'),
+      directive('CapabilityBoundingSet'),
+    ]).toEqual(['rowpost', 'rowpost', '/etc/rowpost/rowpost.env', 'yes', 'strict', ''])
     expect(unit).not.toMatch(/^MemoryDenyWriteExecute=yes/m)
   })
 

@@ -10,7 +10,12 @@ import { ENTRY, killServersAfterEach, startServer } from './process'
 const ROOT = REPO_ROOT
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8')
 const readme = read('README.md')
-const DOC_FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)]
+const DOC_FILES = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`),
+]
 const servers = killServersAfterEach()
 
 /** Every `super(STATUS, 'code', ...)` / `new ApiError(STATUS, 'code'` in lib/: the error codes a client can see. */
@@ -51,7 +56,11 @@ function shellBlocks(): Array<[string, string, number]> {
 
 /** The server a documented `[VAR=value ...] [bun install && ]bun index.ts ARGS [&] [# comment]` line starts: its arguments and environment. */
 function serverOf(line: string): { args: string[]; env: Record<string, string> } {
-  const words = line.replace(/\s+#.*$/, '').replace(/\s*&$/, '').replace(/^bun install && /, '').split(/\s+/)
+  const words = line
+    .replace(/\s+#.*$/, '')
+    .replace(/\s*&$/, '')
+    .replace(/^bun install && /, '')
+    .split(/\s+/)
   const env: Record<string, string> = {}
   while (/^[A-Z_]+=/.test(words[0]!)) {
     const [name, value] = words.shift()!.split('=') as [string, string]
@@ -147,7 +156,13 @@ describe('the commands of the README and docs/ work as written', () => {
     expect(commands).toHaveLength(2)
     const outputs = runAsWritten(commands, dir, server.url)
     expect(JSON.parse(outputs[0]!)).toEqual(JSON.parse(expectedOutputs(block).get(commands[0]!)!))
-    expect(JSON.parse(outputs[1]!)).toMatchObject({ ok: true, rows: [{ id: 1, name: 'Cleopaws', age: 5 }, { id: 2, name: 'Pancakes', age: 4 }] })
+    expect(JSON.parse(outputs[1]!)).toMatchObject({
+      ok: true,
+      rows: [
+        { id: 1, name: 'Cleopaws', age: 5 },
+        { id: 2, name: 'Pancakes', age: 4 },
+      ],
+    })
   })
 
   test('docs/api.md, the datasette-insert curls: with and without the token of docs/configuration.md', async () => {
@@ -191,9 +206,16 @@ describe('the commands of the README and docs/ work as written', () => {
     const run = Bun.spawnSync(['sh', '-ec', script], { cwd: dir })
     // stderr holds only create-token's warning about the short example secret.
     expect({ exitCode: run.exitCode, stderr: run.stderr.toString() }).toEqual({ exitCode: 0, stderr: expect.not.stringContaining('curl') })
-    const answers = run.stdout.toString().trim().split('\n').map((line) => JSON.parse(line) as { ok: boolean; rows?: unknown[]; row_count?: number })
+    const answers = run.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { ok: boolean; rows?: unknown[]; row_count?: number })
     expect(answers.map((answer) => answer.ok)).toEqual([true, true, true, true, true, true, true])
-    expect(answers[1]!.rows).toEqual([expect.objectContaining({ id: 1, title: 'One', score: 1.5 }), expect.objectContaining({ id: 2, title: 'Two', score: null })])
+    expect(answers[1]!.rows).toEqual([
+      expect.objectContaining({ id: 1, title: 'One', score: 1.5 }),
+      expect.objectContaining({ id: 2, title: 'Two', score: null }),
+    ])
     expect(answers[5]!.row_count).toBe(2)
     const database = (await (await fetch(`${server.url}/data.json`)).json()) as { tables: unknown[] }
     expect(database.tables).toEqual([])
@@ -242,7 +264,11 @@ describe('the commands of the README and docs/ work as written', () => {
     const server = await startServer(args, { cwd: dir, env })
     servers.push(server)
     const post = (token?: string) =>
-      fetch(`${server.url}/-/insert/data/dogs?pk=id`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {}, body: '{"id": 5, "name": "Bot"}' })
+      fetch(`${server.url}/-/insert/data/dogs?pk=id`, {
+        method: 'POST',
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        body: '{"id": 5, "name": "Bot"}',
+      })
     expect((await post(env.INSERT_TOKEN)).status).toBe(200)
     expect((await post()).status).toBe(403)
     expect((await post('wrong')).status).toBe(401)
@@ -260,7 +286,10 @@ describe('the commands of the README and docs/ work as written', () => {
     const bin = join(tempDir(), 'bin')
     mkdirSync(bin)
     const parse = join(bin, 'parse.ts')
-    writeFileSync(parse, `import { parseArgs } from ${JSON.stringify(join(ROOT, 'lib/cli'))}\nconst command = parseArgs(process.argv.slice(2), process.env)\nconsole.log(JSON.stringify(command))\n`)
+    writeFileSync(
+      parse,
+      `import { parseArgs } from ${JSON.stringify(join(ROOT, 'lib/cli'))}\nconst command = parseArgs(process.argv.slice(2), process.env)\nconsole.log(JSON.stringify(command))\n`,
+    )
     writeFileSync(join(bin, 'rowpost'), `#!/bin/sh\nexec bun ${parse} "$@"\n`)
     chmodSync(join(bin, 'rowpost'), 0o755)
     const commands = shellCommands(docShellBlock('docs/postgresql.md', '# PostgreSQL: several rowposts on one database'))

@@ -109,20 +109,12 @@ describe('4: cross-site writes', () => {
   const NOT_HOST = (origin: string) => `Origin "${origin}" does not match Host "localhost"`
 
   test.each([
-    [
-      'a text/plain form post from another site',
-      { 'content-type': 'text/plain', 'sec-fetch-site': 'cross-site', origin: EVIL },
-      NOT_SAME_ORIGIN('cross-site'),
-    ],
+    ['a text/plain form post from another site', { 'content-type': 'text/plain', 'sec-fetch-site': 'cross-site', origin: EVIL }, NOT_SAME_ORIGIN('cross-site')],
     ['a fetch from a sibling site', { 'sec-fetch-site': 'same-site', origin: 'http://a.localhost' }, NOT_SAME_ORIGIN('same-site')],
     ['an older browser on another site (Origin only)', { origin: EVIL }, NOT_HOST(EVIL)],
     ['an older browser on another port', { origin: 'http://localhost:8001' }, NOT_HOST('http://localhost:8001')],
     ['a sandboxed page (Origin: null)', { origin: 'null' }, 'malformed Origin "null" or Host "localhost"'],
-    [
-      'Basic credentials (a browser sends them itself)',
-      { authorization: 'Basic YTpi', 'sec-fetch-site': 'cross-site' },
-      NOT_SAME_ORIGIN('cross-site'),
-    ],
+    ['Basic credentials (a browser sends them itself)', { authorization: 'Basic YTpi', 'sec-fetch-site': 'cross-site' }, NOT_SAME_ORIGIN('cross-site')],
     ['a bearer token that comes with a cookie', { authorization: 'Bearer x', cookie: 'session=1', origin: EVIL }, NOT_HOST(EVIL)],
   ])('under --unsafe, %s cannot drop a table: 403', async (_name, headers, reason) => {
     const t = withDogs({ unsafe: true })
@@ -190,32 +182,21 @@ describe('4: cross-site writes', () => {
   })
 
   describe('over a real socket', () => {
-    const REBINDING = [
-      'attacker.example',
-      'attacker.example:8001',
-      '127.0.0.1.nip.io',
-      'localhost.attacker.example',
-      'x.localhost',
-      '0.0.0.0',
-      '[::2]',
-    ]
-    test.each(REBINDING)(
-      'under --unsafe, Host %s (DNS rebinding) is refused for every method and reaches no route',
-      async (host) => {
-        const t = withDogs({ unsafe: true })
-        const { port, log, stop } = serveInProcess(t.app)
-        inProcess.push(stop)
-        for (const method of ['GET', 'OPTIONS', 'POST']) {
-          const target = method === 'GET' ? '/data/dogs.json' : '/data/dogs/-/drop'
-          const response = await rawRequest(port, { method, target, host, body: method === 'POST' ? CONFIRM : '' })
-          const message = `--unsafe serves only loopback hosts (localhost, 127.0.0.1, [::1]); refused Host ${JSON.stringify(host)}`
-          expect([method, response.status, JSON.parse(response.body).error]).toEqual([method, 403, message])
-        }
-        const logged = log.map((line) => line.split(' ').slice(1, 4).join(' '))
-        expect(logged).toEqual(['GET /data/dogs.json 403', 'OPTIONS /data/dogs/-/drop 403', 'POST /data/dogs/-/drop 403'])
-        expect(t.tables()).toEqual(['dogs'])
-      },
-    )
+    const REBINDING = ['attacker.example', 'attacker.example:8001', '127.0.0.1.nip.io', 'localhost.attacker.example', 'x.localhost', '0.0.0.0', '[::2]']
+    test.each(REBINDING)('under --unsafe, Host %s (DNS rebinding) is refused for every method and reaches no route', async (host) => {
+      const t = withDogs({ unsafe: true })
+      const { port, log, stop } = serveInProcess(t.app)
+      inProcess.push(stop)
+      for (const method of ['GET', 'OPTIONS', 'POST']) {
+        const target = method === 'GET' ? '/data/dogs.json' : '/data/dogs/-/drop'
+        const response = await rawRequest(port, { method, target, host, body: method === 'POST' ? CONFIRM : '' })
+        const message = `--unsafe serves only loopback hosts (localhost, 127.0.0.1, [::1]); refused Host ${JSON.stringify(host)}`
+        expect([method, response.status, JSON.parse(response.body).error]).toEqual([method, 403, message])
+      }
+      const logged = log.map((line) => line.split(' ').slice(1, 4).join(' '))
+      expect(logged).toEqual(['GET /data/dogs.json 403', 'OPTIONS /data/dogs/-/drop 403', 'POST /data/dogs/-/drop 403'])
+      expect(t.tables()).toEqual(['dogs'])
+    })
 
     const LOOPBACK = ['localhost', 'LOCALHOST:8001', '127.0.0.1', '127.1.2.3:99', '[::1]', '[::1]:8001']
     test.each(LOOPBACK)('under --unsafe, loopback Host %s is served', async (host) => {

@@ -17,7 +17,7 @@ function seeded(document: Record<string, unknown> = {}, options: { unsafe?: bool
   t.db.connection.run("INSERT INTO dogs VALUES (1, 'Cleo', 5), (2, 'Pancakes', 4)")
   t.db.connection.run('CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, msg TEXT)')
   t.db.connection.run('CREATE TRIGGER dogs_audit AFTER DELETE ON dogs BEGIN INSERT INTO audit (msg) VALUES (old.name); END')
-  t.db.connection.run("CREATE TABLE secret (id INTEGER PRIMARY KEY, code TEXT)")
+  t.db.connection.run('CREATE TABLE secret (id INTEGER PRIMARY KEY, code TEXT)')
   t.db.connection.run("INSERT INTO secret VALUES (1, 'hunter2')")
   t.db.connection.run('CREATE VIRTUAL TABLE search USING fts5(name)')
   return t
@@ -68,7 +68,11 @@ describe('statements that run', () => {
       truncated: false,
       analysis: [{ operation: 'insert', database: 'data', table: 'dogs', required_permission: 'insert-row, update-row, delete-row', source: null }],
     })
-    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Cleo', age: 5 }, { id: 2, name: 'Pancakes', age: 4 }, { id: 3, name: 'Boris', age: 1 }])
+    expect(t.rows('dogs')).toEqual([
+      { id: 1, name: 'Cleo', age: 5 },
+      { id: 2, name: 'Pancakes', age: 4 },
+      { id: 3, name: 'Boris', age: 1 },
+    ])
   })
 
   test('a parameter the body leaves out is bound as an empty string, as in Datasette', async () => {
@@ -85,7 +89,10 @@ describe('statements that run', () => {
       ok: true,
       message: 'Query executed, 2 rows affected',
       rowcount: 2,
-      rows: [{ id: 3, name: 'dog a' }, { id: 4, name: 'dog b' }],
+      rows: [
+        { id: 3, name: 'dog a' },
+        { id: 4, name: 'dog b' },
+      ],
       truncated: false,
       analysis: [
         { operation: 'insert', database: 'data', table: 'dogs', required_permission: 'insert-row, update-row, delete-row', source: null },
@@ -103,7 +110,13 @@ describe('statements that run', () => {
     expect([updated.message, updated.rowcount]).toEqual(['Query executed, 2 rows affected', 2])
     const deleted = (await (await run(t, { sql: 'delete from dogs where id = :id', params: { id: 1 } })).json()) as Record<string, unknown>
     expect([deleted.message, deleted.rowcount]).toEqual(['Query executed, 1 row affected', 1])
-    expect(deleted.analysis).toContainEqual({ operation: 'insert', database: 'data', table: 'audit', required_permission: 'insert-row, update-row, delete-row', source: 'dogs_audit' })
+    expect(deleted.analysis).toContainEqual({
+      operation: 'insert',
+      database: 'data',
+      table: 'audit',
+      required_permission: 'insert-row, update-row, delete-row',
+      source: 'dogs_audit',
+    })
     expect(t.rows('dogs')).toEqual([{ id: 2, name: 'Pancakes', age: 5 }])
     expect(t.rows('audit')).toEqual([{ id: 1, msg: 'Cleo' }])
   })
@@ -119,7 +132,10 @@ describe('statements that run', () => {
     await ddl('drop index cats_name')
     await ddl('alter table cats rename to kittens')
     expect((await t.get('/data/cats.json', 'admin-token')).status).toBe(404)
-    await expectJson(await t.get('/data/kittens.json?_shape=array', 'admin-token'), 200, [{ id: 1, name: 'Tom', lives: null }, { id: 2, name: 'Felix', lives: 9 }])
+    await expectJson(await t.get('/data/kittens.json?_shape=array', 'admin-token'), 200, [
+      { id: 1, name: 'Tom', lives: null },
+      { id: 2, name: 'Felix', lives: 9 },
+    ])
     await ddl('drop table kittens')
     expect(t.tables()).not.toContain('kittens')
     expect((await t.post('/data/kittens/-/insert', { row: { id: 3 } }, 'admin-token')).status).toBe(404)
@@ -212,7 +228,11 @@ describe('bad bodies', () => {
     ['a magic parameter', '{"sql": "delete from dogs where id = :_actor_id"}', 'Magic parameters are not allowed'],
     ['extra parameters, sorted', '{"sql": "delete from dogs where id = :id", "params": {"id": 1, "zé": 2, "b c": 3}}', 'Unknown parameters: b c, zé'],
     ['a parameter the SQL names only inside a string', `{"sql": "delete from dogs where name = ':id'", "params": {"id": 1}}`, 'Unknown parameters: id'],
-    ['an object as a parameter', '{"sql": "delete from dogs where id = :id", "params": {"id": {"a": 1}}}', 'Error binding parameter :id - probably unsupported type.'],
+    [
+      'an object as a parameter',
+      '{"sql": "delete from dogs where id = :id", "params": {"id": {"a": 1}}}',
+      'Error binding parameter :id - probably unsupported type.',
+    ],
     ['a list as a parameter', '{"sql": "delete from dogs where id = :id", "params": {"id": [1]}}', 'Error binding parameter :id - probably unsupported type.'],
   ])('%s: 400 %s', async (_name, body, message) => {
     await expectRefused(seeded(POLICY), body, 400, message)
@@ -254,8 +274,20 @@ describe('permissions', () => {
 
   test('an insert or update needs all three row actions on the table; a delete only delete-row', async () => {
     const only = (action: string) => seeded({ permissions: { 'execute-write-sql': true, [action]: true } })
-    await expectRefused(only('insert-row'), { sql: "insert into dogs (name) values ('x')" }, 403, 'Permission denied: need update-row on data/dogs', 'writer-token')
-    await expectRefused(only('update-row'), { sql: 'update dogs set age = 1 where id = 1' }, 403, 'Permission denied: need insert-row on data/dogs', 'writer-token')
+    await expectRefused(
+      only('insert-row'),
+      { sql: "insert into dogs (name) values ('x')" },
+      403,
+      'Permission denied: need update-row on data/dogs',
+      'writer-token',
+    )
+    await expectRefused(
+      only('update-row'),
+      { sql: 'update dogs set age = 1 where id = 1' },
+      403,
+      'Permission denied: need insert-row on data/dogs',
+      'writer-token',
+    )
     const deleter = only('delete-row')
     // The trigger's insert into audit takes the row actions on audit too.
     await expectRefused(deleter, { sql: 'delete from dogs where id = 1' }, 403, 'Permission denied: need insert-row on data/audit', 'writer-token')
@@ -291,7 +323,7 @@ describe('permissions', () => {
     for (const sql of [
       'insert into dogs (name) select code from secret',
       'insert into dogs (name) values ((select code from secret where id = 1))',
-      "update dogs set name = (select code from secret) where id = 1",
+      'update dogs set name = (select code from secret) where id = 1',
       'delete from dogs where name in (select code from secret)',
       'insert into dogs (name) select code from secret_view',
       'create table stolen as select * from secret',
@@ -336,7 +368,10 @@ describe('over a socket', () => {
       server.stop()
     }
     const file = new Database(t.path, { readonly: true })
-    expect(file.query('SELECT id, age FROM dogs ORDER BY id').all()).toEqual([{ id: 1, age: 6 }, { id: 2, age: 4 }])
+    expect(file.query('SELECT id, age FROM dogs ORDER BY id').all()).toEqual([
+      { id: 1, age: 6 },
+      { id: 2, age: 4 },
+    ])
     file.close()
   })
 })
@@ -358,6 +393,10 @@ describe('README', () => {
     expect(answers[2]).toEqual(expect.objectContaining({ message: 'Query executed, 1 row affected', rows: [{ id: 1, stars: 4 }], truncated: false }))
     expect(answers[3]).toEqual(expect.objectContaining({ rowcount: 1 }))
     expect(t.rows('notes')).toEqual([])
-    expect(t.columns('notes')).toEqual([['id', 'INTEGER'], ['body', 'TEXT'], ['stars', 'INTEGER']])
+    expect(t.columns('notes')).toEqual([
+      ['id', 'INTEGER'],
+      ['body', 'TEXT'],
+      ['stars', 'INTEGER'],
+    ])
   })
 })

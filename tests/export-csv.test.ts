@@ -5,8 +5,25 @@ import type { SqlValue } from '../lib/values'
 describe('lib/csv.ts writes what Python csv.writer writes for Datasette', () => {
   test('floats as Python repr, integers exact, NULL empty, minimal quoting, CRLF', () => {
     // Expected text is Python 3's own: csv.writer(io.StringIO()).writerow([...]) on the same values.
-    const row: SqlValue[] = [1, 1e16, 1.5e-7, 0.0001, 123456.789, 1e22, -2.5e-5, Infinity, -0, 9007199254740993n, null,
-      'a,b', 'q"x', 'l\nm', 'cr\r', 't\tx', ' sp ']
+    const row: SqlValue[] = [
+      1,
+      1e16,
+      1.5e-7,
+      0.0001,
+      123456.789,
+      1e22,
+      -2.5e-5,
+      Infinity,
+      -0,
+      9007199254740993n,
+      null,
+      'a,b',
+      'q"x',
+      'l\nm',
+      'cr\r',
+      't\tx',
+      ' sp ',
+    ]
     expect(csvRow(row)).toBe('1.0,1e+16,1.5e-07,0.0001,123456.789,1e+22,-2.5e-05,inf,-0.0,9007199254740993,,"a,b","q""x","l\nm","cr\r",t\tx, sp \r\n')
   })
 
@@ -48,7 +65,15 @@ describe('lib/csv.ts writes what Python csv.writer writes for Datasette', () => 
 
   test('the header is quoted like any record; csvText joins header and rows; header: false leaves it out', () => {
     expect(csvHeader(['id', 'na,me', 'say "hi"'])).toBe('id,"na,me","say ""hi"""\r\n')
-    expect(csvText(['id', 'name'], [[1n, 'Cleo'], [2n, null]])).toBe('id,name\r\n1,Cleo\r\n2,\r\n')
+    expect(
+      csvText(
+        ['id', 'name'],
+        [
+          [1n, 'Cleo'],
+          [2n, null],
+        ],
+      ),
+    ).toBe('id,name\r\n1,Cleo\r\n2,\r\n')
     expect(csvText(['id'], [[1n]], { header: false })).toBe('1\r\n')
     expect(csvText(['id'], [])).toBe('id\r\n')
   })
@@ -61,7 +86,10 @@ describe('lib/csv.ts writes what Python csv.writer writes for Datasette', () => 
     async function* batches() {
       yield [[1n, 'a']]
       yield []
-      yield [[2n, 'b,c'], [3n, 'ü']]
+      yield [
+        [2n, 'b,c'],
+        [3n, 'ü'],
+      ]
     }
     const chunks: string[] = []
     for await (const chunk of csvChunks(['id', 'v'], batches())) chunks.push(chunk)

@@ -20,7 +20,12 @@ break', 0.5, NULL), (5, 'Zed', 12.25, NULL)`)
 
 async function text(t: TestApp, path: string, token?: string) {
   const response = await t.get(path, token)
-  return { status: response.status, type: response.headers.get('content-type'), disposition: response.headers.get('content-disposition'), body: await response.text() }
+  return {
+    status: response.status,
+    type: response.headers.get('content-type'),
+    disposition: response.headers.get('content-disposition'),
+    body: await response.text(),
+  }
 }
 
 const HEADER = 'id,name,weight,photo\r\n'
@@ -64,7 +69,10 @@ describe('table CSV and TSV', () => {
     const t = dogsApp({ settings: { default_page_size: 1, max_returned_rows: 2 } } as never)
     const response = await text(t, '/data/dogs.json?_shape=array&_nl=on&_stream=on')
     expect(response.type).toBe('application/x-ndjson; charset=utf-8')
-    const lines = response.body.trimEnd().split('\n').map((line) => JSON.parse(line))
+    const lines = response.body
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
     expect(lines.map((row) => row.id)).toEqual([1, 2, 3, 4, 5])
     expect(lines[0]).toEqual({ id: 1, name: 'Cleo, the dog', weight: 4, photo: { $base64: true, encoded: 'AAE=' } })
     expect(response.body).toContain('"weight":4.0')
@@ -72,7 +80,7 @@ describe('table CSV and TSV', () => {
 
   test('a rowid table exports its rowid; 64-bit integers are exact', async () => {
     const t = makeApp()
-    t.db.connection.run('CREATE TABLE notes (n INTEGER, t TEXT); INSERT INTO notes VALUES (9223372036854775807, \'max\'), (-9223372036854775808, \'\')')
+    t.db.connection.run("CREATE TABLE notes (n INTEGER, t TEXT); INSERT INTO notes VALUES (9223372036854775807, 'max'), (-9223372036854775808, '')")
     expect((await text(t, '/data/notes.csv')).body).toBe('rowid,n,t\r\n1,9223372036854775807,max\r\n2,-9223372036854775808,\r\n')
   })
 
@@ -175,7 +183,9 @@ describe('streaming over a real socket', () => {
     peak = Math.max(peak, rss())
     expect(lines).toBe(total + 1)
     expect(tail.endsWith(`${note}${total}\r\n`.slice(-40))).toBe(true)
-    console.log(`CSV export of ${total} rows (${Math.round(bytes / 2 ** 20)} MB): server RSS ${Math.round(before / 2 ** 20)} MB -> peak ${Math.round(peak / 2 ** 20)} MB`)
+    console.log(
+      `CSV export of ${total} rows (${Math.round(bytes / 2 ** 20)} MB): server RSS ${Math.round(before / 2 ** 20)} MB -> peak ${Math.round(peak / 2 ** 20)} MB`,
+    )
     // Measured: 60 MB -> 110 MB peak for 90 MB and for 270 MB alike; buffering the export would grow by all of it.
     expect(bytes).toBeGreaterThan(115 * 2 ** 20)
     expect(peak - before).toBeLessThan(80 * 2 ** 20)
@@ -188,7 +198,9 @@ describe('README', () => {
     expect(commands).toHaveLength(4)
     const dir = tempDir()
     const file = new Database(join(dir, 'data.db'), { create: true })
-    file.run("CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT, age INTEGER); INSERT INTO dogs VALUES (1, 'Cleo', 5), (2, 'Pancakes, Jr', 4), (3, 'Toasty', 2)")
+    file.run(
+      "CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT, age INTEGER); INSERT INTO dogs VALUES (1, 'Cleo', 5), (2, 'Pancakes, Jr', 4), (3, 'Toasty', 2)",
+    )
     file.close()
     const server = await startServer(['data.db'], { cwd: dir })
     servers.push(server)

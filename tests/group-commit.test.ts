@@ -16,11 +16,24 @@ describe('group commit', () => {
   test('one bad request among many concurrent good ones fails alone; every good row lands', async () => {
     const t = makeApp({ unsafe: true })
     await t.post('/-/insert/data/readings?pk=id', { id: 0, value: 0 })
-    const good = Array.from({ length: 60 }, (_, i) => t.post('/-/insert/data/readings?pk=id', [{ id: i * 2 + 1, value: i }, { id: i * 2 + 2, value: i }]))
+    const good = Array.from({ length: 60 }, (_, i) =>
+      t.post('/-/insert/data/readings?pk=id', [
+        { id: i * 2 + 1, value: i },
+        { id: i * 2 + 2, value: i },
+      ]),
+    )
     const bad = [
-      t.post('/-/insert/data/readings', [{ id: 1000, value: 1 }, { id: 1001, nope: 1 }]),
+      t.post('/-/insert/data/readings', [
+        { id: 1000, value: 1 },
+        { id: 1001, nope: 1 },
+      ]),
       t.post('/-/insert/data/readings?pk=id', '[{"id": 2000, "value": 1}, {"id": 2001, "value": 123456789012345678901234567890}]'),
-      t.post('/data/readings/-/insert', { rows: [{ id: 3000, value: 1 }, { id: 1, value: 'duplicate key' }] }),
+      t.post('/data/readings/-/insert', {
+        rows: [
+          { id: 3000, value: 1 },
+          { id: 1, value: 'duplicate key' },
+        ],
+      }),
     ]
     const responses = await Promise.all([...good, ...bad])
     expect(responses.slice(0, 60).map((response) => response.status)).toEqual(Array(60).fill(200))

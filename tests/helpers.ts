@@ -67,9 +67,14 @@ export function makeApp(options: Omit<Partial<AppOptions>, 'databases'> & { path
     path,
     ...httpClient(app),
     rows: (table) => inspect((file) => file.query(`SELECT * FROM "${table.replaceAll('"', '""')}" ORDER BY rowid`).all() as Record<string, unknown>[]),
-    tables: () => inspect((file) => (file.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name)),
+    tables: () =>
+      inspect((file) => (file.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name)),
     columns: (table) =>
-      inspect((file) => (file.query('SELECT name, type FROM pragma_table_info(?)').all(table) as { name: string; type: string }[]).map((c) => [c.name, c.type] as [string, string])),
+      inspect((file) =>
+        (file.query('SELECT name, type FROM pragma_table_info(?)').all(table) as { name: string; type: string }[]).map(
+          (c) => [c.name, c.type] as [string, string],
+        ),
+      ),
   }
 }
 

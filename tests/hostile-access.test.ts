@@ -35,7 +35,13 @@ const requestArb = fc.oneof(
   }),
   fc.record({ kind: fc.constantFrom('update', 'delete'), key: fc.constantFrom(1, 77), return: fc.boolean(), alter: fc.boolean() }),
   fc.record({ kind: fc.constant('drop'), confirm: fc.boolean() }),
-  fc.record({ kind: fc.constant('create-rows'), key: fc.constantFrom(1, 77), pk: fc.constantFrom('id', 'value', 'other'), replace: fc.boolean(), alter: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('create-rows'),
+    key: fc.constantFrom(1, 77),
+    pk: fc.constantFrom('id', 'value', 'other'),
+    replace: fc.boolean(),
+    alter: fc.boolean(),
+  }),
   fc.record({ kind: fc.constant('create-fk'), column: fc.constantFrom('id', 'value', 'missing'), tableOnly: fc.boolean() }),
   fc.record({ kind: fc.constant('legacy'), key: fc.constantFrom(1, 77), alter: fc.boolean(), upsert: fc.boolean() }),
 )
@@ -72,21 +78,41 @@ function requestFor(w: WriteCase): [string, unknown] {
     case 'insert':
     case 'upsert': {
       const row = { id: w.key, value: 'x', ...(w.alter ? { extra: 1 } : {}) }
-      const options = { ...(w.return ? { return: true } : {}), ...(w.ignore ? { ignore: true } : {}), ...(w.replace ? { replace: true } : {}), ...(w.alter ? { alter: true } : {}) }
+      const options = {
+        ...(w.return ? { return: true } : {}),
+        ...(w.ignore ? { ignore: true } : {}),
+        ...(w.replace ? { replace: true } : {}),
+        ...(w.alter ? { alter: true } : {}),
+      }
       return [`/data/secrets/-/${w.kind}`, { ...(w.single ? { row } : { rows: [row] }), ...options }]
     }
     case 'update':
-      return [`/data/secrets/${w.key}/-/update`, { update: w.alter ? { extra: 1 } : { value: 'y' }, ...(w.return ? { return: true } : {}), ...(w.alter ? { alter: true } : {}) }]
+      return [
+        `/data/secrets/${w.key}/-/update`,
+        { update: w.alter ? { extra: 1 } : { value: 'y' }, ...(w.return ? { return: true } : {}), ...(w.alter ? { alter: true } : {}) },
+      ]
     case 'delete':
       return [`/data/secrets/${w.key}/-/delete`, {}]
     case 'drop':
       return ['/data/secrets/-/drop', w.confirm ? { confirm: true } : {}]
     case 'create-rows':
-      return ['/data/-/create', { table: 'secrets', rows: [{ id: w.key, value: 'x', ...(w.alter ? { extra: 1 } : {}) }], pk: w.pk, ...(w.replace ? { replace: true } : {}), ...(w.alter ? { alter: true } : {}) }]
+      return [
+        '/data/-/create',
+        {
+          table: 'secrets',
+          rows: [{ id: w.key, value: 'x', ...(w.alter ? { extra: 1 } : {}) }],
+          pk: w.pk,
+          ...(w.replace ? { replace: true } : {}),
+          ...(w.alter ? { alter: true } : {}),
+        },
+      ]
     case 'create-fk':
       return ['/data/-/create', { table: 'refs', columns: [{ name: 'ref', fk_table: 'secrets', ...(w.tableOnly ? {} : { fk_column: w.column }) }] }]
     case 'legacy':
-      return [`/-/${w.upsert ? 'upsert' : 'insert'}/data/secrets?pk=id${w.alter ? '&alter=1' : ''}`, [{ id: w.key, value: 'x', ...(w.alter ? { extra: 1 } : {}) }]]
+      return [
+        `/-/${w.upsert ? 'upsert' : 'insert'}/data/secrets?pk=id${w.alter ? '&alter=1' : ''}`,
+        [{ id: w.key, value: 'x', ...(w.alter ? { extra: 1 } : {}) }],
+      ]
   }
 }
 
@@ -97,7 +123,10 @@ function baseNeeds(w: WriteCase): Array<[Action, boolean]> {
       return [['insert-row', true]]
     case 'upsert':
     case 'legacy':
-      return [['insert-row', true], ['update-row', true]]
+      return [
+        ['insert-row', true],
+        ['update-row', true],
+      ]
     case 'update':
       return [['update-row', true]]
     case 'delete':
@@ -105,7 +134,10 @@ function baseNeeds(w: WriteCase): Array<[Action, boolean]> {
     case 'drop':
       return [['drop-table', true]]
     case 'create-rows':
-      return [['create-table', false], ['insert-row', true]]
+      return [
+        ['create-table', false],
+        ['insert-row', true],
+      ]
     case 'create-fk':
       return [['create-table', false]]
   }
@@ -126,31 +158,35 @@ async function answer(backend: Backend, world: World, policy: PolicyCase, w: Wri
  */
 const RUNS: Record<BackendName, number> = { sqlite: 150, postgres: 30 }
 
-eachBackend((backend) => describe('write-without-view callers, generated', () => {
-  test('a caller who may not view the table never sees its rows or schema, and a refusal does not depend on what exists', async () => {
-    await fc.assert(
-      fc.asyncProperty(policyArb, requestArb, async (policy, w) => {
-        const answers = await Promise.all((['row', 'no-row', 'no-table'] as World[]).map((world) => answer(backend, world, policy, w)))
-        const actor = { id: 'bot' }
-        const visible = canView(answers[0]!.t.app.context.policy, actor, { database: 'data', table: 'secrets' })
-        expect(visible).toBe(policy.viewsSecrets)
-        for (const { status } of answers) expect(status).toBeLessThan(500)
-        if (visible) return
-        // Where the table existed before the request, nothing of it comes back (in the third world the caller made it).
-        for (const { text } of answers.slice(0, 2)) {
-          expect(text).not.toContain(SECRET_VALUE)
-          expect(text).not.toContain('CREATE TABLE')
-        }
-        // Lacking what the route itself needs, the caller learns nothing from the answer: the same in every world.
-        const policyOf = answers[0]!.t.app.context.policy
-        const lacksBase = baseNeeds(w).some(([action, onTable]) => !allowed(policyOf, actor, action, onTable ? { database: 'data', table: 'secrets' } : { database: 'data' }))
-        if (lacksBase) {
-          const [first, ...others] = answers.map(({ status, text }) => ({ status, text }))
-          expect(first!.status).toBe(403)
-          expect(others).toEqual([first!, first!])
-        }
-      }),
-      { numRuns: RUNS[backend.name] },
-    )
-  }, 60_000)
-}))
+eachBackend((backend) =>
+  describe('write-without-view callers, generated', () => {
+    test('a caller who may not view the table never sees its rows or schema, and a refusal does not depend on what exists', async () => {
+      await fc.assert(
+        fc.asyncProperty(policyArb, requestArb, async (policy, w) => {
+          const answers = await Promise.all((['row', 'no-row', 'no-table'] as World[]).map((world) => answer(backend, world, policy, w)))
+          const actor = { id: 'bot' }
+          const visible = canView(answers[0]!.t.app.context.policy, actor, { database: 'data', table: 'secrets' })
+          expect(visible).toBe(policy.viewsSecrets)
+          for (const { status } of answers) expect(status).toBeLessThan(500)
+          if (visible) return
+          // Where the table existed before the request, nothing of it comes back (in the third world the caller made it).
+          for (const { text } of answers.slice(0, 2)) {
+            expect(text).not.toContain(SECRET_VALUE)
+            expect(text).not.toContain('CREATE TABLE')
+          }
+          // Lacking what the route itself needs, the caller learns nothing from the answer: the same in every world.
+          const policyOf = answers[0]!.t.app.context.policy
+          const lacksBase = baseNeeds(w).some(
+            ([action, onTable]) => !allowed(policyOf, actor, action, onTable ? { database: 'data', table: 'secrets' } : { database: 'data' }),
+          )
+          if (lacksBase) {
+            const [first, ...others] = answers.map(({ status, text }) => ({ status, text }))
+            expect(first!.status).toBe(403)
+            expect(others).toEqual([first!, first!])
+          }
+        }),
+        { numRuns: RUNS[backend.name] },
+      )
+    }, 60_000)
+  }),
+)

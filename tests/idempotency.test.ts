@@ -70,7 +70,14 @@ eachBackend((backend) => {
     test('keys belong to one actor: another actor with the same key is a new request', async () => {
       const config = interpretMetadata({
         permissions: { 'insert-row': true, 'update-row': true, 'create-table': true },
-        plugins: { 'datasette-auth-tokens': { tokens: [{ token: 'tok-a', actor: { id: 'a' } }, { token: 'tok-b', actor: { id: 'b' } }] } },
+        plugins: {
+          'datasette-auth-tokens': {
+            tokens: [
+              { token: 'tok-a', actor: { id: 'a' } },
+              { token: 'tok-b', actor: { id: 'b' } },
+            ],
+          },
+        },
       })
       const t = await backend.makeApp({ config })
       expect((await t.post('/-/insert/data/log', { n: 1 }, 'tok-a', withKey('same'))).status).toBe(200)

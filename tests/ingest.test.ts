@@ -55,14 +55,29 @@ describe('NDJSON', () => {
   test('each line is a row numbered by its line, across CRLF, blank lines and a last line without a newline', async () => {
     expect(ndjson('{"a": 1}\r\n\n   \r\n{"a": 2, "b": "x"}\n\t\n{"b": null}')).toStrictEqual([
       { line: 1, entries: [['a', 1]] },
-      { line: 4, entries: [['a', 2], ['b', 'x']] },
+      {
+        line: 4,
+        entries: [
+          ['a', 2],
+          ['b', 'x'],
+        ],
+      },
       { line: 6, entries: [['b', null]] },
     ])
   })
 
   test('integers beyond 2^53 stay exact, 1.0 stays a float, nested values pass through', async () => {
     expect(ndjson('{"big": 9007199254740993, "float": 1.0, "half": 0.5, "doc": {"k": [1, true]}, "__proto__": 7}\n')).toStrictEqual([
-      { line: 1, entries: [['big', 9007199254740993n], ['float', new FloatLiteral(1)], ['half', 0.5], ['doc', { k: [1, true] }], ['__proto__', 7]] },
+      {
+        line: 1,
+        entries: [
+          ['big', 9007199254740993n],
+          ['float', new FloatLiteral(1)],
+          ['half', 0.5],
+          ['doc', { k: [1, true] }],
+          ['__proto__', 7],
+        ],
+      },
     ])
   })
 
@@ -75,10 +90,18 @@ describe('NDJSON', () => {
     ['invalid JSON', '{"a": 1}\n{"a": 1,, "b": 2}\n', bad('Line 2: Invalid JSON: Expected a double-quoted property name at column 9', 'invalid_json')],
     ['two values on one line', '{"a": 1} {"a": 2}\n', bad('Line 1: Invalid JSON: Unexpected data after the JSON value at column 10', 'invalid_json')],
     ['a value split over two lines', '{"a":\n 1}\n', bad('Line 1: Invalid JSON: Unexpected end of input at column 6', 'invalid_json')],
-    ['keys that differ only in case', '{"a": 1}\n{"Name": 1, "name": 2}', bad('Line 2: the row has keys that differ only in case, which SQLite treats as one column: "Name", "name"')],
+    [
+      'keys that differ only in case',
+      '{"a": 1}\n{"Name": 1, "name": 2}',
+      bad('Line 2: the row has keys that differ only in case, which SQLite treats as one column: "Name", "name"'),
+    ],
     ['an empty key', '{"": 1}', bad('Line 1: Column name must not be empty', 'invalid_name')],
     ['invalid UTF-8 on line 3', bytes('{"a": 1}\n{"a": 2}\n{"a": "', [0xff, 0xfe], '"}\n'), bad('Line 3: the body is not valid UTF-8', 'invalid_json')],
-    ['a UTF-8 sequence cut short by the end of the body', bytes('{"a": 1}\n{"a": 2}\n', [0xe2, 0x82]), bad('Line 3: the body is not valid UTF-8', 'invalid_json')],
+    [
+      'a UTF-8 sequence cut short by the end of the body',
+      bytes('{"a": 1}\n{"a": 2}\n', [0xe2, 0x82]),
+      bad('Line 3: the body is not valid UTF-8', 'invalid_json'),
+    ],
     ['an empty body', '', bad('The body is empty')],
     ['a body of blank lines', '\n \r\n\t\n', bad('The body is empty')],
   ])('%s is refused naming the line', async (_name, body, expected) => {
@@ -90,9 +113,36 @@ describe('CSV and TSV', () => {
   test('the header names the columns and each field is typed by its own value', async () => {
     const body = 'id,score,name,ratio,note\n1,-2.5,Cleo,1.0,\n-0,007,12abc,.5e1,""\n9007199254740993,9223372036854775808,1e999, 3,-1.5E-3\n'
     expect(csv(body)).toStrictEqual([
-      { line: 2, entries: [['id', 1], ['score', -2.5], ['name', 'Cleo'], ['ratio', new FloatLiteral(1)], ['note', null]] },
-      { line: 3, entries: [['id', 0], ['score', 7], ['name', '12abc'], ['ratio', new FloatLiteral(5)], ['note', '']] },
-      { line: 4, entries: [['id', 9007199254740993n], ['score', '9223372036854775808'], ['name', '1e999'], ['ratio', ' 3'], ['note', -0.0015]] },
+      {
+        line: 2,
+        entries: [
+          ['id', 1],
+          ['score', -2.5],
+          ['name', 'Cleo'],
+          ['ratio', new FloatLiteral(1)],
+          ['note', null],
+        ],
+      },
+      {
+        line: 3,
+        entries: [
+          ['id', 0],
+          ['score', 7],
+          ['name', '12abc'],
+          ['ratio', new FloatLiteral(5)],
+          ['note', ''],
+        ],
+      },
+      {
+        line: 4,
+        entries: [
+          ['id', 9007199254740993n],
+          ['score', '9223372036854775808'],
+          ['name', '1e999'],
+          ['ratio', ' 3'],
+          ['note', -0.0015],
+        ],
+      },
     ])
   })
 
@@ -107,32 +157,100 @@ describe('CSV and TSV', () => {
   test('quoted fields hold delimiters, newlines and doubled quotes, and each row keeps the line it starts on', async () => {
     const body = '"id","text"\n1,"a, b"\n2,"two\nlines"\n3,"say ""hi"""\n"4",5"6\n'
     expect(csv(body)).toStrictEqual([
-      { line: 2, entries: [['id', 1], ['text', 'a, b']] },
-      { line: 3, entries: [['id', 2], ['text', 'two\nlines']] },
-      { line: 5, entries: [['id', 3], ['text', 'say "hi"']] },
-      { line: 6, entries: [['id', 4], ['text', '5"6']] },
+      {
+        line: 2,
+        entries: [
+          ['id', 1],
+          ['text', 'a, b'],
+        ],
+      },
+      {
+        line: 3,
+        entries: [
+          ['id', 2],
+          ['text', 'two\nlines'],
+        ],
+      },
+      {
+        line: 5,
+        entries: [
+          ['id', 3],
+          ['text', 'say "hi"'],
+        ],
+      },
+      {
+        line: 6,
+        entries: [
+          ['id', 4],
+          ['text', '5"6'],
+        ],
+      },
     ])
   })
 
   test('CRLF ends records, a CRLF inside quotes is kept, blank lines are skipped and the last record needs no line end', async () => {
     expect(csv('a,b\r\n\r\n"x\r\ny",1\r\n"z",\r\n\r\n3,"w"')).toStrictEqual([
-      { line: 3, entries: [['a', 'x\r\ny'], ['b', 1]] },
-      { line: 5, entries: [['a', 'z'], ['b', null]] },
-      { line: 7, entries: [['a', 3], ['b', 'w']] },
+      {
+        line: 3,
+        entries: [
+          ['a', 'x\r\ny'],
+          ['b', 1],
+        ],
+      },
+      {
+        line: 5,
+        entries: [
+          ['a', 'z'],
+          ['b', null],
+        ],
+      },
+      {
+        line: 7,
+        entries: [
+          ['a', 3],
+          ['b', 'w'],
+        ],
+      },
     ])
   })
 
   test('TSV splits on tabs with the same quoting, and commas are plain text', async () => {
     expect(tsv('name\tnote\r\nCleo\t"tab\there"\r\na,b\t2\r\n')).toStrictEqual([
-      { line: 2, entries: [['name', 'Cleo'], ['note', 'tab\there']] },
-      { line: 3, entries: [['name', 'a,b'], ['note', 2]] },
+      {
+        line: 2,
+        entries: [
+          ['name', 'Cleo'],
+          ['note', 'tab\there'],
+        ],
+      },
+      {
+        line: 3,
+        entries: [
+          ['name', 'a,b'],
+          ['note', 2],
+        ],
+      },
     ])
   })
 
   test('a short record fills the missing columns with null', async () => {
     expect(csv('a,b,c\n1\n1,2\n')).toStrictEqual([
-      { line: 2, entries: [['a', 1], ['b', null], ['c', null]] },
-      { line: 3, entries: [['a', 1], ['b', 2], ['c', null]] },
+      {
+        line: 2,
+        entries: [
+          ['a', 1],
+          ['b', null],
+          ['c', null],
+        ],
+      },
+      {
+        line: 3,
+        entries: [
+          ['a', 1],
+          ['b', 2],
+          ['c', null],
+        ],
+      },
     ])
   })
 
@@ -142,14 +260,30 @@ describe('CSV and TSV', () => {
   })
 
   test.each([
-    ['a repeated header name', 'a,b,a,c,b\n1,2,3,4,5\n', bad('Line 1: the header repeats column names (SQLite ignores ASCII case in names): "a", "a"; "b", "b"')],
-    ['header names that differ only in case', 'Name,id,NAME\n', bad('Line 1: the header repeats column names (SQLite ignores ASCII case in names): "Name", "NAME"')],
+    [
+      'a repeated header name',
+      'a,b,a,c,b\n1,2,3,4,5\n',
+      bad('Line 1: the header repeats column names (SQLite ignores ASCII case in names): "a", "a"; "b", "b"'),
+    ],
+    [
+      'header names that differ only in case',
+      'Name,id,NAME\n',
+      bad('Line 1: the header repeats column names (SQLite ignores ASCII case in names): "Name", "NAME"'),
+    ],
     ['an empty header name', 'a,,c\n1,2,3\n', bad('Line 1: column 2 of the header has no name', 'invalid_name')],
     ['an empty quoted header name', '\n\na,""\n', bad('Line 3: column 2 of the header has no name', 'invalid_name')],
     ['a record with more fields than the header', 'a,b\n1,2\n"x\ny",2,3,4\n', bad('Line 3: the record has more fields than the 2 columns of the header')],
     ['a quote never closed', 'a,b\n1,2\n3,"four\nfive\n', bad('Line 3: a quoted field starts here and is never closed')],
-    ['text after a closing quote', 'a,b\n1,"x"y\n', bad('Line 2: unexpected "y" after the closing quote of a field; a quote inside a quoted field is written ""')],
-    ['a CR after a closing quote not followed by LF', 'a\n"x"\rb\n', bad('Line 2: unexpected "\\r" after the closing quote of a field; a quote inside a quoted field is written ""')],
+    [
+      'text after a closing quote',
+      'a,b\n1,"x"y\n',
+      bad('Line 2: unexpected "y" after the closing quote of a field; a quote inside a quoted field is written ""'),
+    ],
+    [
+      'a CR after a closing quote not followed by LF',
+      'a\n"x"\rb\n',
+      bad('Line 2: unexpected "\\r" after the closing quote of a field; a quote inside a quoted field is written ""'),
+    ],
     ['invalid UTF-8 inside a quoted field on line 4', bytes('a,b\n1,"x\n\ny', [0xc3, 0x28], '"\n'), bad('Line 4: the body is not valid UTF-8')],
     ['an empty body', '', bad('The body is empty')],
     ['a body of blank lines', '\r\n\n', bad('The body is empty')],
@@ -163,14 +297,21 @@ describe('batches', () => {
     const body = Array.from({ length: 2500 }, (_, index) => `{"n": ${index}}\n`).join('')
     const batches = batchesOf(ndjsonRows(chunksOf(body, () => 4096)))
     expect(batches.map((batch) => batch.rows.length)).toEqual([1000, 1000, 500])
-    expect(batches.map((batch) => [batch.rows[0]!.line, batch.rows.at(-1)!.line])).toEqual([[1, 1000], [1001, 2000], [2001, 2500]])
+    expect(batches.map((batch) => [batch.rows[0]!.line, batch.rows.at(-1)!.line])).toEqual([
+      [1, 1000],
+      [1001, 2000],
+      [2001, 2500],
+    ])
     expect(batches[2]!.rows[499]).toStrictEqual({ line: 2500, entries: [['n', 2499]] })
   })
 
   test('CSV batches count rows, not the header', async () => {
     const body = 'n\n' + Array.from({ length: 1001 }, (_, index) => `${index}\n`).join('')
     const batches = batchesOf(delimitedRows(chunksOf(body), ','))
-    expect(batches.map((batch) => [batch.rows.length, batch.rows[0]!.line])).toEqual([[1000, 2], [1, 1002]])
+    expect(batches.map((batch) => [batch.rows.length, batch.rows[0]!.line])).toEqual([
+      [1000, 2],
+      [1, 1002],
+    ])
   })
 
   test('a batch closes once it holds about 1 MiB of text', async () => {
@@ -214,15 +355,51 @@ describe('chunk boundaries', () => {
 
   test('the reference results are what they should be', async () => {
     expect(parse.ndjson(NDJSON)).toStrictEqual([
-      { line: 1, entries: [['name', 'Zoë 🐕'], ['n', 9007199254740993n]] },
-      { line: 3, entries: [['f', new FloatLiteral(1)], ['s', 'a\nb']] },
+      {
+        line: 1,
+        entries: [
+          ['name', 'Zoë 🐕'],
+          ['n', 9007199254740993n],
+        ],
+      },
+      {
+        line: 3,
+        entries: [
+          ['f', new FloatLiteral(1)],
+          ['s', 'a\nb'],
+        ],
+      },
       { line: 5, entries: [['k', '日本語']] },
     ])
     expect(parse.csv(CSV)).toStrictEqual([
-      { line: 3, entries: [['name', 'Zoë, 🐕'], ['no\nte', 'say "hi"\r\nthere']] },
-      { line: 6, entries: [['name', '日本'], ['no\nte', 1.5]] },
-      { line: 7, entries: [['name', 7], ['no\nte', null]] },
-      { line: 8, entries: [['name', '"'], ['no\nte', null]] },
+      {
+        line: 3,
+        entries: [
+          ['name', 'Zoë, 🐕'],
+          ['no\nte', 'say "hi"\r\nthere'],
+        ],
+      },
+      {
+        line: 6,
+        entries: [
+          ['name', '日本'],
+          ['no\nte', 1.5],
+        ],
+      },
+      {
+        line: 7,
+        entries: [
+          ['name', 7],
+          ['no\nte', null],
+        ],
+      },
+      {
+        line: 8,
+        entries: [
+          ['name', '"'],
+          ['no\nte', null],
+        ],
+      },
     ])
     expect(outcome(() => parse.ndjson(INVALID))).toEqual({ status: 400, message: 'Line 2: the body is not valid UTF-8' })
     expect(outcome(() => parse.csv(UNCLOSED))).toEqual({ status: 400, message: 'Line 3: a quoted field starts here and is never closed' })
@@ -232,7 +409,13 @@ describe('chunk boundaries', () => {
 describe('the body', () => {
   test('a caller that stops after the first batch closes the rest of the body', () => {
     let closed = false
-    for (const batch of ndjsonRows(chunksOf('{"a": 1}\n'.repeat(3000), () => 4096, () => (closed = true)))) {
+    for (const batch of ndjsonRows(
+      chunksOf(
+        '{"a": 1}\n'.repeat(3000),
+        () => 4096,
+        () => (closed = true),
+      ),
+    )) {
       expect(batch.rows.length).toBe(1000)
       break
     }
@@ -241,7 +424,11 @@ describe('the body', () => {
 
   test('a bad line closes the rest of the body', () => {
     let closed = false
-    const body = chunksOf('{"a": 1}\n[]\n' + '{"a": 1}\n'.repeat(1000), () => 16, () => (closed = true))
+    const body = chunksOf(
+      '{"a": 1}\n[]\n' + '{"a": 1}\n'.repeat(1000),
+      () => 16,
+      () => (closed = true),
+    )
     expect(failure(() => rowsOf(ndjsonRows(body))).message).toBe('Line 2: expected a JSON object, got an array')
     expect(closed).toBe(true)
   })
@@ -272,15 +459,13 @@ describe('RowSizeLimit', () => {
     }
   }
 
-  const refused = (line: string, maxBytes: number) =>
-    `413 ${line}: the row is longer than the maximum of ${maxBytes} bytes (max_stream_row_bytes)`
+  const refused = (line: string, maxBytes: number) => `413 ${line}: the row is longer than the maximum of ${maxBytes} bytes (max_stream_row_bytes)`
 
   test.each([
     ['an NDJSON line of exactly the limit passes', '{"a": 1}\n12345678\n', 8, undefined, 'ok'],
     ['one byte more is refused with its line', '{"a": 1}\n123456789\n', 8, undefined, refused('Line 2', 8)],
     ['a last line without a newline counts too', 'a\nb\n123456789', 8, undefined, refused('Line 3', 8)],
-    ['a quoted CSV field spanning lines is one record, named by its first line',
-      'a,b\n1,"x\ny\nzzzz"\n', 8, ',', refused('Line 2', 8)],
+    ['a quoted CSV field spanning lines is one record, named by its first line', 'a,b\n1,"x\ny\nzzzz"\n', 8, ',', refused('Line 2', 8)],
     ['newlines inside quotes move the line of later records', 'a\n"x\ny"\n123456789\n', 8, ',', refused('Line 4', 8)],
     ['a quote inside an unquoted field is text, so the newline after it ends the record', 'a,b\n12" pipe,1\n2,2\n', 12, ',', 'ok'],
     ['a doubled quote stays inside the quoted field', 'a\n"say ""hi""\nthere"\n', 14, ',', refused('Line 2', 14)],

@@ -30,7 +30,11 @@ function storedType(t: BackendApp, column: string): string {
 const CLEOPAWS = { id: 1, name: 'Cleopaws', age: 5 }
 const PANCAKES = { id: 2, name: 'Pancakes', age: 4 }
 const DOGS = [CLEOPAWS, PANCAKES]
-const DOG_COLUMNS: Array<[string, string]> = [['id', 'INTEGER'], ['name', 'TEXT'], ['age', 'INTEGER']]
+const DOG_COLUMNS: Array<[string, string]> = [
+  ['id', 'INTEGER'],
+  ['name', 'TEXT'],
+  ['age', 'INTEGER'],
+]
 
 /**
  * An app (unsafe unless `options` say otherwise) whose `dogs` table holds DOGS, created by rowpost itself through an
@@ -75,11 +79,23 @@ interface ErrorCase {
 const ERROR_TABLE: Array<[string, ErrorCase]> = [
   [
     'upsert without ?pk=',
-    { options: { unsafe: true }, path: '/-/upsert/data/dogs', body: '{"id": 1, "age": 7}', status: 400, response: { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' } },
+    {
+      options: { unsafe: true },
+      path: '/-/upsert/data/dogs',
+      body: '{"id": 1, "age": 7}',
+      status: 400,
+      response: { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' },
+    },
   ],
   [
     'upsert with an empty ?pk=',
-    { options: { unsafe: true }, path: '/-/upsert/data/dogs?pk=', body: '{"id": 1, "age": 7}', status: 400, response: { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' } },
+    {
+      options: { unsafe: true },
+      path: '/-/upsert/data/dogs?pk=',
+      body: '{"id": 1, "age": 7}',
+      status: 400,
+      response: { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' },
+    },
   ],
   ['a caller who may not insert', { options: {}, path: '/-/insert/data/dogs', body: '{"id": 3}', status: 403, response: PERMISSION_DENIED }],
   [
@@ -88,19 +104,43 @@ const ERROR_TABLE: Array<[string, ErrorCase]> = [
   ],
   [
     'alter asked by a caller who may not alter',
-    { options: { config: insertOnly() }, path: '/-/insert/data/dogs?alter=1', body: '{"id": 3, "breed": "Husky"}', status: 403, response: { error: 'Alter permission denied', status: 403 } },
+    {
+      options: { config: insertOnly() },
+      path: '/-/insert/data/dogs?alter=1',
+      body: '{"id": 3, "breed": "Husky"}',
+      status: 403,
+      response: { error: 'Alter permission denied', status: 403 },
+    },
   ],
   [
     'a missing table and a caller who may not create',
-    { options: { config: insertOnly() }, path: '/-/insert/data/cats', body: '{"id": 3}', status: 400, response: { status: 400, error: 'Table cats does not exist', error_code: 'missing_table' } },
+    {
+      options: { config: insertOnly() },
+      path: '/-/insert/data/cats',
+      body: '{"id": 3}',
+      status: 400,
+      response: { status: 400, error: 'Table cats does not exist', error_code: 'missing_table' },
+    },
   ],
   [
     'an unknown key without alter (the plugin’s exact body)',
-    { options: { unsafe: true }, path: '/-/insert/data/dogs', body: '{"id": 3, "foo": "bar"}', status: 400, response: { status: 400, error: 'table dogs has no column named foo', error_code: 'unknown_keys' } },
+    {
+      options: { unsafe: true },
+      path: '/-/insert/data/dogs',
+      body: '{"id": 3, "foo": "bar"}',
+      status: 400,
+      response: { status: 400, error: 'table dogs has no column named foo', error_code: 'unknown_keys' },
+    },
   ],
   [
     'an unknown database',
-    { options: { unsafe: true }, path: '/-/insert/nope/dogs', body: '{"id": 3}', status: 404, response: { status: 404, error: 'Database not found: nope', error_code: 'database_not_found' } },
+    {
+      options: { unsafe: true },
+      path: '/-/insert/nope/dogs',
+      body: '{"id": 3}',
+      status: 404,
+      response: { status: 404, error: 'Database not found: nope', error_code: 'database_not_found' },
+    },
   ],
   [
     'a body that is not JSON',
@@ -114,7 +154,13 @@ const ERROR_TABLE: Array<[string, ErrorCase]> = [
   ],
   [
     'an empty body',
-    { options: { unsafe: true }, path: '/-/insert/data/dogs', body: '', status: 400, response: { status: 400, error: 'Invalid JSON: the body is empty', error_code: 'invalid_json' } },
+    {
+      options: { unsafe: true },
+      path: '/-/insert/data/dogs',
+      body: '',
+      status: 400,
+      response: { status: 400, error: 'Invalid JSON: the body is empty', error_code: 'invalid_json' },
+    },
   ],
   [
     'an array holding something other than objects',
@@ -181,25 +227,59 @@ interface OrderCase {
 const ORDER_TABLE: Array<[string, OrderCase]> = [
   [
     'an unknown database before upsert-without-pk, even for an anonymous caller',
-    { options: () => ({}), path: '/-/upsert/nope/dogs', body: 'not json', status: 404, response: { status: 404, error: 'Database not found: nope', error_code: 'database_not_found' } },
+    {
+      options: () => ({}),
+      path: '/-/upsert/nope/dogs',
+      body: 'not json',
+      status: 404,
+      response: { status: 404, error: 'Database not found: nope', error_code: 'database_not_found' },
+    },
   ],
   [
     'upsert-without-pk before permissions, so an anonymous caller learns it first',
-    { options: () => ({}), path: '/-/upsert/data/dogs', body: '{"id": 1}', status: 400, response: { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' } },
+    {
+      options: () => ({}),
+      path: '/-/upsert/data/dogs',
+      body: '{"id": 1}',
+      status: 400,
+      response: { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' },
+    },
   ],
   [
     'upsert-without-pk before the body',
-    { options: () => ({ unsafe: true }), path: '/-/upsert/data/dogs?alter=1', body: '{', status: 400, response: { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' } },
+    {
+      options: () => ({ unsafe: true }),
+      path: '/-/upsert/data/dogs?alter=1',
+      body: '{',
+      status: 400,
+      response: { status: 400, error: 'Upsert requires ?pk=', error_code: 'upsert_requires_pk' },
+    },
   ],
-  ['insert/update permission before alter permission', { options: () => ({}), path: '/-/insert/data/dogs?alter=1', body: '{"id": 3}', status: 403, response: PERMISSION_DENIED }],
+  [
+    'insert/update permission before alter permission',
+    { options: () => ({}), path: '/-/insert/data/dogs?alter=1', body: '{"id": 3}', status: 403, response: PERMISSION_DENIED },
+  ],
   ['permissions before the body', { options: () => ({}), path: '/-/insert/data/dogs', body: 'not json', status: 403, response: PERMISSION_DENIED }],
   [
     'permissions before the body size',
-    { options: () => ({ settings: small }), path: '/-/insert/data/dogs', body: tooBig, headers: { 'content-length': String(tooBig.length) }, status: 403, response: PERMISSION_DENIED },
+    {
+      options: () => ({ settings: small }),
+      path: '/-/insert/data/dogs',
+      body: tooBig,
+      headers: { 'content-length': String(tooBig.length) },
+      status: 403,
+      response: PERMISSION_DENIED,
+    },
   ],
   [
     'alter permission before the body',
-    { options: () => ({ config: insertOnly() }), path: '/-/insert/data/dogs?alter=yes', body: '[1]', status: 403, response: { error: 'Alter permission denied', status: 403 } },
+    {
+      options: () => ({ config: insertOnly() }),
+      path: '/-/insert/data/dogs?alter=yes',
+      body: '[1]',
+      status: 403,
+      response: { error: 'Alter permission denied', status: 403 },
+    },
   ],
   [
     'the body before whether the table exists (invalid JSON)',
@@ -261,7 +341,14 @@ eachBackend((backend) => {
 
     test('without ?pk= it is a rowid table numbering rows from 1', async () => {
       const t = await backend.makeApp()
-      await expectJson(await t.post('/-/insert/data/dogs', [{ name: 'Cleopaws', age: 5 }, { name: 'Pancakes', age: 4 }]), 200, { table_count: 2 })
+      await expectJson(
+        await t.post('/-/insert/data/dogs', [
+          { name: 'Cleopaws', age: 5 },
+          { name: 'Pancakes', age: 4 },
+        ]),
+        200,
+        { table_count: 2 },
+      )
       expect(await t.query('SELECT rowid, name, age FROM dogs ORDER BY rowid')).toEqual([
         { rowid: 1, name: 'Cleopaws', age: 5 },
         { rowid: 2, name: 'Pancakes', age: 4 },
@@ -276,8 +363,23 @@ eachBackend((backend) => {
     })
 
     test.each([
-      ['?pk=id', { id: 1, name: 'Cleopaws', age: 5 }, [['id', 'INTEGER'], ['name', 'TEXT'], ['age', 'INTEGER']]],
-      ['', { name: 'Cleopaws', age: 5 }, [['name', 'TEXT'], ['age', 'INTEGER']]],
+      [
+        '?pk=id',
+        { id: 1, name: 'Cleopaws', age: 5 },
+        [
+          ['id', 'INTEGER'],
+          ['name', 'TEXT'],
+          ['age', 'INTEGER'],
+        ],
+      ],
+      [
+        '',
+        { name: 'Cleopaws', age: 5 },
+        [
+          ['name', 'TEXT'],
+          ['age', 'INTEGER'],
+        ],
+      ],
     ])('from a single object (query %p) as if it were a one-row array', async (search, row, columns) => {
       const t = await backend.makeApp()
       await expectJson(await t.post(`/-/insert/data/dogs${search}`, row), 200, { table_count: 1 })
@@ -297,7 +399,8 @@ eachBackend((backend) => {
       expect(await schemaOf(t, 'cities')).toBe(
         on(t, {
           sqlite: 'CREATE TABLE "cities" (\n   "country" TEXT,\n   "city" TEXT,\n   "population" INTEGER,\n   PRIMARY KEY ("country", "city")\n)',
-          postgres: 'CREATE TABLE "cities" (\n   "country" text NOT NULL,\n   "city" text NOT NULL,\n   "population" bigint,\n   PRIMARY KEY ("country", "city")\n)',
+          postgres:
+            'CREATE TABLE "cities" (\n   "country" text NOT NULL,\n   "city" text NOT NULL,\n   "population" bigint,\n   PRIMARY KEY ("country", "city")\n)',
         }),
       )
     })
@@ -317,7 +420,10 @@ eachBackend((backend) => {
     test('a ?pk= column that no row carries is added first as INTEGER PRIMARY KEY and numbered as SQLite numbers it', async () => {
       const t = await backend.makeApp()
       await expectJson(await t.post('/-/insert/data/dogs?pk=id', [{ name: 'Cleopaws' }, { name: 'Pancakes' }]), 200, { table_count: 2 })
-      expect(await t.rows('dogs')).toEqual([{ id: 1, name: 'Cleopaws' }, { id: 2, name: 'Pancakes' }])
+      expect(await t.rows('dogs')).toEqual([
+        { id: 1, name: 'Cleopaws' },
+        { id: 2, name: 'Pancakes' },
+      ])
       expect(await schemaOf(t, 'dogs')).toBe(
         on(t, {
           sqlite: 'CREATE TABLE "dogs" (\n   "id" INTEGER PRIMARY KEY,\n   "name" TEXT\n)',
@@ -336,7 +442,10 @@ eachBackend((backend) => {
 
     test('table_count is every row in the table after the write, not the rows sent', async () => {
       const t = await withDogs(backend)
-      const response = await t.post('/-/insert/data/dogs', [{ id: 2, name: 'Pancakes', age: 6 }, { id: 7, name: 'Rex', age: 1 }])
+      const response = await t.post('/-/insert/data/dogs', [
+        { id: 2, name: 'Pancakes', age: 6 },
+        { id: 7, name: 'Rex', age: 1 },
+      ])
       await expectJson(response, 200, { table_count: 3 })
       expect(await t.rows('dogs')).toEqual([CLEOPAWS, { id: 2, name: 'Pancakes', age: 6 }, { id: 7, name: 'Rex', age: 1 }])
     })
@@ -345,7 +454,10 @@ eachBackend((backend) => {
       const t = await backend.makeApp()
       await expectJson(await t.post('/-/insert/data/log', { event: 'start' }), 200, { table_count: 1 })
       await expectJson(await t.post('/-/insert/data/log', { event: 'start' }), 200, { table_count: 2 })
-      expect(await t.query('SELECT rowid, event FROM log ORDER BY rowid')).toEqual([{ rowid: 1, event: 'start' }, { rowid: 2, event: 'start' }])
+      expect(await t.query('SELECT rowid, event FROM log ORDER BY rowid')).toEqual([
+        { rowid: 1, event: 'start' },
+        { rowid: 2, event: 'start' },
+      ])
     })
 
     test('a row without the key gets the next INTEGER PRIMARY KEY', async () => {
@@ -415,7 +527,13 @@ eachBackend((backend) => {
         [200, { table_count: 1 }],
       ])
       expect(await t.snapshot()).toEqual({
-        birds: { columns: [['id', 'INTEGER'], ['name', 'TEXT']], rows: [{ id: 1, name: 'Tweety' }] },
+        birds: {
+          columns: [
+            ['id', 'INTEGER'],
+            ['name', 'TEXT'],
+          ],
+          rows: [{ id: 1, name: 'Tweety' }],
+        },
         dogs: { columns: DOG_COLUMNS, rows: [...DOGS, { id: 3, name: 'Rex', age: null }] },
       })
       // Nothing remembers the rolled-back table or column: writing them now creates them afresh.
@@ -449,7 +567,11 @@ eachBackend((backend) => {
 
     test('rows with different key sets each update only their own columns, and new keys are inserted', async () => {
       const t = await withDogs(backend)
-      const response = await t.post('/-/upsert/data/dogs?pk=id', [{ id: 1, age: 7 }, { id: 2, name: 'Pancake' }, { id: 3, name: 'Rex' }])
+      const response = await t.post('/-/upsert/data/dogs?pk=id', [
+        { id: 1, age: 7 },
+        { id: 2, name: 'Pancake' },
+        { id: 3, name: 'Rex' },
+      ])
       await expectJson(response, 200, { table_count: 3 })
       expect(await t.rows('dogs')).toEqual([
         { id: 1, name: 'Cleopaws', age: 7 },
@@ -473,7 +595,9 @@ eachBackend((backend) => {
     test('with a compound key updates the row matching both columns', async () => {
       const t = await backend.makeApp()
       const france = { country: 'fr', city: 'Paris', population: 1 }
-      await expectJson(await t.post('/-/insert/data/cities?pk=country&pk=city', [france, { country: 'us', city: 'Paris', population: 2 }]), 200, { table_count: 2 })
+      await expectJson(await t.post('/-/insert/data/cities?pk=country&pk=city', [france, { country: 'us', city: 'Paris', population: 2 }]), 200, {
+        table_count: 2,
+      })
       await expectJson(await t.post('/-/upsert/data/cities?pk=country&pk=city', { country: 'us', city: 'Paris', population: 25000 }), 200, {
         table_count: 2,
       })
@@ -483,7 +607,10 @@ eachBackend((backend) => {
     test('with ?alter=1 adds the new column and sets it only on the rows that name it', async () => {
       const t = await withDogs(backend)
       await expectJson(await t.post('/-/upsert/data/dogs?pk=id&alter=1', [{ id: 2, weight: 12.5 }]), 200, { table_count: 2 })
-      expect(await t.rows('dogs')).toEqual([{ ...CLEOPAWS, weight: null }, { ...PANCAKES, weight: 12.5 }])
+      expect(await t.rows('dogs')).toEqual([
+        { ...CLEOPAWS, weight: null },
+        { ...PANCAKES, weight: 12.5 },
+      ])
       expect(await t.columns('dogs')).toEqual([...DOG_COLUMNS, ['weight', 'REAL']])
     })
 
@@ -528,7 +655,9 @@ eachBackend((backend) => {
         ['notes', 'TEXT'],
         ['chip', 'INTEGER'],
       ])
-      const stored = await t.query(`SELECT id, weight, ${storedType(t, 'weight')} AS wt, tags, good, notes, CAST(chip AS TEXT) AS chip FROM dogs WHERE id > 2 ORDER BY id`)
+      const stored = await t.query(
+        `SELECT id, weight, ${storedType(t, 'weight')} AS wt, tags, good, notes, CAST(chip AS TEXT) AS chip FROM dogs WHERE id > 2 ORDER BY id`,
+      )
       expect(stored).toEqual([
         { id: 3, weight: 1, wt: 'real', tags: '["a"]', good: null, notes: null, chip: null },
         { id: 4, weight: 2, wt: 'real', tags: null, good: 1, notes: null, chip: '981000000000000001' },
@@ -558,11 +687,18 @@ eachBackend((backend) => {
 
     test('an unknown key in any row fails the whole request', async () => {
       const t = await withDogs(backend)
-      await expectJson(await t.post('/-/insert/data/dogs', [{ id: 3, name: 'Rex' }, { id: 4, foo: 'bar' }]), 400, {
-        status: 400,
-        error: 'table dogs has no column named foo',
-        error_code: 'unknown_keys',
-      })
+      await expectJson(
+        await t.post('/-/insert/data/dogs', [
+          { id: 3, name: 'Rex' },
+          { id: 4, foo: 'bar' },
+        ]),
+        400,
+        {
+          status: 400,
+          error: 'table dogs has no column named foo',
+          error_code: 'unknown_keys',
+        },
+      )
       expect(await t.rows('dogs')).toEqual(DOGS)
     })
   })
@@ -629,7 +765,10 @@ eachBackend((backend) => {
         expect(await t.snapshot()).toEqual(before)
         expect(await t.tables()).toEqual(seeded ? ['dogs'] : [])
       } else if (attempt === 'alter') {
-        expect(await t.rows('dogs')).toEqual([{ id: 1, name: 'Toodles', age: 3, weight: null }, { id: 3, name: 'Cleopaws', age: 5, weight: 51.5 }])
+        expect(await t.rows('dogs')).toEqual([
+          { id: 1, name: 'Toodles', age: 3, weight: null },
+          { id: 3, name: 'Cleopaws', age: 5, weight: 51.5 },
+        ])
       } else {
         expect(await t.rows('dogs')).toEqual([...(seeded ? [{ id: 1, name: 'Toodles', age: 3 }] : []), { id: 3, name: 'Cleopaws', age: 5 }])
       }
@@ -646,13 +785,24 @@ eachBackend((backend) => {
       const form = { 'content-type': 'application/x-www-form-urlencoded' }
       const bearer = { authorization: 'Bearer abc123' }
       // requests.post(..., json=[...]) to ?pk=id
-      const created = await t.request('POST', '/-/insert/data/dogs?pk=id', JSON.stringify([{ id: 1, name: 'Cleopaws', age: 5 }, { id: 2, name: 'Pancakes', age: 4 }]), {
-        'content-type': 'application/json',
-        ...bearer,
-      })
+      const created = await t.request(
+        'POST',
+        '/-/insert/data/dogs?pk=id',
+        JSON.stringify([
+          { id: 1, name: 'Cleopaws', age: 5 },
+          { id: 2, name: 'Pancakes', age: 4 },
+        ]),
+        {
+          'content-type': 'application/json',
+          ...bearer,
+        },
+      )
       await expectJson(created, 200, { table_count: 2 })
       // curl --data '{...}' sends form-urlencoded
-      const single = await t.request('POST', '/-/insert/data/dogs?pk=id', '{\n      "id": 1,\n      "name": "Cleopaws",\n      "age": 5\n    }', { ...form, ...bearer })
+      const single = await t.request('POST', '/-/insert/data/dogs?pk=id', '{\n      "id": 1,\n      "name": "Cleopaws",\n      "age": 5\n    }', {
+        ...form,
+        ...bearer,
+      })
       await expectJson(single, 200, { table_count: 2 })
       // curl ... ?alter=1 with a new "breed" key
       const altered = await t.request('POST', '/-/insert/data/dogs?alter=1', '[{"id": 3, "name": "Boris", "age": 1, "breed": "Husky"}]', { ...form, ...bearer })
@@ -716,7 +866,11 @@ eachBackend((backend) => {
     test('with --cors, OPTIONS carries them too; without --cors no response does', async () => {
       const withCors = await backend.makeApp({ config: allowAlice(), cors: true })
       const without = await backend.makeApp({ config: allowAlice() })
-      const responses = [await withCors.request('OPTIONS', '/-/insert/data/dogs'), await without.request('OPTIONS', '/-/insert/data/dogs'), await without.post('/-/insert/data/dogs', '{"id": 1}', 'alice-token')]
+      const responses = [
+        await withCors.request('OPTIONS', '/-/insert/data/dogs'),
+        await without.request('OPTIONS', '/-/insert/data/dogs'),
+        await without.post('/-/insert/data/dogs', '{"id": 1}', 'alice-token'),
+      ]
       expect(responses.map(corsOf)).toEqual([CORS, [], []])
       expect(responses.map((response) => response.status)).toEqual([200, 200, 200])
       expect(await without.rows('dogs')).toEqual([{ id: 1 }])
@@ -729,7 +883,13 @@ eachBackend((backend) => {
       await t.exec('CREATE TABLE nn (id INTEGER PRIMARY KEY, name TEXT NOT NULL)')
       const before = await t.snapshot()
       expect(before.dogs).toEqual({ columns: DOG_COLUMNS, rows: DOGS })
-      expect(before.nn).toEqual({ columns: [['id', 'INTEGER'], ['name', 'TEXT']], rows: [] })
+      expect(before.nn).toEqual({
+        columns: [
+          ['id', 'INTEGER'],
+          ['name', 'TEXT'],
+        ],
+        rows: [],
+      })
       await expectJson(await t.request('POST', c.path, c.body, c.headers), c.status, c.response)
       expect(await t.snapshot()).toEqual(before)
     })
@@ -747,20 +907,84 @@ eachBackend((backend) => {
 
   describe('values and types', () => {
     test.each([
-      ['integers', '[{"v": 1}, {"v": -2}]', 'INTEGER', [[1, 'integer'], [-2, 'integer']]],
-      ['booleans, stored as 1 and 0', '[{"v": true}, {"v": false}]', 'INTEGER', [[1, 'integer'], [0, 'integer']]],
+      [
+        'integers',
+        '[{"v": 1}, {"v": -2}]',
+        'INTEGER',
+        [
+          [1, 'integer'],
+          [-2, 'integer'],
+        ],
+      ],
+      [
+        'booleans, stored as 1 and 0',
+        '[{"v": true}, {"v": false}]',
+        'INTEGER',
+        [
+          [1, 'integer'],
+          [0, 'integer'],
+        ],
+      ],
       ['floats', '[{"v": 1.5}]', 'REAL', [[1.5, 'real']]],
       ['a float written 1.0', '[{"v": 1.0}]', 'REAL', [[1, 'real']]],
       ['a float written with an exponent', '[{"v": 2e3}]', 'REAL', [[2000, 'real']]],
       ['strings', '[{"v": "x"}]', 'TEXT', [['x', 'text']]],
       ['objects, as JSON (written as Python json.dumps writes them)', '[{"v": {"a": [1, "b"]}}]', 'TEXT', [['{"a": [1, "b"]}', 'text']]],
       ['arrays, as JSON', '[{"v": [1, 2.0, null]}]', 'TEXT', [['[1, 2.0, null]', 'text']]],
-      ['only nulls', '[{"v": null}, {"v": null}]', 'TEXT', [[null, 'null'], [null, 'null']]],
-      ['nulls beside integers', '[{"v": null}, {"v": 3}]', 'INTEGER', [[null, 'null'], [3, 'integer']]],
-      ['integers mixed with floats', '[{"v": 1}, {"v": 2.5}]', 'REAL', [[1, 'real'], [2.5, 'real']]],
-      ['integers mixed with strings', '[{"v": 1}, {"v": "two"}]', 'TEXT', [['1', 'text'], ['two', 'text']]],
-      ['floats mixed with strings', '[{"v": 1.5}, {"v": "x"}]', 'TEXT', [['1.5', 'text'], ['x', 'text']]],
-      ['integers mixed with objects', '[{"v": 1}, {"v": {"a": 1}}]', 'TEXT', [['1', 'text'], ['{"a": 1}', 'text']]],
+      [
+        'only nulls',
+        '[{"v": null}, {"v": null}]',
+        'TEXT',
+        [
+          [null, 'null'],
+          [null, 'null'],
+        ],
+      ],
+      [
+        'nulls beside integers',
+        '[{"v": null}, {"v": 3}]',
+        'INTEGER',
+        [
+          [null, 'null'],
+          [3, 'integer'],
+        ],
+      ],
+      [
+        'integers mixed with floats',
+        '[{"v": 1}, {"v": 2.5}]',
+        'REAL',
+        [
+          [1, 'real'],
+          [2.5, 'real'],
+        ],
+      ],
+      [
+        'integers mixed with strings',
+        '[{"v": 1}, {"v": "two"}]',
+        'TEXT',
+        [
+          ['1', 'text'],
+          ['two', 'text'],
+        ],
+      ],
+      [
+        'floats mixed with strings',
+        '[{"v": 1.5}, {"v": "x"}]',
+        'TEXT',
+        [
+          ['1.5', 'text'],
+          ['x', 'text'],
+        ],
+      ],
+      [
+        'integers mixed with objects',
+        '[{"v": 1}, {"v": {"a": 1}}]',
+        'TEXT',
+        [
+          ['1', 'text'],
+          ['{"a": 1}', 'text'],
+        ],
+      ],
     ])('%s make a %s column', async (_name, body, type, stored) => {
       const t = await backend.makeApp()
       const rows = JSON.parse(body) as unknown[]
@@ -772,15 +996,27 @@ eachBackend((backend) => {
     test('columns are ordered by first appearance across the rows', async () => {
       const t = await backend.makeApp()
       await expectJson(await t.post('/-/insert/data/t', [{ b: 1 }, { a: 'x', b: 2 }, { c: true, a: 'y' }]), 200, { table_count: 3 })
-      expect(await t.columns('t')).toEqual([['b', 'INTEGER'], ['a', 'TEXT'], ['c', 'INTEGER']])
-      expect(await t.rows('t')).toEqual([{ b: 1, a: null, c: null }, { b: 2, a: 'x', c: null }, { b: null, a: 'y', c: 1 }])
+      expect(await t.columns('t')).toEqual([
+        ['b', 'INTEGER'],
+        ['a', 'TEXT'],
+        ['c', 'INTEGER'],
+      ])
+      expect(await t.rows('t')).toEqual([
+        { b: 1, a: null, c: null },
+        { b: 2, a: 'x', c: null },
+        { b: null, a: 'y', c: 1 },
+      ])
     })
 
     test('integers beyond 2^53 are stored exactly, at the top level and inside JSON', async () => {
       const t = await backend.makeApp()
       const body = '[{"id": 9007199254740993, "neg": -9007199254740993, "doc": {"big": 123456789012345678901234567890, "f": 1.0}}]'
       await expectJson(await t.post('/-/insert/data/t?pk=id', body), 200, { table_count: 1 })
-      expect(await t.columns('t')).toEqual([['id', 'INTEGER'], ['neg', 'INTEGER'], ['doc', 'TEXT']])
+      expect(await t.columns('t')).toEqual([
+        ['id', 'INTEGER'],
+        ['neg', 'INTEGER'],
+        ['doc', 'TEXT'],
+      ])
       expect(await t.query('SELECT id, neg, doc FROM t')).toEqual([
         { id: 9007199254740993n, neg: -9007199254740993n, doc: '{"big": 123456789012345678901234567890, "f": 1.0}' },
       ])
@@ -814,14 +1050,21 @@ eachBackend((backend) => {
     test('keys differing in non-ASCII case are two columns, as SQLite sees them', async () => {
       const t = await backend.makeApp()
       await expectJson(await t.post('/-/insert/data/t', [{ É: 1, é: 2 }]), 200, { table_count: 1 })
-      expect(await t.columns('t')).toEqual([['É', 'INTEGER'], ['é', 'INTEGER']])
+      expect(await t.columns('t')).toEqual([
+        ['É', 'INTEGER'],
+        ['é', 'INTEGER'],
+      ])
       expect(await t.rows('t')).toEqual([{ É: 1, é: 2 }])
     })
 
     test('a key named __proto__ is stored as an ordinary column', async () => {
       const t = await backend.makeApp()
       await expectJson(await t.post('/-/insert/data/t', '[{"__proto__": "p", "constructor": 1, "toString": {"x": 1}}]'), 200, { table_count: 1 })
-      expect(await t.columns('t')).toEqual([['__proto__', 'TEXT'], ['constructor', 'INTEGER'], ['toString', 'TEXT']])
+      expect(await t.columns('t')).toEqual([
+        ['__proto__', 'TEXT'],
+        ['constructor', 'INTEGER'],
+        ['toString', 'TEXT'],
+      ])
       expect(await t.query('SELECT "__proto__" AS p, "constructor" AS c, "toString" AS s FROM t')).toEqual([{ p: 'p', c: 1, s: '{"x": 1}' }])
     })
 

@@ -43,7 +43,10 @@ async function replicated(dir: string, rowpostArgs: string) {
   const segments = () => {
     const generations = join(replica, 'generations')
     if (!existsSync(generations)) return 0
-    return readdirSync(generations).reduce((count, generation) => count + (existsSync(join(generations, generation, 'wal')) ? readdirSync(join(generations, generation, 'wal')).length : 0), 0)
+    return readdirSync(generations).reduce(
+      (count, generation) => count + (existsSync(join(generations, generation, 'wal')) ? readdirSync(join(generations, generation, 'wal')).length : 0),
+      0,
+    )
   }
   let url: string | undefined
   while (url === undefined || segments() === 0) {
@@ -127,7 +130,9 @@ describe.skipIf(!SUPPORTED)('Litestream', () => {
       expect(present.size).toBeGreaterThan(0)
       expect(window).toBeLessThan(LOSS_BOUND_MS)
       lossWindows.push(window)
-      console.log(`litestream round ${round + 1}: ${acked.length} rows acknowledged, ${present.size} restored, ${lost.length} lost, acknowledged within the last ${Math.round(window)} ms before the kill`)
+      console.log(
+        `litestream round ${round + 1}: ${acked.length} rows acknowledged, ${present.size} restored, ${lost.length} lost, acknowledged within the last ${Math.round(window)} ms before the kill`,
+      )
     }
   }, 90_000)
 

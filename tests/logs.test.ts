@@ -6,7 +6,11 @@ import { tempDbPath } from './helpers'
 
 killServersAfterEach()
 const TOKEN = 'tok-5ecret-value-never-logged'
-const config = () => interpretMetadata({ permissions: { 'insert-row': { id: 'bot' }, 'update-row': { id: 'bot' }, 'create-table': { id: 'bot' } }, plugins: { 'datasette-auth-tokens': { tokens: [{ token: TOKEN, actor: { id: 'bot' } }] } } })
+const config = () =>
+  interpretMetadata({
+    permissions: { 'insert-row': { id: 'bot' }, 'update-row': { id: 'bot' }, 'create-table': { id: 'bot' } },
+    plugins: { 'datasette-auth-tokens': { tokens: [{ token: TOKEN, actor: { id: 'bot' } }] } },
+  })
 
 describe('request logs', () => {
   test('--log-format json writes one object per request with its actor, rows written and request id', async () => {
@@ -73,7 +77,10 @@ describe('request logs', () => {
     const server = await startServer([tempDbPath(), '--create', '--unsafe', '--log-format', 'json'])
     await fetch(`${server.url}/-/health`)
     await Bun.sleep(100)
-    const lines = server.output().split('\n').filter((line) => line.startsWith('{'))
+    const lines = server
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
     expect(JSON.parse(lines[0]!)).toMatchObject({ method: 'GET', path: '/-/health', status: 200 })
     const refused = await runCli(['x.db', '--log-format', 'xml'])
     expect(refused.exitCode).toBe(2)

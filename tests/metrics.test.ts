@@ -71,7 +71,7 @@ describe('/-/metrics', () => {
     expect(t.rows('dogs')).toEqual([{ id: 1 }])
   })
 
-  test('a write waiting for another process\'s lock shows in the queue depth, and a busy refusal is counted', async () => {
+  test("a write waiting for another process's lock shows in the queue depth, and a busy refusal is counted", async () => {
     const busyPath = tempDbPath('busy')
     const t = serveApp({ unsafe: true, databases: [RowpostDatabase.open(busyPath, { create: true, busyTimeoutMs: 600, name: 'busy' })] })
     expect((await post(t.url, '/-/insert/busy/dogs?pk=id', [{ id: 1 }])).status).toBe(200)
@@ -111,7 +111,11 @@ describe('who may read /-/metrics', () => {
   })
 
   test('a root view-metrics grant decides on its own', async () => {
-    const config = interpretMetadata({ allow: { id: 'root' }, permissions: { 'view-metrics': { id: 'ops' } }, plugins: { 'datasette-auth-tokens': { tokens } } })
+    const config = interpretMetadata({
+      allow: { id: 'root' },
+      permissions: { 'view-metrics': { id: 'ops' } },
+      plugins: { 'datasette-auth-tokens': { tokens } },
+    })
     const t = makeApp({ config })
     expect([await metrics(t), await metrics(t, 'root-token'), await metrics(t, 'ops-token')]).toEqual([403, 403, 200])
     expect(config.ignoredActions).toEqual([])

@@ -15,8 +15,19 @@ export function openApiAjv() {
 }
 
 const NAME = fc.stringMatching(/^[a-z][a-z0-9_]{0,7}$/)
-const SCALAR = fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.string({ maxLength: 12 }), fc.boolean(), fc.constant(null), fc.double({ noNaN: true, noDefaultInfinity: true }))
-const ANY_JSON: fc.Arbitrary<unknown> = fc.oneof({ depthSize: 'small' }, SCALAR, fc.array(SCALAR, { maxLength: 3 }), fc.dictionary(NAME, SCALAR, { maxKeys: 3 }))
+const SCALAR = fc.oneof(
+  fc.integer({ min: -1000, max: 1000 }),
+  fc.string({ maxLength: 12 }),
+  fc.boolean(),
+  fc.constant(null),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+)
+const ANY_JSON: fc.Arbitrary<unknown> = fc.oneof(
+  { depthSize: 'small' },
+  SCALAR,
+  fc.array(SCALAR, { maxLength: 3 }),
+  fc.dictionary(NAME, SCALAR, { maxKeys: 3 }),
+)
 
 /** Values for `schema`, resolving `$ref`s in `root`; most satisfy it (filter with ajv for certainty). */
 export function valid(schema: Schema, root: Schema = schema, depth = 0): fc.Arbitrary<unknown> {
@@ -75,9 +86,16 @@ export function invalid(schema: Schema, root: Schema = schema): fc.Arbitrary<unk
   const mutations: fc.Arbitrary<unknown>[] = [wrongType, base.map((body) => ({ ...body, unknown_key: 1 }))]
   if (names.length) {
     mutations.push(fc.tuple(base, fc.constantFrom(...names), wrongType).map(([body, name, value]) => ({ ...body, [name]: value })))
-    mutations.push(fc.tuple(base, fc.constantFrom(...names), fc.constantFrom(...names)).chain(([body, name, other]) => invalid(properties[name]!, root).map((value) => ({ ...body, [name]: value, [other]: body[other] }))))
+    mutations.push(
+      fc
+        .tuple(base, fc.constantFrom(...names), fc.constantFrom(...names))
+        .chain(([body, name, other]) => invalid(properties[name]!, root).map((value) => ({ ...body, [name]: value, [other]: body[other] }))),
+    )
     const required = (schema.required as string[] | undefined) ?? []
-    if (required.length) mutations.push(fc.tuple(base, fc.constantFrom(...required)).map(([body, name]) => Object.fromEntries(Object.entries(body).filter(([key]) => key !== name))))
+    if (required.length)
+      mutations.push(
+        fc.tuple(base, fc.constantFrom(...required)).map(([body, name]) => Object.fromEntries(Object.entries(body).filter(([key]) => key !== name))),
+      )
   }
   return fc.oneof(...mutations)
 }

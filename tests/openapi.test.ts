@@ -57,7 +57,11 @@ describe('the document', () => {
     const file = join(tempDir(), 'openapi.json')
     await Bun.write(file, JSON.stringify(document))
     const root = join(import.meta.dir, '..')
-    const lint = Bun.spawn([join(root, 'node_modules/.bin/redocly'), 'lint', file, '--config', join(root, 'redocly.yaml'), '--format', 'stylish'], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' } })
+    const lint = Bun.spawn([join(root, 'node_modules/.bin/redocly'), 'lint', file, '--config', join(root, 'redocly.yaml'), '--format', 'stylish'], {
+      stdout: 'pipe',
+      stderr: 'pipe',
+      env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+    })
     const [out, err, code] = await Promise.all([new Response(lint.stdout).text(), new Response(lint.stderr).text(), lint.exited])
     expect({ code, problems: `${out}${err}`.split('\n').filter((line) => /^\s*\d+:\d+\s+(error|warning)\b/.test(line)) }).toEqual({ code: 0, problems: [] })
   }, 60_000)
@@ -72,7 +76,9 @@ describe('the document', () => {
   test('lists both error envelopes, the bearer and cookie schemes, and max_insert_rows from the settings', async () => {
     const { document } = await documentOf({ unsafe: true, settings: { max_insert_rows: 7 } })
     const text = JSON.stringify(document)
-    const components = (document as unknown as { components: { schemas: Record<string, unknown>; securitySchemes: Record<string, { scheme?: string; name?: string }> } }).components
+    const components = (
+      document as unknown as { components: { schemas: Record<string, unknown>; securitySchemes: Record<string, { scheme?: string; name?: string }> } }
+    ).components
     expect(Object.keys(components.schemas)).toEqual(expect.arrayContaining(['LegacyError', 'DatasetteError']))
     expect(components.securitySchemes.bearer!.scheme).toBe('bearer')
     expect(components.securitySchemes.cookie!.name).toBe('ds_actor')
@@ -97,7 +103,13 @@ describe('request body examples', () => {
           for (const body of examples) {
             const t = seededApp()
             const response = await t.request(method.toUpperCase(), concrete(path), body, { 'content-type': type })
-            expect({ path, type, body, status: response.status, answer: response.status < 300 ? '' : await response.text() }).toEqual({ path, type, body, status: expect.any(Number), answer: '' })
+            expect({ path, type, body, status: response.status, answer: response.status < 300 ? '' : await response.text() }).toEqual({
+              path,
+              type,
+              body,
+              status: expect.any(Number),
+              answer: '',
+            })
             posted++
           }
         }
@@ -119,10 +131,20 @@ function accepts(validate: (body: JsonValue) => unknown, body: unknown): boolean
 
 /** A table holding every column the body's rows name, so that only the body's shape decides. */
 function tableFor(body: unknown): TableInfo {
-  const rows = typeof body === 'object' && body !== null && !Array.isArray(body) ? [(body as { row?: unknown }).row, ...((body as { rows?: unknown }).rows instanceof Array ? (body as { rows: unknown[] }).rows : [])] : []
+  const rows =
+    typeof body === 'object' && body !== null && !Array.isArray(body)
+      ? [(body as { row?: unknown }).row, ...((body as { rows?: unknown }).rows instanceof Array ? (body as { rows: unknown[] }).rows : [])]
+      : []
   const names = new Set(rows.flatMap((row) => (typeof row === 'object' && row !== null ? Object.keys(row) : [])))
   const columns = [...names].map((name, cid) => ({ cid, name, type: '', notnull: false, defaultValue: null, pk: 0 }))
-  return { name: 't', columns, pks: [], columnsByKey: new Map(columns.map((column) => [column.name.toLowerCase(), column])), withoutRowid: false, otherUniqueIndexes: false } as unknown as TableInfo
+  return {
+    name: 't',
+    columns,
+    pks: [],
+    columnsByKey: new Map(columns.map((column) => [column.name.toLowerCase(), column])),
+    withoutRowid: false,
+    otherUniqueIndexes: false,
+  } as unknown as TableInfo
 }
 
 function hasDuplicateColumns(body: unknown): boolean {

@@ -22,7 +22,11 @@ const CONFIG = interpretMetadata({
 })
 
 /** A page as a browser asks for it; the cookie header when given. */
-async function page(t: Pick<BackendApp, 'request'>, path: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; response: Response }> {
+async function page(
+  t: Pick<BackendApp, 'request'>,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; response: Response }> {
   const response = await t.request('GET', path, undefined, { ...HTML, ...headers })
   return { status: response.status, text: await response.text(), response }
 }
@@ -68,7 +72,11 @@ eachBackend((backend) => {
       // Without Accept: text/html these URLs answer exactly as before the pages existed.
       for (const path of ['/', '/data', '/data/dogs', '/data/dogs/3']) {
         const response = await t.get(path)
-        expect({ path, status: response.status, body: await response.json() }).toEqual({ path, status: 404, body: { ok: false, error: 'Not found', errors: ['Not found'], status: 404 } })
+        expect({ path, status: response.status, body: await response.json() }).toEqual({
+          path,
+          status: 404,
+          body: { ok: false, error: 'Not found', errors: ['Not found'], status: 404 },
+        })
       }
     })
 
@@ -93,7 +101,11 @@ eachBackend((backend) => {
       const t = await backend.makeApp({ unsafe: true })
       await t.post('/data/-/create', {
         table: 'things',
-        columns: [{ name: 'id', type: 'integer' }, { name: 'note', type: 'text' }, { name: 'data', type: 'blob' }],
+        columns: [
+          { name: 'id', type: 'integer' },
+          { name: 'note', type: 'text' },
+          { name: 'data', type: 'blob' },
+        ],
         pk: 'id',
       })
       await t.post('/data/things/-/insert', {
@@ -106,7 +118,9 @@ eachBackend((backend) => {
       expect(text).toContain('<a href="/data/things/1.blob?_blob_column=data"><span class="blob">&lt;Binary: 10 bytes&gt;</span></a>')
       expect(text).toContain('<pre><bdi>{\n  &quot;b&quot;: [\n    1,\n    2\n  ]\n}</bdi></pre>')
       expect(text).toContain('<span class="null">NULL</span>')
-      expect(text).toContain(`<details class="long"><summary><span class="preview"><bdi>${'z'.repeat(300)}</bdi>…</span> <span class="more">show all 1,000 characters</span>`)
+      expect(text).toContain(
+        `<details class="long"><summary><span class="preview"><bdi>${'z'.repeat(300)}</bdi>…</span> <span class="more">show all 1,000 characters</span>`,
+      )
       const blob = await t.get('/data/things/1.blob?_blob_column=data')
       expect(blob.status).toBe(200)
       expect(blob.headers.get('content-disposition')).toBe('attachment; filename="things-1.blob"')
@@ -120,14 +134,18 @@ eachBackend((backend) => {
       const script = await t.get(SCRIPT_PATH)
       expect(script.status).toBe(200)
       expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
-      expect(await script.text()).toContain("new EventSource(live.changes)")
+      expect(await script.text()).toContain('new EventSource(live.changes)')
       const { text } = await page(t, '/data/dogs')
       expect([...text.matchAll(/<script[^>]*>/g)].map((tag) => tag[0])).toEqual([`<script src="${SCRIPT_PATH}">`])
       expect(text).toContain('<tr data-key="3"><td><a href="/data/dogs/3"')
       expect(liveConfig(text)).toEqual({
         changes: '/data/dogs/-/changes',
         base: '/data/dogs',
-        columns: [{ name: 'id', affinity: 'INTEGER', key: 0 }, { name: 'name', affinity: 'TEXT', key: -1 }, { name: 'age', affinity: 'INTEGER', key: -1 }],
+        columns: [
+          { name: 'id', affinity: 'INTEGER', key: 0 },
+          { name: 'name', affinity: 'TEXT', key: -1 },
+          { name: 'age', affinity: 'INTEGER', key: -1 },
+        ],
         placement: 'top',
         why: null,
         filters: [],
@@ -139,7 +157,12 @@ eachBackend((backend) => {
       expect(await placement('name=dog1&age__not=3&age__notnull=1&name__notblank=1')).toEqual({
         placement: 'top',
         why: null,
-        filters: [['name', 'exact', 'dog1'], ['age', 'not', '3'], ['age', 'notnull', '1'], ['name', 'notblank', '1']],
+        filters: [
+          ['name', 'exact', 'dog1'],
+          ['age', 'not', '3'],
+          ['age', 'notnull', '1'],
+          ['name', 'notblank', '1'],
+        ],
       })
       expect(await placement('_sort=age')).toEqual({ placement: 'notice', why: 'the page is sorted', filters: [] })
       expect(await placement('_sort_desc=name&name=dog1')).toEqual({ placement: 'notice', why: 'the page is sorted', filters: [] })
@@ -180,7 +203,10 @@ eachBackend((backend) => {
         expect({ path, status: refused.status, leaks: refused.text.includes('launch') }).toEqual({ path, status: 403, leaks: false })
         expect(refused.text).toContain('<a href="/-/login">Log in</a>')
       }
-      const login = await t.request('POST', '/-/login', 'token=reader-token', { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' })
+      const login = await t.request('POST', '/-/login', 'token=reader-token', {
+        'content-type': 'application/x-www-form-urlencoded',
+        'sec-fetch-site': 'same-origin',
+      })
       expect(login.status).toBe(303)
       const cookie = login.headers.get('set-cookie')!
       expect(cookie).toMatch(/^ds_actor=[^;]+; Path=\/; Max-Age=604800; HttpOnly; SameSite=Strict$/)
@@ -203,8 +229,14 @@ describe('login', () => {
     const t = makeApp({ config: CONFIG, secret: SECRET, ...options })
     return t
   }
-  const form = (body: string, headers: Record<string, string> = {}) => ({ 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin', ...headers, body })
-  const postForm = (t: Awaited<ReturnType<typeof sqlite>>, path: string, { body, ...headers }: ReturnType<typeof form>) => t.request('POST', path, body, headers)
+  const form = (body: string, headers: Record<string, string> = {}) => ({
+    'content-type': 'application/x-www-form-urlencoded',
+    'sec-fetch-site': 'same-origin',
+    ...headers,
+    body,
+  })
+  const postForm = (t: Awaited<ReturnType<typeof sqlite>>, path: string, { body, ...headers }: ReturnType<typeof form>) =>
+    t.request('POST', path, body, headers)
 
   test('a dstok_ token logs in until the token expires, with its restrictions kept', async () => {
     const t = await sqlite()
@@ -231,7 +263,11 @@ describe('login', () => {
     for (const [body, status, message] of cases) {
       const response = await postForm(t, '/-/login', form(body))
       const text = await response.text()
-      expect({ status: response.status, cookie: response.headers.get('set-cookie'), shown: text.includes(message) }).toEqual({ status, cookie: null, shown: true })
+      expect({ status: response.status, cookie: response.headers.get('set-cookie'), shown: text.includes(message) }).toEqual({
+        status,
+        cookie: null,
+        shown: true,
+      })
     }
   })
 
@@ -305,9 +341,22 @@ describe('every user-controlled string is escaped wherever a page shows it', () 
   test('in table, column and database names, values, keys, filters, the query page and error pages', async () => {
     const { makeApp } = await import('./helpers')
     const t = makeApp({ unsafe: true })
-    await t.post('/data/-/create', { table: NAME, columns: [{ name: 'id', type: 'text' }, { name: NAME, type: 'text' }, { name: 'link', type: 'text' }], pk: 'id' })
+    await t.post('/data/-/create', {
+      table: NAME,
+      columns: [
+        { name: 'id', type: 'text' },
+        { name: NAME, type: 'text' },
+        { name: 'link', type: 'text' },
+      ],
+      pk: 'id',
+    })
     const tableSegment = (await import('../lib/identifiers')).tildeEncode(NAME)
-    const insert = await t.post(`/data/${tableSegment}/-/insert`, { rows: [{ id: VALUE, [NAME]: VALUE, link: LINK }, { id: LINK, [NAME]: VALUE.repeat(20), link: LINK }] })
+    const insert = await t.post(`/data/${tableSegment}/-/insert`, {
+      rows: [
+        { id: VALUE, [NAME]: VALUE, link: LINK },
+        { id: LINK, [NAME]: VALUE.repeat(20), link: LINK },
+      ],
+    })
     expect(insert.status).toBe(201)
     const keySegment = (await import('../lib/identifiers')).tildeEncode(VALUE)
     const columnFilter = `${encodeURIComponent(NAME)}__contains=${encodeURIComponent(VALUE)}`

@@ -14,7 +14,6 @@ async function expectJson(response: Response, status: number, body: unknown) {
   expect({ status: response.status, body: await response.json() }).toEqual({ status, body })
 }
 
-
 const TOKENS = [
   { token: 'alice-token', actor: { id: 'alice' } },
   { token: 'bob-token', actor: { id: 'bob' } },
@@ -28,7 +27,13 @@ const ALTER_DENIED = { error: 'Alter permission denied', status: 403 }
 const INVALID_TOKEN = { status: 401, error: 'Invalid token', error_code: 'invalid_token' }
 const missingTable = (table: string) => ({ status: 400, error: `Table ${table} does not exist`, error_code: 'missing_table' })
 
-const SEED = { columns: [['id', 'INTEGER'], ['name', 'TEXT']], rows: [{ id: 1, name: 'Cleopaws' }] }
+const SEED = {
+  columns: [
+    ['id', 'INTEGER'],
+    ['name', 'TEXT'],
+  ],
+  rows: [{ id: 1, name: 'Cleopaws' }],
+}
 
 /** Creates dogs (and cats) with one row each, behind the app's back, so no permission is involved. */
 async function seed(t: BackendApp, ...tables: string[]) {
@@ -77,7 +82,13 @@ const OPERATIONS: Record<Operation, { seeded: boolean; path: string; row: Record
     path: '/-/insert/data/dogs?alter=1',
     row: { id: 2, name: 'Pancakes', breed: 'Husky' },
     after: {
-      dogs: { columns: [...SEED.columns, ['breed', 'TEXT']], rows: [{ ...SEED.rows[0], breed: null }, { id: 2, name: 'Pancakes', breed: 'Husky' }] },
+      dogs: {
+        columns: [...SEED.columns, ['breed', 'TEXT']],
+        rows: [
+          { ...SEED.rows[0], breed: null },
+          { id: 2, name: 'Pancakes', breed: 'Husky' },
+        ],
+      },
     },
   },
 }
@@ -142,7 +153,10 @@ eachBackend((backend) => {
 
     test('a create-table grant in a table block does not let anyone create that table', async () => {
       const t = await backend.makeApp({
-        config: withTokens({ permissions: { 'insert-row': true, 'update-row': true }, databases: { data: { tables: { dogs: { permissions: { 'create-table': true } } } } } }),
+        config: withTokens({
+          permissions: { 'insert-row': true, 'update-row': true },
+          databases: { data: { tables: { dogs: { permissions: { 'create-table': true } } } } },
+        }),
       })
       await expectJson(await t.post('/-/insert/data/dogs', [{ id: 1 }], 'alice-token'), 400, missingTable('dogs'))
       expect(await t.tables()).toEqual([])
@@ -174,17 +188,77 @@ eachBackend((backend) => {
   describe('the most specific level that mentions an action wins', () => {
     const insertUpdate = (allow: AllowBlock) => ({ 'insert-row': allow, 'update-row': allow })
     test.each([
-      ['a database block narrows a root grant', { permissions: insertUpdate(true), databases: { data: { permissions: insertUpdate(ALICE) } } }, 'bob-token', 'dogs', 403],
-      ['the root grant still covers the other caller', { permissions: insertUpdate(true), databases: { data: { permissions: insertUpdate(ALICE) } } }, 'alice-token', 'dogs', 200],
-      ['a table block widens a database denial', { databases: { data: { permissions: insertUpdate(false), tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'dogs', 200],
-      ['the database denial still covers other tables', { databases: { data: { permissions: insertUpdate(false), tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'cats', 403],
-      ['a table block overrides the root for its table', { permissions: insertUpdate(ALICE), databases: { data: { tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'alice-token', 'dogs', 403],
-      ['the root still decides for other tables', { permissions: insertUpdate(ALICE), databases: { data: { tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'alice-token', 'cats', 200],
-      ['a level mentioning other actions only does not shadow the root', { permissions: insertUpdate({ id: 'bob' }), databases: { data: { permissions: { 'alter-table': ALICE } } } }, 'bob-token', 'dogs', 200],
+      [
+        'a database block narrows a root grant',
+        { permissions: insertUpdate(true), databases: { data: { permissions: insertUpdate(ALICE) } } },
+        'bob-token',
+        'dogs',
+        403,
+      ],
+      [
+        'the root grant still covers the other caller',
+        { permissions: insertUpdate(true), databases: { data: { permissions: insertUpdate(ALICE) } } },
+        'alice-token',
+        'dogs',
+        200,
+      ],
+      [
+        'a table block widens a database denial',
+        { databases: { data: { permissions: insertUpdate(false), tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } },
+        'bob-token',
+        'dogs',
+        200,
+      ],
+      [
+        'the database denial still covers other tables',
+        { databases: { data: { permissions: insertUpdate(false), tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } },
+        'bob-token',
+        'cats',
+        403,
+      ],
+      [
+        'a table block overrides the root for its table',
+        { permissions: insertUpdate(ALICE), databases: { data: { tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } },
+        'alice-token',
+        'dogs',
+        403,
+      ],
+      [
+        'the root still decides for other tables',
+        { permissions: insertUpdate(ALICE), databases: { data: { tables: { dogs: { permissions: insertUpdate({ id: 'bob' }) } } } } },
+        'alice-token',
+        'cats',
+        200,
+      ],
+      [
+        'a level mentioning other actions only does not shadow the root',
+        { permissions: insertUpdate({ id: 'bob' }), databases: { data: { permissions: { 'alter-table': ALICE } } } },
+        'bob-token',
+        'dogs',
+        200,
+      ],
       ['a block for another database does not apply', { databases: { other: { permissions: insertUpdate({ id: 'bob' }) } } }, 'bob-token', 'dogs', 403],
-      ['a block for another table does not apply', { databases: { data: { tables: { cats: { permissions: insertUpdate({ id: 'bob' }) } } } } }, 'bob-token', 'dogs', 403],
-      ['the 0.x allow block and a root block each grant', { permissions: insertUpdate(ALICE), plugins: { 'datasette-insert': { allow: { id: 'bob' } } } }, 'bob-token', 'dogs', 200],
-      ['a database block decides over the 0.x allow block', { databases: { data: { permissions: insertUpdate(ALICE) } }, plugins: { 'datasette-insert': { allow: { id: 'bob' } } } }, 'bob-token', 'dogs', 403],
+      [
+        'a block for another table does not apply',
+        { databases: { data: { tables: { cats: { permissions: insertUpdate({ id: 'bob' }) } } } } },
+        'bob-token',
+        'dogs',
+        403,
+      ],
+      [
+        'the 0.x allow block and a root block each grant',
+        { permissions: insertUpdate(ALICE), plugins: { 'datasette-insert': { allow: { id: 'bob' } } } },
+        'bob-token',
+        'dogs',
+        200,
+      ],
+      [
+        'a database block decides over the 0.x allow block',
+        { databases: { data: { permissions: insertUpdate(ALICE) } }, plugins: { 'datasette-insert': { allow: { id: 'bob' } } } },
+        'bob-token',
+        'dogs',
+        403,
+      ],
     ] as const)('%s', async (_name, document, token, table, status) => {
       const t = await backend.makeApp({ config: withTokens(document) })
       await seed(t, 'dogs', 'cats')
@@ -203,15 +277,39 @@ eachBackend((backend) => {
   describe('table blocks apply to the table whatever the case of its name in the URL', () => {
     const insertUpdate = (allow: AllowBlock) => ({ 'insert-row': allow, 'update-row': allow })
     test.each([
-      ['a deny on dogs holds for /-/insert/data/DOGS', { permissions: insertUpdate(true), databases: { data: { tables: { dogs: { permissions: insertUpdate(false) } } } } }, 'DOGS', 403],
-      ['a deny on dogs holds for /-/insert/data/Dogs', { permissions: insertUpdate(true), databases: { data: { tables: { dogs: { permissions: insertUpdate(false) } } } } }, 'Dogs', 403],
-      ['a deny written for DOGS holds for /-/insert/data/dogs', { permissions: insertUpdate(true), databases: { data: { tables: { DOGS: { permissions: insertUpdate(false) } } } } }, 'dogs', 403],
+      [
+        'a deny on dogs holds for /-/insert/data/DOGS',
+        { permissions: insertUpdate(true), databases: { data: { tables: { dogs: { permissions: insertUpdate(false) } } } } },
+        'DOGS',
+        403,
+      ],
+      [
+        'a deny on dogs holds for /-/insert/data/Dogs',
+        { permissions: insertUpdate(true), databases: { data: { tables: { dogs: { permissions: insertUpdate(false) } } } } },
+        'Dogs',
+        403,
+      ],
+      [
+        'a deny written for DOGS holds for /-/insert/data/dogs',
+        { permissions: insertUpdate(true), databases: { data: { tables: { DOGS: { permissions: insertUpdate(false) } } } } },
+        'dogs',
+        403,
+      ],
       ['a grant written for Dogs admits /-/insert/data/dOGS', { databases: { data: { tables: { Dogs: { permissions: insertUpdate(true) } } } } }, 'dOGS', 200],
-      ['an alter deny on dogs holds for ?alter=1 on DOGS', { permissions: { ...insertUpdate(true), 'alter-table': true }, databases: { data: { tables: { dogs: { permissions: { 'alter-table': false } } } } } }, 'DOGS?alter=1', 403],
+      [
+        'an alter deny on dogs holds for ?alter=1 on DOGS',
+        { permissions: { ...insertUpdate(true), 'alter-table': true }, databases: { data: { tables: { dogs: { permissions: { 'alter-table': false } } } } } },
+        'DOGS?alter=1',
+        403,
+      ],
     ] as const)('%s', async (_name, document, target, status) => {
       const t = await backend.makeApp({ config: withTokens(document) })
       await seed(t, 'dogs')
-      const response = await t.post(`/-/insert/data/${target}`, [{ id: 2, name: 'Pancakes', ...(target.includes('alter') ? { breed: 'Husky' } : {}) }], 'bob-token')
+      const response = await t.post(
+        `/-/insert/data/${target}`,
+        [{ id: 2, name: 'Pancakes', ...(target.includes('alter') ? { breed: 'Husky' } : {}) }],
+        'bob-token',
+      )
       if (status === 403) {
         await expectJson(response, 403, target.includes('alter') ? ALTER_DENIED : PERMISSION_DENIED)
         expect(await t.snapshot()).toEqual({ dogs: SEED })
@@ -251,7 +349,13 @@ eachBackend((backend) => {
       await expectJson(await t.post('/-/insert/data/dogs?pk=id', [{ id: 1, name: 'Cleopaws' }]), 200, { table_count: 1 })
       await expectJson(await t.post('/-/insert/data/dogs?alter=1', [{ id: 2, name: 'Pancakes', breed: 'Husky' }]), 200, { table_count: 2 })
       expect(await t.snapshot()).toEqual({
-        dogs: { columns: [...SEED.columns, ['breed', 'TEXT']], rows: [{ ...SEED.rows[0], breed: null }, { id: 2, name: 'Pancakes', breed: 'Husky' }] },
+        dogs: {
+          columns: [...SEED.columns, ['breed', 'TEXT']],
+          rows: [
+            { ...SEED.rows[0], breed: null },
+            { id: 2, name: 'Pancakes', breed: 'Husky' },
+          ],
+        },
       })
     })
   })
@@ -324,7 +428,9 @@ eachBackend((backend) => {
 describe('tokens from $env and $file', () => {
   test('an unset $env variable stops startup with an error naming it', () => {
     const path = metadataFile(README_METADATA)
-    expect(() => loadConfig(path, { OTHER: 'x' })).toThrow(new ConfigError('Environment variable INSERT_TOKEN is not set (referenced by {"$env": "INSERT_TOKEN"})'))
+    expect(() => loadConfig(path, { OTHER: 'x' })).toThrow(
+      new ConfigError('Environment variable INSERT_TOKEN is not set (referenced by {"$env": "INSERT_TOKEN"})'),
+    )
   })
 
   test('a missing $file stops startup with an error naming it', () => {
@@ -381,7 +487,9 @@ describe('allowed: grants across levels', () => {
 
   test('every write is denied by default and every read allowed', () => {
     expect(writes.map((action) => allowed(policy(), alice, action, { database: 'data', table: 'dogs' }))).toEqual(writes.map(() => false))
-    expect(['view-instance', 'view-database', 'view-table'].map((action) => allowed(policy(), null, action as never, { database: 'data', table: 'dogs' }))).toEqual([true, true, true])
+    expect(
+      ['view-instance', 'view-database', 'view-table'].map((action) => allowed(policy(), null, action as never, { database: 'data', table: 'dogs' })),
+    ).toEqual([true, true, true])
   })
 
   test('--default-deny also denies reads', () => {
@@ -427,7 +535,17 @@ describe('allowed: grants across levels', () => {
   })
 
   test('a table block is found by its exact name first, else ignoring ASCII case as SQLite does', () => {
-    const p = policy({ databases: { data: { tables: { dogs: { permissions: { 'insert-row': { id: 'alice' } } }, DOGS: { permissions: { 'insert-row': { id: 'bob' } } }, Élan: { permissions: { 'insert-row': true } } } } } })
+    const p = policy({
+      databases: {
+        data: {
+          tables: {
+            dogs: { permissions: { 'insert-row': { id: 'alice' } } },
+            DOGS: { permissions: { 'insert-row': { id: 'bob' } } },
+            Élan: { permissions: { 'insert-row': true } },
+          },
+        },
+      },
+    })
     expect([
       allowed(p, alice, 'insert-row', { database: 'data', table: 'dogs' }),
       allowed(p, { id: 'bob' }, 'insert-row', { database: 'data', table: 'DOGS' }),

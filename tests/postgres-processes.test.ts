@@ -54,7 +54,10 @@ describe('two rowposts on one PostgreSQL database', () => {
     const inserted = await post(b, `${dbPath(db)}/fresh/-/insert`, { rows: [{ id: 2, name: 'two' }] })
     expect(inserted.status).toBe(201)
     const page = (await (await fetch(`${b.url}${dbPath(db)}/fresh.json?_shape=array`)).json()) as unknown[]
-    expect(page).toEqual([{ id: 1, name: 'one' }, { id: 2, name: 'two' }])
+    expect(page).toEqual([
+      { id: 1, name: 'one' },
+      { id: 2, name: 'two' },
+    ])
     // A column the other process added is written through this one (its schema is read again when the write needs it).
     expect((await post(a, `/-/insert${dbPath(db)}/fresh?pk=id&alter=1`, [{ id: 3, name: 'three', size: 3 }])).status).toBe(200)
     expect((await post(b, `/-/insert${dbPath(db)}/fresh?pk=id&alter=1`, [{ id: 4, name: 'four', size: 4 }])).status).toBe(200)
@@ -164,7 +167,18 @@ describe('a schema another process changed', () => {
 describe('the change feed across processes', () => {
   test('a subscriber of one rowpost gets the commits made through the other, once each and in order', async () => {
     const { a, b, db } = await twoServers()
-    expect((await post(a, `${dbPath(db)}/-/create`, { table: 'readings', columns: [{ name: 'id', type: 'integer' }, { name: 'v', type: 'integer' }], pk: 'id' })).status).toBe(201)
+    expect(
+      (
+        await post(a, `${dbPath(db)}/-/create`, {
+          table: 'readings',
+          columns: [
+            { name: 'id', type: 'integer' },
+            { name: 'v', type: 'integer' },
+          ],
+          pk: 'id',
+        })
+      ).status,
+    ).toBe(201)
     const controller = new AbortController()
     const feed = await fetch(`${a.url}${dbPath(db)}/readings/-/changes?_format=ndjson`, { signal: controller.signal })
     expect(feed.status).toBe(200)
@@ -182,7 +196,10 @@ describe('the change feed across processes', () => {
       text += decoder.decode(value, { stream: true })
     }
     controller.abort()
-    const events = text.split('\n').filter((line) => line.startsWith('{"id"')).map((line) => JSON.parse(line) as { id: number; key: number[] })
+    const events = text
+      .split('\n')
+      .filter((line) => line.startsWith('{"id"'))
+      .map((line) => JSON.parse(line) as { id: number; key: number[] })
     expect(events.map((event) => event.id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
     expect(new Set(events.map((event) => event.key[0])).size).toBe(20)
   })

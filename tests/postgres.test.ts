@@ -68,9 +68,7 @@ describe('Bun.SQL on PostgreSQL 15', () => {
   test('connects over TCP, and over the unix socket both as { path, port } and as ?host= in the URL', async () => {
     const db = await pg.freshDatabase()
     const tcp = db.sql()
-    expect(await tcp`SELECT inet_server_addr()::text AS address, current_database() AS db`).toEqual([
-      { address: '127.0.0.1/32', db: db.name },
-    ])
+    expect(await tcp`SELECT inet_server_addr()::text AS address, current_database() AS db`).toEqual([{ address: '127.0.0.1/32', db: db.name }])
     // inet_server_addr() is NULL on a unix-socket connection: that is what proves these two did not fall back to TCP.
     const byPath = db.sql({ url: undefined, path: pg.socketDir, port: pg.port, username: 'postgres', database: db.name })
     expect(await byPath`SELECT inet_server_addr() AS address, current_database() AS db`).toEqual([{ address: null, db: db.name }])
@@ -128,9 +126,7 @@ describe('Bun.SQL on PostgreSQL 15', () => {
 
   test('commits are durable by default: synchronous_commit and fsync are on', async () => {
     const sql = pg.sql()
-    expect(await sql`SELECT current_setting('synchronous_commit') AS sync, current_setting('fsync') AS fsync`).toEqual([
-      { sync: 'on', fsync: 'on' },
-    ])
+    expect(await sql`SELECT current_setting('synchronous_commit') AS sync, current_setting('fsync') AS fsync`).toEqual([{ sync: 'on', fsync: 'on' }])
   })
 
   test("a unique violation is a SQL.PostgresError with SQLSTATE 23505 in errno (code is Bun's), naming constraint and table", async () => {
@@ -152,11 +148,7 @@ describe('Bun.SQL on PostgreSQL 15', () => {
     await sql`CREATE TABLE numbers (n bigint)`
     const extremes = [2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)]
     for (const n of extremes) await sql`INSERT INTO numbers VALUES (${n})`
-    expect(await sql`SELECT n FROM numbers ORDER BY n`).toEqual([
-      { n: '-9223372036854775808' },
-      { n: '9007199254740993' },
-      { n: '9223372036854775807' },
-    ])
+    expect(await sql`SELECT n FROM numbers ORDER BY n`).toEqual([{ n: '-9223372036854775808' }, { n: '9007199254740993' }, { n: '9223372036854775807' }])
     const exact = db.sql({ bigint: true })
     expect(await exact`SELECT n FROM numbers ORDER BY n`).toEqual([{ n: -(2n ** 63n) }, { n: 2n ** 53n + 1n }, { n: 2n ** 63n - 1n }])
     expect(await exact`SELECT ${'9007199254740993'}::bigint + 0 AS n`).toEqual([{ n: 2n ** 53n + 1n }])
@@ -195,16 +187,13 @@ describe('Bun.SQL on PostgreSQL 15', () => {
   test('quoted identifiers keep case and odd characters; unquoted ones fold to lower case; past 63 bytes both are cut', async () => {
     const sql = (await pg.freshDatabase()).sql()
     const names = ['Mixed Case', 'with "quotes"', 'select', 'semi;colon -- comment', 'ünïcødé 🦆', "it's"]
-    await sql.unsafe(
-      `CREATE TABLE ${quoteIdentifier('Odd Table "1"')} (${names.map((name) => `${quoteIdentifier(name)} text`).join(', ')})`,
-    )
+    await sql.unsafe(`CREATE TABLE ${quoteIdentifier('Odd Table "1"')} (${names.map((name) => `${quoteIdentifier(name)} text`).join(', ')})`)
     await sql.unsafe(`CREATE TABLE Unquoted (Name text)`)
     const long = 'x'.repeat(70)
     await sql.unsafe(`CREATE TABLE ${quoteIdentifier(long)} (id integer)`)
     const tables = await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`
     expect(tables.map((row: { table_name: string }) => row.table_name)).toEqual(['Odd Table "1"', 'unquoted', 'x'.repeat(63)])
-    const columns =
-      await sql`SELECT column_name FROM information_schema.columns WHERE table_name = ${'Odd Table "1"'} ORDER BY ordinal_position`
+    const columns = await sql`SELECT column_name FROM information_schema.columns WHERE table_name = ${'Odd Table "1"'} ORDER BY ordinal_position`
     expect(columns.map((row: { column_name: string }) => row.column_name)).toEqual(names)
     const placeholders = names.map((_, i) => `$${i + 1}`).join(', ')
     const insert = `INSERT INTO ${quoteIdentifier('Odd Table "1"')} (${names.map(quoteIdentifier).join(', ')}) VALUES (${placeholders})`

@@ -20,7 +20,12 @@ export interface ProcessOptions {
 
 /** Runs `bun index.ts ...args` to completion (for commands that exit). */
 export async function runCli(args: string[], options: ProcessOptions = {}): Promise<CliResult> {
-  const child = Bun.spawn([...(options.command ?? ['bun', ENTRY]), ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdout: 'pipe', stderr: 'pipe' })
+  const child = Bun.spawn([...(options.command ?? ['bun', ENTRY]), ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
   const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
   return { exitCode, stdout, stderr }
 }

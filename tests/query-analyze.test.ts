@@ -82,7 +82,7 @@ describe('analyzeStatement', () => {
     expect([result.writes, result.creates, result.effects, result.readOnly]).toEqual([writes, creates, effects, false])
   })
 
-  test('a statement that does not compile throws SQLite\'s message', () => {
+  test("a statement that does not compile throws SQLite's message", () => {
     expect(() => analyzeStatement(connection, 'select * from nowhere')).toThrow('no such table: nowhere')
   })
 
@@ -128,6 +128,6 @@ describe('sql-text', () => {
   })
 
   test('named parameters are found outside strings, identifiers and comments, once each, in order', () => {
-    expect(namedParameters("select :b, :a, ':c', \":d\", :b -- :e\n /* :f */ , :g_1, @h, $i")).toEqual(['b', 'a', 'g_1'])
+    expect(namedParameters('select :b, :a, \':c\', ":d", :b -- :e\n /* :f */ , :g_1, @h, $i')).toEqual(['b', 'a', 'g_1'])
   })
 })

@@ -16,7 +16,15 @@ const q = (sql: string, extra = '') => `/data/-/query.json?sql=${encodeURICompon
 async function seeded(options: Parameters<typeof makeApp>[0] = {}): Promise<TestApp> {
   const t = makeApp({ unsafe: true, ...options })
   const seed = makeApp({ path: t.path, unsafe: true })
-  expect((await seed.post('/-/insert/data/items?pk=id', [{ id: 1, name: 'one' }, { id: 2, name: 'two, "2"' }, { id: 3, name: null }])).status).toBe(200)
+  expect(
+    (
+      await seed.post('/-/insert/data/items?pk=id', [
+        { id: 1, name: 'one' },
+        { id: 2, name: 'two, "2"' },
+        { id: 3, name: null },
+      ])
+    ).status,
+  ).toBe(200)
   expect((await seed.post('/-/insert/data/secret?pk=id', [{ id: 1, code: 'hunter2' }])).status).toBe(200)
   seed.db.connection.run('CREATE VIEW peek AS SELECT code FROM secret')
   return t
@@ -33,17 +41,52 @@ describe('GET /<db>/-/query.json', () => {
     const t = await seeded()
     await expectJson(await t.get(q('select id, name from items order by id')), 200, {
       ok: true,
-      rows: [{ id: 1, name: 'one' }, { id: 2, name: 'two, "2"' }, { id: 3, name: null }],
+      rows: [
+        { id: 1, name: 'one' },
+        { id: 2, name: 'two, "2"' },
+        { id: 3, name: null },
+      ],
       truncated: false,
     })
-    await expectJson(await t.get(q('select id from items where id = 1', '&_extra=columns')), 200, { ok: true, rows: [{ id: 1 }], columns: ['id'], truncated: false })
+    await expectJson(await t.get(q('select id from items where id = 1', '&_extra=columns')), 200, {
+      ok: true,
+      rows: [{ id: 1 }],
+      columns: ['id'],
+      truncated: false,
+    })
   })
 
   test.each([
-    ['arrays', { ok: true, rows: [[1, 'one'], [2, 'two, "2"']], truncated: false }],
-    ['array', [{ id: 1, name: 'one' }, { id: 2, name: 'two, "2"' }]],
+    [
+      'arrays',
+      {
+        ok: true,
+        rows: [
+          [1, 'one'],
+          [2, 'two, "2"'],
+        ],
+        truncated: false,
+      },
+    ],
+    [
+      'array',
+      [
+        { id: 1, name: 'one' },
+        { id: 2, name: 'two, "2"' },
+      ],
+    ],
     ['arrayfirst', [1, 2]],
-    ['objects', { ok: true, rows: [{ id: 1, name: 'one' }, { id: 2, name: 'two, "2"' }], truncated: false }],
+    [
+      'objects',
+      {
+        ok: true,
+        rows: [
+          { id: 1, name: 'one' },
+          { id: 2, name: 'two, "2"' },
+        ],
+        truncated: false,
+      },
+    ],
   ])('_shape=%s', async (shape, body) => {
     const t = await seeded()
     await expectJson(await t.get(q('select id, name from items where id < 3 order by id', `&_shape=${shape}`)), 200, body)
@@ -115,7 +158,7 @@ describe('GET /<db>/-/query.json', () => {
     ['a bad _timelimit', q('select 1', '&_timelimit=soon'), 400, '_timelimit must be a positive integer'],
     ['a zero _timelimit', q('select 1', '&_timelimit=0'), 400, '_timelimit must be a positive integer'],
     ['a missing database', '/nope/-/query.json?sql=select+1', 404, 'Database not found'],
-    ["a database named with quotes and spaces", `/${encodeURIComponent("d'b \"x")}/-/query.json?sql=select+1`, 404, 'Database not found'],
+    ['a database named with quotes and spaces', `/${encodeURIComponent('d\'b "x')}/-/query.json?sql=select+1`, 404, 'Database not found'],
   ])('%s is refused with a clear error', async (_, path, status, message) => {
     const t = await seeded()
     const response = await t.get(path)
@@ -162,7 +205,7 @@ describe('queries are read-only', () => {
 describe('time limit and isolation', () => {
   const TOO_LONG = 'SQL query took too long. The time limit is controlled by the sql_time_limit_ms setting.'
 
-  test('a query past sql_time_limit_ms is stopped with Datasette\'s 400, and the next query is served', async () => {
+  test("a query past sql_time_limit_ms is stopped with Datasette's 400, and the next query is served", async () => {
     const t = await seeded({ settings: { sql_time_limit_ms: 200 } })
     await expectJson(await t.get(q(RUNAWAY)), 400, { ok: false, error: TOO_LONG, errors: [TOO_LONG], status: 400 })
     await expectJson(await t.get(q('select count(*) as n from items')), 200, { ok: true, rows: [{ n: 3 }], truncated: false })
@@ -191,7 +234,10 @@ describe('time limit and isolation', () => {
 })
 
 describe('execute-sql permission', () => {
-  const tokens = [{ token: 'alice-token', actor: { id: 'alice' } }, { token: 'bob-token', actor: { id: 'bob' } }]
+  const tokens = [
+    { token: 'alice-token', actor: { id: 'alice' } },
+    { token: 'bob-token', actor: { id: 'bob' } },
+  ]
   const appWith = (metadata: Record<string, unknown>, options: Parameters<typeof makeApp>[0] = {}) =>
     seeded({ unsafe: false, config: interpretMetadata({ ...metadata, plugins: { 'datasette-auth-tokens': { tokens } } }), ...options })
   const status = async (t: TestApp, token?: string) => {
@@ -250,7 +296,7 @@ describe('private tables stay invisible to queries', () => {
     ['select * from "secret"', HIDDEN],
     ['select * from peek', HIDDEN],
     ['select (select code from secret) from items', HIDDEN],
-    ['select * from items where exists (select 1 from secret where code like \'h%\')', HIDDEN],
+    ["select * from items where exists (select 1 from secret where code like 'h%')", HIDDEN],
     ['with s as (select * from secret) select * from s', HIDDEN],
     ['select * from items join secret using (id)', HIDDEN],
     ['explain select * from secret', HIDDEN],
@@ -271,7 +317,7 @@ describe('private tables stay invisible to queries', () => {
       rows: [{ id: 1, value: 1 }],
       truncated: false,
     })
-    await expectJson(await t.get(q("select count(*) as n from json_tree('{\"a\": [1]}')")), 200, { ok: true, rows: [{ n: 3 }], truncated: false })
+    await expectJson(await t.get(q('select count(*) as n from json_tree(\'{"a": [1]}\')')), 200, { ok: true, rows: [{ n: 3 }], truncated: false })
     await expectJson(await t.get(q('select code from peek'), 'admin-token'), 200, { ok: true, rows: [{ code: 'hunter2' }], truncated: false })
     await expectJson(await t.get(q("select count(*) as n from sqlite_master where name = 'secret'"), 'admin-token'), 200, {
       ok: true,
@@ -313,7 +359,7 @@ describe('GET /<db>/-/query.csv', () => {
     expect([page.split('\r\n').length, all.split('\r\n').length, all.endsWith('2499\r\n2500\r\n')]).toEqual([12, 2502, true])
   })
 
-  test('errors are JSON with Datasette\'s messages, and private tables stay private', async () => {
+  test("errors are JSON with Datasette's messages, and private tables stay private", async () => {
     const t = await seeded()
     expect((await t.get('/data/-/query.csv?sql=delete+from+items')).status).toBe(400)
     expect((await t.get('/data/-/query.csv?sql=select+*+from+_rowpost_x&_stream=on')).status).toBe(400)
@@ -334,7 +380,14 @@ test('every curl example of the README\'s "SQL queries" section works as written
   const lines = docShellBlock('docs/api.md', '## SQL queries')
   const t = makeApp({ unsafe: true })
   // The quick start's two dogs.
-  expect((await t.post('/-/insert/data/dogs?pk=id', [{ id: 1, name: 'Cleopaws', age: 5 }, { id: 2, name: 'Pancakes', age: 4 }])).status).toBe(200)
+  expect(
+    (
+      await t.post('/-/insert/data/dogs?pk=id', [
+        { id: 1, name: 'Cleopaws', age: 5 },
+        { id: 2, name: 'Pancakes', age: 4 },
+      ])
+    ).status,
+  ).toBe(200)
   const checked: string[] = []
   for (const [index, line] of lines.entries()) {
     if (!line.startsWith('curl ')) continue
@@ -350,7 +403,13 @@ test('every curl example of the README\'s "SQL queries" section works as written
 })
 
 describe('streamed query CSV holds a process per stream, never more than the pool allows', () => {
-  const job = (path: string) => ({ path, sql: 'with recursive c(value) as (select 1 union all select value + 1 from c where value < 100000) select value from c', params: {}, maxRows: 1000, privacy: null })
+  const job = (path: string) => ({
+    path,
+    sql: 'with recursive c(value) as (select 1 union all select value + 1 from c where value < 100000) select value from c',
+    params: {},
+    maxRows: 1000,
+    privacy: null,
+  })
 
   test('a second stream waits for the first to end, and a stream closed before it was read frees its process', async () => {
     const t = makeApp({ unsafe: true })

@@ -58,9 +58,7 @@ export async function rawRequest(port: number, request: RawRequest): Promise<Raw
   })
   const split = text.indexOf('\r\n\r\n')
   const [statusLine, ...headerLines] = text.slice(0, split).split('\r\n')
-  const headers = Object.fromEntries(
-    headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
-  )
+  const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
   const rest = text.slice(split + 4)
   const chunked = headers['transfer-encoding'] === 'chunked'
   return { status: Number(statusLine!.split(' ')[1]), headers, body: chunked ? decodeChunked(rest) : rest }

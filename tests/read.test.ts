@@ -116,7 +116,16 @@ eachBackend((backend) => {
   async function dogsApp() {
     const t = await backend.makeApp({ unsafe: true })
     await sql(t, 'CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)')
-    await insertMany(t, 'dogs', ['id', 'name', 'age'], [[1, 'Cleopaws', 5], [2, 'Pancakes', 4], [3, 'Toasty', null]])
+    await insertMany(
+      t,
+      'dogs',
+      ['id', 'name', 'age'],
+      [
+        [1, 'Cleopaws', 5],
+        [2, 'Pancakes', 4],
+        [3, 'Toasty', null],
+      ],
+    )
     return t
   }
 
@@ -217,10 +226,16 @@ eachBackend((backend) => {
 
     test('a rowid table puts rowid first in each row', async () => {
       const t = await backend.makeApp({ unsafe: true })
-      await t.post('/-/insert/data/notes', [{ text: 'hello', n: 1 }, { text: 'world', n: 2 }])
+      await t.post('/-/insert/data/notes', [
+        { text: 'hello', n: 1 },
+        { text: 'world', n: 2 },
+      ])
       const { status, body } = await getJson(t, '/data/notes.json')
       expect(status).toBe(200)
-      expect(body.rows).toEqual([{ rowid: 1, text: 'hello', n: 1 }, { rowid: 2, text: 'world', n: 2 }])
+      expect(body.rows).toEqual([
+        { rowid: 1, text: 'hello', n: 1 },
+        { rowid: 2, text: 'world', n: 2 },
+      ])
       expect(Object.keys(body.rows[0])).toEqual(['rowid', 'text', 'n'])
     })
 
@@ -233,7 +248,11 @@ eachBackend((backend) => {
         next: null,
         next_url: null,
         columns: ['id', 'name', 'age'],
-        rows: [[1, 'Cleopaws', 5], [2, 'Pancakes', 4], [3, 'Toasty', null]],
+        rows: [
+          [1, 'Cleopaws', 5],
+          [2, 'Pancakes', 4],
+          [3, 'Toasty', null],
+        ],
         truncated: false,
       })
     })
@@ -254,9 +273,7 @@ eachBackend((backend) => {
       const response = await t.get('/data/dogs.json?_shape=array&_nl=on')
       expect(response.status).toBe(200)
       expect(response.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8')
-      expect(await response.text()).toBe(
-        '{"id":1,"name":"Cleopaws","age":5}\n{"id":2,"name":"Pancakes","age":4}\n{"id":3,"name":"Toasty","age":null}\n',
-      )
+      expect(await response.text()).toBe('{"id":1,"name":"Cleopaws","age":5}\n{"id":2,"name":"Pancakes","age":4}\n{"id":3,"name":"Toasty","age":null}\n')
     })
 
     test('_nl=on with _shape=array still paginates through the Link header', async () => {
@@ -264,7 +281,12 @@ eachBackend((backend) => {
       const response = await t.get('/data/dogs.json?_shape=array&_nl=on&_size=2')
       expect(response.status).toBe(200)
       expect(response.headers.get('link')).toBe('<http://localhost/data/dogs.json?_shape=array&_nl=on&_size=2&_next=2>; rel="next"')
-      expect((await response.text()).trim().split('\n').map((line) => JSON.parse(line).id)).toEqual([1, 2])
+      expect(
+        (await response.text())
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line).id),
+      ).toEqual([1, 2])
     })
 
     test('_shape=object keys rows by primary key', async () => {
@@ -281,7 +303,15 @@ eachBackend((backend) => {
     test('_shape=object joins compound keys with commas, tilde-encoded like row URLs', async () => {
       const t = await backend.makeApp({})
       await sql(t, 'CREATE TABLE pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b))')
-      await insertMany(t, 'pairs', ['a', 'b', 'v'], [['x', 1, 'one'], ['y,z', 2, 'two']])
+      await insertMany(
+        t,
+        'pairs',
+        ['a', 'b', 'v'],
+        [
+          ['x', 1, 'one'],
+          ['y,z', 2, 'two'],
+        ],
+      )
       const { status, body } = await getJson(t, '/data/pairs.json?_shape=object')
       expect(status).toBe(200)
       expect(body).toEqual({ 'x,1': { a: 'x', b: 1, v: 'one' }, 'y~2Cz,2': { a: 'y,z', b: 2, v: 'two' } })
@@ -326,7 +356,12 @@ eachBackend((backend) => {
     async function numbersApp(count: number, settings = {}) {
       const t = await backend.makeApp({ settings })
       await sql(t, 'CREATE TABLE numbers (id INTEGER PRIMARY KEY)')
-      await insertMany(t, 'numbers', ['id'], Array.from({ length: count }, (_, i) => [i + 1]))
+      await insertMany(
+        t,
+        'numbers',
+        ['id'],
+        Array.from({ length: count }, (_, i) => [i + 1]),
+      )
       return t
     }
 
@@ -439,7 +474,12 @@ eachBackend((backend) => {
     test('a compound primary key table pages through every row once', async () => {
       const t = await backend.makeApp({})
       await sql(t, 'CREATE TABLE pairs (a TEXT, b INTEGER, v INTEGER, PRIMARY KEY (a, b))')
-      await insertMany(t, 'pairs', ['a', 'b', 'v'], Array.from({ length: 350 }, (_, i) => [`k,${i % 9}`, i, i % 4]))
+      await insertMany(
+        t,
+        'pairs',
+        ['a', 'b', 'v'],
+        Array.from({ length: 350 }, (_, i) => [`k,${i % 9}`, i, i % 4]),
+      )
       const { rows, pages } = await pageThrough(t, '/data/pairs.json?_size=100')
       expect(pages).toBe(4)
       expect(new Set(rows.map((row) => `${row.a}|${row.b}`)).size).toBe(350)
@@ -450,8 +490,16 @@ eachBackend((backend) => {
 
     test('a rowid table pages through every row once, by rowid', async () => {
       const t = await backend.makeApp({})
-      await rowidTable(t, 'log', [['message', 'TEXT'], ['level', 'INTEGER']])
-      await insertMany(t, 'log', ['message', 'level'], Array.from({ length: 350 }, (_, i) => [`m${i}`, i % 3 === 0 ? null : i % 4]))
+      await rowidTable(t, 'log', [
+        ['message', 'TEXT'],
+        ['level', 'INTEGER'],
+      ])
+      await insertMany(
+        t,
+        'log',
+        ['message', 'level'],
+        Array.from({ length: 350 }, (_, i) => [`m${i}`, i % 3 === 0 ? null : i % 4]),
+      )
       const { rows, pages } = await pageThrough(t, '/data/log.json?_size=100')
       expect(pages).toBe(4)
       expect(rows.map((row) => row.rowid)).toEqual(Array.from({ length: 350 }, (_, i) => i + 1))
@@ -464,12 +512,30 @@ eachBackend((backend) => {
         const t = await backend.makeApp({})
         await sql(t, 'CREATE TABLE scores (id INTEGER PRIMARY KEY, score INTEGER)')
         // Existing rows take even ids; new rows take odd ids and scores that land before and after the cursor.
-        await insertMany(t, 'scores', ['id', 'score'], Array.from({ length: 350 }, (_, i) => [i * 2, i % 10 === 0 ? null : (i * 37) % 50]))
+        await insertMany(
+          t,
+          'scores',
+          ['id', 'score'],
+          Array.from({ length: 350 }, (_, i) => [i * 2, i % 10 === 0 ? null : (i * 37) % 50]),
+        )
         const existing = new Set((await t.rows('scores')).map((row) => row.id))
         let nextOdd = 1
         const { rows } = await pageThrough(t, `/data/scores.json?_size=100${order}`, async () => {
-          await insertMany(t, 'scores', ['id', 'score'], Array.from({ length: 40 }, (_, i) => [nextOdd + i * 2, i % 7 === 0 ? null : (i * 13) % 50]))
-          await insertMany(t, 'scores', ['id', 'score'], [[-1 - nextOdd, 0], [100_000 + nextOdd, 49]])
+          await insertMany(
+            t,
+            'scores',
+            ['id', 'score'],
+            Array.from({ length: 40 }, (_, i) => [nextOdd + i * 2, i % 7 === 0 ? null : (i * 13) % 50]),
+          )
+          await insertMany(
+            t,
+            'scores',
+            ['id', 'score'],
+            [
+              [-1 - nextOdd, 0],
+              [100_000 + nextOdd, 49],
+            ],
+          )
           nextOdd += 80
         })
         const seen = rows.map((row) => row.id).filter((id) => existing.has(id))
@@ -557,13 +623,18 @@ eachBackend((backend) => {
       const untyped = backend.name === 'sqlite'
       await sql(t, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, tag TEXT, note TEXT, loose${untyped ? '' : ' TEXT'})`)
       const loose = (value: number | string) => (untyped ? value : String(value))
-      await insertMany(t, 'items', ['id', 'name', 'price', 'tag', 'note', 'loose'], [
-        [1, 'apple', 5, 'a%b', null, loose(5)],
-        [2, 'Banana', 10, 'a_b', '', loose(10)],
-        [3, 'cherry', 15.5, 'xyz', 'ripe', 'abc'],
-        [4, 'date', 100, null, 'dry', loose(100)],
-        [5, 'elder berry', -3, 'a\\b', null, loose(-3)],
-      ])
+      await insertMany(
+        t,
+        'items',
+        ['id', 'name', 'price', 'tag', 'note', 'loose'],
+        [
+          [1, 'apple', 5, 'a%b', null, loose(5)],
+          [2, 'Banana', 10, 'a_b', '', loose(10)],
+          [3, 'cherry', 15.5, 'xyz', 'ripe', 'abc'],
+          [4, 'date', 100, null, 'dry', loose(100)],
+          [5, 'elder berry', -3, 'a\\b', null, loose(-3)],
+        ],
+      )
       return t
     }
 
@@ -614,7 +685,11 @@ eachBackend((backend) => {
 
     test('filtering on a column that does not exist is a 400 naming the column', async () => {
       const t = await itemsApp()
-      for (const [query, column] of [['colour=red', 'colour'], ['colour__gt=1', 'colour'], ['colour__bogus=1', 'colour__bogus']]) {
+      for (const [query, column] of [
+        ['colour=red', 'colour'],
+        ['colour__gt=1', 'colour'],
+        ['colour__bogus=1', 'colour__bogus'],
+      ]) {
         const { status, body } = await getJson(t, `/data/items.json?${query}`)
         const message = `Cannot filter on column "${column}": table items has no such column`
         expect(status).toBe(400)
@@ -650,10 +725,15 @@ eachBackend((backend) => {
     test('column names containing __, spaces, quotes and leading underscores can be filtered', async () => {
       const t = await backend.makeApp({})
       await sql(t, 'CREATE TABLE weird (id INTEGER PRIMARY KEY, "a__b" TEXT, "size__gt" INTEGER, "odd ""col""" TEXT, "_id" INTEGER)')
-      await insertMany(t, 'weird', ['id', 'a__b', 'size__gt', 'odd "col"', '_id'], [
-        [1, 'x', 3, 'hello world', 10],
-        [2, 'y', 8, 'goodbye', 20],
-      ])
+      await insertMany(
+        t,
+        'weird',
+        ['id', 'a__b', 'size__gt', 'odd "col"', '_id'],
+        [
+          [1, 'x', 3, 'hello world', 10],
+          [2, 'y', 8, 'goodbye', 20],
+        ],
+      )
       const query = async (q: string) => ids((await getJson(t, `/data/weird.json?${q}`)).body.rows)
       expect(await query('a__b=y')).toEqual([2])
       expect(await query('a__b__startswith=x')).toEqual([1])
@@ -677,8 +757,20 @@ eachBackend((backend) => {
 
   describe('odd table names in URLs', () => {
     const names = [
-      'with space', 'dots.in.name', 'slash/inside', 'quote"double', "quote'single", 'üñíçødé 🐕', 'select',
-      '"; DROP TABLE x; --', 'name.json', 'a,b', 'tilde~2F', 'plus+sign', 'percent%20', '-',
+      'with space',
+      'dots.in.name',
+      'slash/inside',
+      'quote"double',
+      "quote'single",
+      'üñíçødé 🐕',
+      'select',
+      '"; DROP TABLE x; --',
+      'name.json',
+      'a,b',
+      'tilde~2F',
+      'plus+sign',
+      'percent%20',
+      '-',
     ]
 
     test.each(names)('%s is read through its tilde-encoded name', async (name) => {
@@ -731,7 +823,15 @@ eachBackend((backend) => {
     test('a compound key is its tilde-encoded values joined by commas', async () => {
       const t = await backend.makeApp({})
       await sql(t, 'CREATE TABLE pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b))')
-      await insertMany(t, 'pairs', ['a', 'b', 'v'], [['x', 1, 'one'], ['y, z/w', 2, 'two']])
+      await insertMany(
+        t,
+        'pairs',
+        ['a', 'b', 'v'],
+        [
+          ['x', 1, 'one'],
+          ['y, z/w', 2, 'two'],
+        ],
+      )
       expect(await getJson(t, '/data/pairs/x,1.json')).toMatchObject({ status: 200, body: { ok: true, rows: [{ a: 'x', b: 1, v: 'one' }] } })
       const encoded = `${tildeEncode('y, z/w')},2`
       expect(encoded).toBe('y~2C+z~2Fw,2')
@@ -864,7 +964,6 @@ eachBackend((backend) => {
         { name: 'secret', columns: ['id'], primary_keys: ['id'], count: 1, private: true },
       ])
     })
-
   })
 })
 
@@ -895,16 +994,30 @@ describe('sqlite only: several databases', () => {
 // Pure SQL builders, no storage: run once.
 describe('SQL builders', () => {
   test('keyset conditions use a row-value comparison for ascending non-null keys', () => {
-    expect(afterSql([{ column: 'a', descending: false }, { column: 'b', descending: false }], ['x', 2])).toEqual({
+    expect(
+      afterSql(
+        [
+          { column: 'a', descending: false },
+          { column: 'b', descending: false },
+        ],
+        ['x', 2],
+      ),
+    ).toEqual({
       sql: '("a", "b") > (?, ?)',
       params: ['x', 2],
     })
   })
 
   test('keyset conditions spell out NULL and descending cases', () => {
-    const keys = [{ column: 's', descending: false }, { column: 'id', descending: false }]
+    const keys = [
+      { column: 's', descending: false },
+      { column: 'id', descending: false },
+    ]
     expect(afterSql(keys, [null, 3])).toEqual({ sql: '("s" IS NOT NULL OR ("s" IS NULL AND "id" > ?))', params: [3] })
-    const descending = [{ column: 's', descending: true }, { column: 'id', descending: false }]
+    const descending = [
+      { column: 's', descending: true },
+      { column: 'id', descending: false },
+    ]
     expect(afterSql(descending, [5, 3])).toEqual({ sql: '(("s" < ? OR "s" IS NULL) OR ("s" = ? AND "id" > ?))', params: [5, 5, 3] })
     expect(afterSql(descending, [null, 3])).toEqual({ sql: '("s" IS NULL AND "id" > ?)', params: [3] })
   })

@@ -29,32 +29,66 @@ interface RouteCase {
 const docs = (t: BackendApp) => t.rows('docs')
 const ROUTES: Record<string, RouteCase> = {
   'POST /-/insert/:database/:table': { needs: ['insert-row', 'update-row'], path: '/-/insert/data/docs', body: { id: 9, title: 'new' }, ok: 200, effect: docs },
-  'POST /-/upsert/:database/:table': { needs: ['insert-row', 'update-row'], path: '/-/upsert/data/docs?pk=id', body: { id: 1, title: 'changed' }, ok: 200, effect: docs },
+  'POST /-/upsert/:database/:table': {
+    needs: ['insert-row', 'update-row'],
+    path: '/-/upsert/data/docs?pk=id',
+    body: { id: 1, title: 'changed' },
+    ok: 200,
+    effect: docs,
+  },
   // Rows into an existing table: create-table on the database, insert-row on the table (and view-table, since it exists).
-  'POST /:database/-/create': { needs: ['create-table', 'insert-row'], path: '/data/-/create', body: { table: 'docs', rows: [{ id: 9, title: 'new' }], pk: 'id' }, ok: 201, effect: docs, showsTable: true },
+  'POST /:database/-/create': {
+    needs: ['create-table', 'insert-row'],
+    path: '/data/-/create',
+    body: { table: 'docs', rows: [{ id: 9, title: 'new' }], pk: 'id' },
+    ok: 201,
+    effect: docs,
+    showsTable: true,
+  },
   'POST /:database/:table/-/insert': {
-    needs: ['insert-row'], path: '/data/docs/-/insert', body: { rows: [{ id: 9, title: 'new' }] }, ok: 201, effect: docs,
+    needs: ['insert-row'],
+    path: '/data/docs/-/insert',
+    body: { rows: [{ id: 9, title: 'new' }] },
+    ok: 201,
+    effect: docs,
     returning: { rows: [{ id: 9, title: 'new' }], return: true },
   },
   'POST /:database/:table/-/upsert': {
-    needs: ['insert-row', 'update-row'], path: '/data/docs/-/upsert', body: { rows: [{ id: 1, title: 'changed' }] }, ok: 200, effect: docs,
+    needs: ['insert-row', 'update-row'],
+    path: '/data/docs/-/upsert',
+    body: { rows: [{ id: 1, title: 'changed' }] },
+    ok: 200,
+    effect: docs,
     returning: { rows: [{ id: 1, title: 'changed' }], return: true },
   },
   'POST /:database/:table/-/drop': { needs: ['drop-table'], path: '/data/docs/-/drop', body: { confirm: true }, ok: 200, effect: (t) => t.tables() },
   // The answer carries the schema before and after: a read of the table.
   'POST /:database/:table/-/alter': {
-    needs: ['alter-table'], path: '/data/docs/-/alter', body: { operations: [{ op: 'add_column', args: { name: 'extra' } }] }, ok: 200,
-    effect: (t) => t.columns('docs'), showsTable: true, sqliteOnly: 'alter',
+    needs: ['alter-table'],
+    path: '/data/docs/-/alter',
+    body: { operations: [{ op: 'add_column', args: { name: 'extra' } }] },
+    ok: 200,
+    effect: (t) => t.columns('docs'),
+    showsTable: true,
+    sqliteOnly: 'alter',
   },
   'POST /:database/:table/:pks/-/update': {
-    needs: ['update-row'], path: '/data/docs/1/-/update', body: { update: { title: 'changed' } }, ok: 200, effect: docs,
+    needs: ['update-row'],
+    path: '/data/docs/1/-/update',
+    body: { update: { title: 'changed' } },
+    ok: 200,
+    effect: docs,
     returning: { update: { title: 'changed' }, return: true },
   },
   // A database permission plus all three row actions on the table an insert writes (Datasette's rule for write SQL).
   'POST /:database/-/execute-write': {
-    needs: ['execute-write-sql', 'insert-row', 'update-row', 'delete-row'], path: '/data/-/execute-write',
-    body: { sql: "insert into docs (id, title) values (9, 'new')" }, ok: 200, effect: docs,
-    returning: { sql: "insert into docs (id, title) values (9, 'new') returning *" }, sqliteOnly: 'execute-write',
+    needs: ['execute-write-sql', 'insert-row', 'update-row', 'delete-row'],
+    path: '/data/-/execute-write',
+    body: { sql: "insert into docs (id, title) values (9, 'new')" },
+    ok: 200,
+    effect: docs,
+    returning: { sql: "insert into docs (id, title) values (9, 'new') returning *" },
+    sqliteOnly: 'execute-write',
   },
   'POST /:database/:table/:pks/-/delete': { needs: ['delete-row'], path: '/data/docs/1/-/delete', ok: 200, effect: docs },
   'GET /-/databases.json': { needs: [], path: '/-/databases.json', ok: 200 },
@@ -164,7 +198,10 @@ eachBackend((backend) => {
 
   async function expectNotSupported(response: Response, route: RouteCase) {
     const message = `Database data is not SQLite: ${route.sqliteOnly} is available on SQLite databases only`
-    expect({ status: response.status, body: await response.json() }).toEqual({ status: 400, body: { ok: false, error: message, errors: [message], status: 400 } })
+    expect({ status: response.status, body: await response.json() }).toEqual({
+      status: 400,
+      body: { ok: false, error: message, errors: [message], status: 400 },
+    })
   }
 
   /** Sends as a caller allowed to: the route's success status, or where the backend does not serve it, 400 not_supported. */
@@ -205,7 +242,11 @@ eachBackend((backend) => {
     })
     test('every route has an OpenAPI summary', async () => {
       const { app } = await appFor(ROUTES['GET /-/actor.json']!)
-      for (const route of app.routes) expect({ route: route.path, summary: (route.hooks as { detail?: { summary?: string } }).detail?.summary }).toEqual({ route: route.path, summary: expect.any(String) })
+      for (const route of app.routes)
+        expect({ route: route.path, summary: (route.hooks as { detail?: { summary?: string } }).detail?.summary }).toEqual({
+          route: route.path,
+          summary: expect.any(String),
+        })
     })
 
     for (const key of SERVED) {

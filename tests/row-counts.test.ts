@@ -7,10 +7,38 @@ const tableCount = async (response: Response) => ((await response.json()) as { t
 describe('table_count without a scan per request', () => {
   test('stays exact through inserts, replacements, upserts, deletes, refused requests and other writers', async () => {
     const t = makeApp({ unsafe: true })
-    expect(await tableCount(await t.post('/-/insert/data/dogs?pk=id', [{ id: 1, name: 'a' }, { id: 2, name: 'b' }]))).toBe(2)
-    expect(await tableCount(await t.post('/-/insert/data/dogs?pk=id', [{ id: 2, name: 'B' }, { id: 3, name: 'c' }]))).toBe(3)
-    expect(await tableCount(await t.post('/-/upsert/data/dogs?pk=id', [{ id: 3, name: 'C' }, { id: 4, name: 'd' }]))).toBe(4)
-    expect((await t.post('/-/insert/data/dogs', [{ id: 5, name: 'e' }, { id: 6, nope: 1 }])).status).toBe(400)
+    expect(
+      await tableCount(
+        await t.post('/-/insert/data/dogs?pk=id', [
+          { id: 1, name: 'a' },
+          { id: 2, name: 'b' },
+        ]),
+      ),
+    ).toBe(2)
+    expect(
+      await tableCount(
+        await t.post('/-/insert/data/dogs?pk=id', [
+          { id: 2, name: 'B' },
+          { id: 3, name: 'c' },
+        ]),
+      ),
+    ).toBe(3)
+    expect(
+      await tableCount(
+        await t.post('/-/upsert/data/dogs?pk=id', [
+          { id: 3, name: 'C' },
+          { id: 4, name: 'd' },
+        ]),
+      ),
+    ).toBe(4)
+    expect(
+      (
+        await t.post('/-/insert/data/dogs', [
+          { id: 5, name: 'e' },
+          { id: 6, nope: 1 },
+        ])
+      ).status,
+    ).toBe(400)
     expect((await t.post('/data/dogs/4/-/delete', {})).status).toBe(200)
     expect((await t.post('/data/dogs/-/insert', { rows: [{ id: 1, name: 'dup' }], ignore: true })).status).toBe(201)
     expect(await tableCount(await t.post('/-/insert/data/dogs', { id: 7, name: 'g' }))).toBe(4)
@@ -34,7 +62,10 @@ describe('table_count without a scan per request', () => {
   test('a replace on a table with another UNIQUE index is recounted, not guessed', async () => {
     const t = makeApp({ unsafe: true })
     t.db.connection.run('CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE)')
-    await t.post('/-/insert/data/users', [{ id: 1, email: 'a@x' }, { id: 2, email: 'b@x' }])
+    await t.post('/-/insert/data/users', [
+      { id: 1, email: 'a@x' },
+      { id: 2, email: 'b@x' },
+    ])
     expect(await tableCount(await t.post('/-/insert/data/users', { id: 3, email: 'a@x' }))).toBe(2)
     expect(t.rows('users')).toEqual([
       { id: 2, email: 'b@x' },

@@ -27,7 +27,11 @@ function seeded(options: Parameters<typeof makeApp>[0] = {}): TestApp {
   const t = makeApp(options)
   t.db.connection.run(
     [
-      DOGS, DOGS_INDEX, OWNERS, VIEW, TRIGGER,
+      DOGS,
+      DOGS_INDEX,
+      OWNERS,
+      VIEW,
+      TRIGGER,
       "INSERT INTO dogs VALUES (1, 'Cleo'), (2, 'Pancakes')",
       'CREATE TABLE counters (id INTEGER PRIMARY KEY AUTOINCREMENT)',
       'CREATE TABLE _rowpost_idempotency (key TEXT PRIMARY KEY)',
@@ -39,20 +43,41 @@ function seeded(options: Parameters<typeof makeApp>[0] = {}): TestApp {
 }
 
 const dogsEntry = {
-  name: 'dogs', columns: ['id', 'name'], primary_keys: ['id'], count: 2, hidden: false, fts_table: null,
-  num_relationships_for_sorting: 0, private: false,
+  name: 'dogs',
+  columns: ['id', 'name'],
+  primary_keys: ['id'],
+  count: 2,
+  hidden: false,
+  fts_table: null,
+  num_relationships_for_sorting: 0,
+  private: false,
 }
 const ownersEntry = {
-  name: 'owners', columns: ['id', 'dog_id'], primary_keys: ['id'], count: 0, hidden: false, fts_table: null,
-  num_relationships_for_sorting: 0, private: false,
+  name: 'owners',
+  columns: ['id', 'dog_id'],
+  primary_keys: ['id'],
+  count: 0,
+  hidden: false,
+  fts_table: null,
+  num_relationships_for_sorting: 0,
+  private: false,
 }
 
 function dataEntry(overrides: Record<string, unknown> = {}) {
   return {
-    name: 'data', hash: null, color: '8d777f', path: '/data',
+    name: 'data',
+    hash: null,
+    color: '8d777f',
+    path: '/data',
     tables_and_views_truncated: [dogsEntry, ownersEntry, { name: 'named', private: false }],
-    tables_and_views_more: false, tables_count: 2, table_rows_sum: 2, show_table_row_counts: true,
-    hidden_table_rows_sum: 0, hidden_tables_count: 0, views_count: 1, private: false,
+    tables_and_views_more: false,
+    tables_count: 2,
+    table_rows_sum: 2,
+    show_table_row_counts: true,
+    hidden_table_rows_sum: 0,
+    hidden_tables_count: 0,
+    views_count: 1,
+    private: false,
     ...overrides,
   }
 }
@@ -96,8 +121,17 @@ describe('GET /.json: the instance index', () => {
       unstable: UNSTABLE,
       databases: [
         {
-          name: '_memory', hash: null, color: 'a6c7b9', path: '/_memory', tables_and_views_truncated: [], tables_and_views_more: false,
-          tables_count: 0, table_rows_sum: 0, show_table_row_counts: false, hidden_table_rows_sum: 0, hidden_tables_count: 0,
+          name: '_memory',
+          hash: null,
+          color: 'a6c7b9',
+          path: '/_memory',
+          tables_and_views_truncated: [],
+          tables_and_views_more: false,
+          tables_count: 0,
+          table_rows_sum: 0,
+          show_table_row_counts: false,
+          hidden_table_rows_sum: 0,
+          hidden_tables_count: 0,
           views_count: 0,
           private: false,
         },
@@ -130,7 +164,7 @@ describe('GET /.json: the instance index', () => {
     t.db.connection.run(
       [
         ...statements,
-        "CREATE TABLE _notes (id INTEGER PRIMARY KEY); INSERT INTO _notes VALUES (1), (2), (3)",
+        'CREATE TABLE _notes (id INTEGER PRIMARY KEY); INSERT INTO _notes VALUES (1), (2), (3)',
         'CREATE VIRTUAL TABLE t7_fts USING fts5(id, content="t7")',
         'CREATE VIEW v1 AS SELECT 1',
       ].join(';\n'),
@@ -138,14 +172,30 @@ describe('GET /.json: the instance index', () => {
     const [database] = await indexDatabases(t)
     expect(database!.tables_and_views_truncated.map((table) => table.name)).toEqual(['t7', 't6', 't5', 't4', 't3'])
     expect(database!.tables_and_views_truncated[0]).toEqual({
-      name: 't7', columns: ['id'], primary_keys: ['id'], count: 7, hidden: false, fts_table: 't7_fts',
-      num_relationships_for_sorting: 0, private: false,
+      name: 't7',
+      columns: ['id'],
+      primary_keys: ['id'],
+      count: 7,
+      hidden: false,
+      fts_table: 't7_fts',
+      num_relationships_for_sorting: 0,
+      private: false,
     })
     const { tables_and_views_truncated, ...totals } = database!
     // Hidden: _notes (3 rows), t7_fts (external content: t7's 7 rows) and its shadow tables _data (2), _idx, _docsize, _config (1).
     expect(totals).toEqual({
-      name: 'data', hash: null, color: '8d777f', path: '/data', tables_and_views_more: true, tables_count: 7, table_rows_sum: 28,
-      show_table_row_counts: true, hidden_table_rows_sum: 13, hidden_tables_count: 6, views_count: 1, private: false,
+      name: 'data',
+      hash: null,
+      color: '8d777f',
+      path: '/data',
+      tables_and_views_more: true,
+      tables_count: 7,
+      table_rows_sum: 28,
+      show_table_row_counts: true,
+      hidden_table_rows_sum: 13,
+      hidden_tables_count: 6,
+      views_count: 1,
+      private: false,
     })
   })
 
@@ -154,7 +204,11 @@ describe('GET /.json: the instance index', () => {
     t.db.connection.run(`${DOGS}; ${OWNERS}; CREATE TABLE lone (id INTEGER PRIMARY KEY); INSERT INTO lone VALUES (1), (2), (3)`)
     const [database] = await indexDatabases(t)
     const listed = database!.tables_and_views_truncated.map((table) => [table.name, table.count])
-    expect(listed).toEqual([['owners', null], ['dogs', null], ['lone', null]])
+    expect(listed).toEqual([
+      ['owners', null],
+      ['dogs', null],
+      ['lone', null],
+    ])
     expect([database!.show_table_row_counts, database!.table_rows_sum, database!.tables_count]).toEqual([false, 0, 3])
   })
 
@@ -162,14 +216,20 @@ describe('GET /.json: the instance index', () => {
     const { t, other } = privateApp()
     await expectJson(await t.get('/.json'), 200, { ok: true, unstable: UNSTABLE, databases: [dataEntry()], metadata: {} })
     const databases = await indexDatabases(t, '/.json', 'root-token')
-    expect(databases.map((database) => [database.name, database.private])).toEqual([['data', false], ['other', true]])
+    expect(databases.map((database) => [database.name, database.private])).toEqual([
+      ['data', false],
+      ['other', true],
+    ])
     expect(databases[0]).toEqual(
       dataEntry({
         tables_and_views_truncated: [
           { ...dogsEntry, name: 'secrets', columns: ['id', 'code'], count: 3, private: true },
-          dogsEntry, ownersEntry, { name: 'named', private: false },
+          dogsEntry,
+          ownersEntry,
+          { name: 'named', private: false },
         ],
-        tables_count: 3, table_rows_sum: 5,
+        tables_count: 3,
+        table_rows_sum: 5,
       }),
     )
     other.close()
@@ -191,7 +251,9 @@ describe('GET /.json: the instance index', () => {
     const t = seeded({ secret: SECRET })
     const token = mintToken(SECRET, { actorId: 'bot', restrictions: { r: { data: { dogs: ['vt'] } } } })
     await expectJson(await t.get('/.json', token), 200, {
-      ok: true, unstable: UNSTABLE, metadata: {},
+      ok: true,
+      unstable: UNSTABLE,
+      metadata: {},
       databases: [dataEntry({ tables_and_views_truncated: [dogsEntry], tables_and_views_more: false, tables_count: 1, views_count: 0 })],
     })
   })
@@ -236,8 +298,7 @@ describe('/-/schema', () => {
       ],
     })
     expect(await markdown(await t.get('/-/schema.md', 'root-token'))).toBe(
-      `# Schema for data\n\n\`\`\`sql\n${rootSchema}\n\`\`\`\n\n` +
-        '# Schema for other\n\n```sql\nCREATE TABLE hush (id INTEGER PRIMARY KEY)\n```',
+      `# Schema for data\n\n\`\`\`sql\n${rootSchema}\n\`\`\`\n\n` + '# Schema for other\n\n```sql\nCREATE TABLE hush (id INTEGER PRIMARY KEY)\n```',
     )
     other.close()
   })
@@ -264,7 +325,10 @@ describe('/-/schema', () => {
   ])('%s is a 404 in the JSON error envelope', async (_, path, what) => {
     const t = seeded()
     await expectJson(await t.get(path), 404, notFound(what))
-    expect(t.rows('dogs')).toEqual([{ id: 1, name: 'Cleo' }, { id: 2, name: 'Pancakes' }])
+    expect(t.rows('dogs')).toEqual([
+      { id: 1, name: 'Cleo' },
+      { id: 2, name: 'Pancakes' },
+    ])
   })
 
   test('a private table is left out of its database’s schema with its index, and its own schema is a 403 view-table', async () => {
@@ -342,11 +406,17 @@ describe('odd names', () => {
     await expectJson(await t.get('/-/-/schema.json'), 200, { ok: true, database: '-', schema: create })
     await expectJson(await t.get('/-/-/-/schema.json'), 200, { ok: true, database: '-', table: '-', schema: create })
     expect(await markdown(await t.get('/-/-/-/schema.md'))).toBe(`# Schema for -.-\n\n\`\`\`sql\n${create}\n\`\`\`\n`)
-    const schemas = [{ database: '-', schema: create }, { database: 'data', schema: '' }]
+    const schemas = [
+      { database: '-', schema: create },
+      { database: 'data', schema: '' },
+    ]
     await expectJson(await t.get('/-/schema.json'), 200, { ok: true, schemas })
     const databases = await indexDatabases(t)
     const listed = databases.map((database) => [database.name, database.path, database.color])
-    expect(listed).toEqual([['-', '/-', '336d5e'], ['data', '/data', '8d777f']])
+    expect(listed).toEqual([
+      ['-', '/-', '336d5e'],
+      ['data', '/data', '8d777f'],
+    ])
     expect((await t.get('/-.json')).status).toBe(200)
     dash.close()
   })

@@ -218,7 +218,11 @@ describe('minting and reading tokens', () => {
     ['restrictions that are a list', signed({ a: 'root', t: 1, _r: ['ir'] }), 'Token restrictions (_r) must be an object'],
     ['"a" restrictions that are text', signed({ a: 'root', t: 1, _r: { a: 'ir' } }), 'Token restrictions _r.a must be a list of actions'],
     ['"d" restrictions that are a list', signed({ a: 'root', t: 1, _r: { d: ['ir'] } }), 'Token restrictions _r.d must map databases to lists of actions'],
-    ['"r" restrictions one level short', signed({ a: 'root', t: 1, _r: { r: { data: ['ir'] } } }), 'Token restrictions _r.r must map databases to tables to lists of actions'],
+    [
+      '"r" restrictions one level short',
+      signed({ a: 'root', t: 1, _r: { r: { data: ['ir'] } } }),
+      'Token restrictions _r.r must map databases to tables to lists of actions',
+    ],
   ])('%s is refused as malformed', (_, token, message) => {
     const error = thrown(() => readToken(SECRET, token, 1))
     expect(error).toBeInstanceOf(TokenFormatError)

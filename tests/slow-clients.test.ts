@@ -126,8 +126,7 @@ const openFilesIn = (server: RunningServer, dir: string) =>
 
 const rss = (server: RunningServer) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) * 1024
 
-const lines = (from: number, count: number) =>
-  Array.from({ length: count }, (_, i) => `{"id": ${from + i}, "note": "row ${from + i}"}\n`).join('')
+const lines = (from: number, count: number) => Array.from({ length: count }, (_, i) => `{"id": ${from + i}, "note": "row ${from + i}"}\n`).join('')
 
 describe('slow clients over a real socket', () => {
   const servers = killServersAfterEach()
@@ -209,28 +208,32 @@ describe('slow clients over a real socket', () => {
   test.each([
     ['an NDJSON line', ndjsonType, '{"id": 1}\n{"id": 2}\n{"id": 3, "blob": "', 'x', 'Line 3'],
     ['a CSV field', 'text/csv', 'id,blob\n1,a\n2,"starts on line 3\n', 'y\n', 'Line 3'],
-  ])('(8) %s over max_stream_row_bytes is a 413 well before the body ends, nothing written', async (_case, type, head, filler, line) => {
-    const { server, path, spoolDir } = await serve('--setting', 'max_stream_row_bytes', '1000')
-    const upload = await openUpload(server, '/-/insert/data/long', type, 10_000_000)
-    await upload.send(head)
-    let sent = head.length
-    while (!upload.answered() && sent < 100_000) {
-      await upload.send(filler.repeat(500))
-      sent += 500 * filler.length
-      await Bun.sleep(5)
-    }
-    expect(await within(5000, 'the long row was never refused', upload.answer)).toEqual({
-      status: 413,
-      body: {
+  ])(
+    '(8) %s over max_stream_row_bytes is a 413 well before the body ends, nothing written',
+    async (_case, type, head, filler, line) => {
+      const { server, path, spoolDir } = await serve('--setting', 'max_stream_row_bytes', '1000')
+      const upload = await openUpload(server, '/-/insert/data/long', type, 10_000_000)
+      await upload.send(head)
+      let sent = head.length
+      while (!upload.answered() && sent < 100_000) {
+        await upload.send(filler.repeat(500))
+        sent += 500 * filler.length
+        await Bun.sleep(5)
+      }
+      expect(await within(5000, 'the long row was never refused', upload.answer)).toEqual({
         status: 413,
-        error_code: 'too_large',
-        error: `${line}: the row is longer than the maximum of 1000 bytes (max_stream_row_bytes)`,
-      },
-    })
-    expect(sent).toBeLessThan(100_000)
-    expect(tablesIn(path)).toEqual([])
-    expect(readdirSync(spoolDir)).toEqual([])
-  }, 30_000)
+        body: {
+          status: 413,
+          error_code: 'too_large',
+          error: `${line}: the row is longer than the maximum of 1000 bytes (max_stream_row_bytes)`,
+        },
+      })
+      expect(sent).toBeLessThan(100_000)
+      expect(tablesIn(path)).toEqual([])
+      expect(readdirSync(spoolDir)).toEqual([])
+    },
+    30_000,
+  )
 
   test('(8) a 64 MB NDJSON line is refused at the default cap without the server holding it in memory', async () => {
     const { server, path } = await serve()

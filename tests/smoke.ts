@@ -21,7 +21,13 @@ export async function smokeRequests(url: string, token: string): Promise<void> {
   expect(inserted.status).toBe(201)
   await inserted.text()
   const read = await fetch(`${url}/data/dogs.json?_shape=array`)
-  expect({ status: read.status, body: await read.json() }).toEqual({ status: 200, body: [{ id: 1, name: 'Cleo' }, { id: 2, name: 'Pancakes' }] })
+  expect({ status: read.status, body: await read.json() }).toEqual({
+    status: 200,
+    body: [
+      { id: 1, name: 'Cleo' },
+      { id: 2, name: 'Pancakes' },
+    ],
+  })
   // A SQL query runs in a query process that the server starts from its own executable.
   const counted = await fetch(`${url}/data/-/query.json?sql=${encodeURIComponent('select count(*) as n, 1 as one from dogs')}&_shape=array`)
   expect({ status: counted.status, body: await counted.json() }).toEqual({ status: 200, body: [{ n: 2, one: 1 }] })

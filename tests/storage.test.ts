@@ -22,7 +22,10 @@ describe('a full disk or database', () => {
     const { page_count: pages } = t.db.connection.query('PRAGMA page_count').get() as { page_count: number }
     t.db.connection.run(`PRAGMA max_page_count = ${pages + 2}`)
     const rows = Array.from({ length: 50 }, (_, i) => ({ id: i + 1, text: 'x'.repeat(4000) }))
-    const full = await t.post('/-/insert/data/blobs?pk=id&alter=1', rows.map((row) => ({ ...row, extra: 1 })))
+    const full = await t.post(
+      '/-/insert/data/blobs?pk=id&alter=1',
+      rows.map((row) => ({ ...row, extra: 1 })),
+    )
     expect(full.status).toBe(507)
     expect(await full.json()).toEqual({
       status: 507,
@@ -30,7 +33,10 @@ describe('a full disk or database', () => {
       error_code: 'storage_full',
     })
     expect(t.rows('blobs')).toEqual([{ id: 0, text: 'seed' }])
-    expect(t.columns('blobs')).toEqual([['id', 'INTEGER'], ['text', 'TEXT']])
+    expect(t.columns('blobs')).toEqual([
+      ['id', 'INTEGER'],
+      ['text', 'TEXT'],
+    ])
 
     const fullApi = await t.post('/data/blobs/-/insert', { rows: rows.slice(0, 20) })
     expect(fullApi.status).toBe(507)

@@ -27,8 +27,14 @@ const items: TableInfo = {
 
 const session: Session = { dialect: sqliteDialect }
 
-const insert = (rows: RowsWrite['rows'], mode: RowsWrite['mode'] = 'abort'): RowsWrite =>
-  ({ table: 'items', rows, pks: ['id'], mode, alter: false, mayCreate: false })
+const insert = (rows: RowsWrite['rows'], mode: RowsWrite['mode'] = 'abort'): RowsWrite => ({
+  table: 'items',
+  rows,
+  pks: ['id'],
+  mode,
+  alter: false,
+  mayCreate: false,
+})
 
 /** A request as the fake driver logs it: what is wanted, the SQL it names, and the values bound. */
 function describeRequest(request: StatementRequest): unknown[] {
@@ -46,13 +52,15 @@ async function driveLater<T>(path: Path<T>, answer: (request: StatementRequest) 
     const request = step.value
     let result: Answer
     try {
-      result = await new Promise<Answer>((resolve, reject) => setTimeout(() => {
-        try {
-          resolve(answer(request))
-        } catch (error) {
-          reject(error)
-        }
-      }, 0))
+      result = await new Promise<Answer>((resolve, reject) =>
+        setTimeout(() => {
+          try {
+            resolve(answer(request))
+          } catch (error) {
+            reject(error)
+          }
+        }, 0),
+      )
     } catch (error) {
       step = path.throw(error)
       continue
@@ -90,25 +98,44 @@ describe('drive', () => {
         return `caught: ${(error as Error).message}`
       }
     }
-    expect(drive(path(), () => { throw new Error('no such table: missing') })).toBe('caught: no such table: missing')
+    expect(
+      drive(path(), () => {
+        throw new Error('no such table: missing')
+      }),
+    ).toBe('caught: no such table: missing')
   })
 
   test('an error the path does not catch reaches the caller, and the path is finished', () => {
     const path = (function* (): Path<void> {
       yield* run(statementOf('INSERT INTO t VALUES (1)'))
     })()
-    expect(() => drive(path, () => { throw new Error('constraint failed') })).toThrow('constraint failed')
+    expect(() =>
+      drive(path, () => {
+        throw new Error('constraint failed')
+      }),
+    ).toThrow('constraint failed')
     expect(path.next().done).toBe(true)
   })
 })
 
 describe('the write path as requests', () => {
-  test('a single-row insert asks for the table, then runs the dialect\'s INSERT with the row\'s values', () => {
+  test("a single-row insert asks for the table, then runs the dialect's INSERT with the row's values", () => {
     const seen: unknown[] = []
-    const written = drive(writeRowsPath(session, insert([[['id', 7], ['name', 'seven']]])), (request) => {
-      seen.push(describeRequest(request))
-      return request.want === 'table' ? items : request.want === 'feed' ? null : { changes: 1, generated: [7] }
-    })
+    const written = drive(
+      writeRowsPath(
+        session,
+        insert([
+          [
+            ['id', 7],
+            ['name', 'seven'],
+          ],
+        ]),
+      ),
+      (request) => {
+        seen.push(describeRequest(request))
+        return request.want === 'table' ? items : request.want === 'feed' ? null : { changes: 1, generated: [7] }
+      },
+    )
     expect(seen).toEqual([
       ['table', 'items'],
       ['runEach', 'INSERT INTO "items" ("id", "name") VALUES (?, ?)', [[7, 'seven']]],
@@ -120,32 +147,67 @@ describe('the write path as requests', () => {
 
   test('a missing column is refused before any statement runs', () => {
     const seen: unknown[] = []
-    const path = writeRowsPath(session, insert([[['id', 1], ['colour', 'red']]]))
+    const path = writeRowsPath(
+      session,
+      insert([
+        [
+          ['id', 1],
+          ['colour', 'red'],
+        ],
+      ]),
+    )
     expect(() => drive(path, (request) => (seen.push(describeRequest(request)), items))).toThrow('colour')
     expect(seen).toEqual([['table', 'items']])
   })
 
   test('the same path driven asynchronously, one answer per event-loop turn, gives the same result', async () => {
     const answer = (request: StatementRequest): Answer =>
-      request.want === 'table' ? items
-      : request.want === 'get' ? { n: 1 }
-      : request.want === 'runEach' ? { changes: request.rows.length, generated: request.rows.map(() => null) }
-      : request.want === 'feed' ? null
-      : { changes: 1, lastInsertRowid: 0 }
-    const rows: RowsWrite['rows'] = [[['id', 1], ['name', 'a']], [['id', 2], ['name', 'b']]]
+      request.want === 'table'
+        ? items
+        : request.want === 'get'
+          ? { n: 1 }
+          : request.want === 'runEach'
+            ? { changes: request.rows.length, generated: request.rows.map(() => null) }
+            : request.want === 'feed'
+              ? null
+              : { changes: 1, lastInsertRowid: 0 }
+    const rows: RowsWrite['rows'] = [
+      [
+        ['id', 1],
+        ['name', 'a'],
+      ],
+      [
+        ['id', 2],
+        ['name', 'b'],
+      ],
+    ]
     const now = drive(writeRowsPath(session, insert(rows, 'replace')), answer)
     const later = await driveLater(writeRowsPath(session, insert(rows, 'replace')), answer)
     expect(later.keys).toEqual(now.keys)
     expect(later.keys).toEqual([[1], [2]])
   })
 
-  test('a constraint error a store names a row of is labelled with that row, by the dialect\'s error mapping', () => {
+  test("a constraint error a store names a row of is labelled with that row, by the dialect's error mapping", () => {
     const failure = Object.assign(new Error('UNIQUE constraint failed: items.id'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' })
-    const write = { ...insert([[['id', 1], ['name', 'a']], [['id', 2], ['name', 'b']]]), rowLabel: (index: number) => `Line ${index + 1}` }
-    expect(() => drive(writeRowsPath(session, write), (request) => {
-      if (request.want === 'table') return items
-      throw new RowFailure(1, failure)
-    })).toThrow('Line 2: UNIQUE constraint failed: items.id')
+    const write = {
+      ...insert([
+        [
+          ['id', 1],
+          ['name', 'a'],
+        ],
+        [
+          ['id', 2],
+          ['name', 'b'],
+        ],
+      ]),
+      rowLabel: (index: number) => `Line ${index + 1}`,
+    }
+    expect(() =>
+      drive(writeRowsPath(session, write), (request) => {
+        if (request.want === 'table') return items
+        throw new RowFailure(1, failure)
+      }),
+    ).toThrow('Line 2: UNIQUE constraint failed: items.id')
   })
 })
 
@@ -154,26 +216,52 @@ describe('the read path as requests', () => {
     const seen: unknown[] = []
     const page = drive(readTableValuesPath(session, items, { filters: [], size: 2 }), (request) => {
       seen.push(request.want === 'values' ? [request.want, request.statement.safeIntegers, request.params] : request.want)
-      return [[1n, 'a'], [2n, 'b'], [3n, 'c']]
+      return [
+        [1n, 'a'],
+        [2n, 'b'],
+        [3n, 'c'],
+      ]
     })
     expect(seen).toEqual([['values', true, [3]]])
-    expect(page).toEqual({ columns: ['id', 'name'], rows: [[1n, 'a'], [2n, 'b']], keys: ['1', '2'], next: '2' })
+    expect(page).toEqual({
+      columns: ['id', 'name'],
+      rows: [
+        [1n, 'a'],
+        [2n, 'b'],
+      ],
+      keys: ['1', '2'],
+      next: '2',
+    })
   })
 
-  test('a query past the engine\'s size limits is the client\'s error, named as such', () => {
+  test("a query past the engine's size limits is the client's error, named as such", () => {
     const path = readTableValuesPath(session, items, { filters: [], size: 10 })
-    const tooMany = () => { throw new Error('too many SQL variables') }
+    const tooMany = () => {
+      throw new Error('too many SQL variables')
+    }
     expect(() => drive(path, tooMany)).toThrow('Too many filters or filter values for one query')
   })
 })
 
 describe('the SQLite store', () => {
-  test('writePath commits a path\'s rows to the file, and readPath then reads them', async () => {
+  test("writePath commits a path's rows to the file, and readPath then reads them", async () => {
     const path = tempDbPath()
     const database = RowpostDatabase.open(path, { create: true })
     try {
       const created = await database.writePath((s) =>
-        writeRowsPath(s, { ...insert([[['id', 1], ['name', 'one']], [['id', 2], ['name', 'two']]]), mayCreate: true }),
+        writeRowsPath(s, {
+          ...insert([
+            [
+              ['id', 1],
+              ['name', 'one'],
+            ],
+            [
+              ['id', 2],
+              ['name', 'two'],
+            ],
+          ]),
+          mayCreate: true,
+        }),
       )
       expect(created.keys).toEqual([[1], [2]])
       const table = database.table('items')!
@@ -183,15 +271,42 @@ describe('the SQLite store', () => {
       database.close()
     }
     const file = new Database(path, { readonly: true })
-    expect(file.query('SELECT id, name FROM items ORDER BY id').all()).toEqual([{ id: 1, name: 'one' }, { id: 2, name: 'two' }])
+    expect(file.query('SELECT id, name FROM items ORDER BY id').all()).toEqual([
+      { id: 1, name: 'one' },
+      { id: 2, name: 'two' },
+    ])
     file.close()
   })
 
   test('a path that fails part-way leaves nothing in the file', async () => {
     const path = tempDbPath()
     const database = RowpostDatabase.open(path, { create: true })
-    await database.writePath((s) => writeRowsPath(s, { ...insert([[['id', 1], ['name', 'one']]]), mayCreate: true }))
-    const failing = database.writePath((s) => writeRowsPath(s, insert([[['id', 2], ['name', 'two']], [['id', 1], ['name', 'again']]])))
+    await database.writePath((s) =>
+      writeRowsPath(s, {
+        ...insert([
+          [
+            ['id', 1],
+            ['name', 'one'],
+          ],
+        ]),
+        mayCreate: true,
+      }),
+    )
+    const failing = database.writePath((s) =>
+      writeRowsPath(
+        s,
+        insert([
+          [
+            ['id', 2],
+            ['name', 'two'],
+          ],
+          [
+            ['id', 1],
+            ['name', 'again'],
+          ],
+        ]),
+      ),
+    )
     await expect(failing).rejects.toThrow('UNIQUE constraint failed')
     database.close()
     const file = new Database(path, { readonly: true })

@@ -151,9 +151,24 @@ describe('finding 10: a table dropped and created again with another primary key
     const t = makeApp({ unsafe: true })
     expect((await t.post('/-/upsert/data/things?pk=id', [{ id: 1, other: 'a', v: 1 }])).status).toBe(200)
     expect((await t.post('/data/things/-/drop', { confirm: true })).status).toBe(200)
-    const created = await t.post('/data/-/create', { table: 'things', columns: [{ name: 'id', type: 'integer' }, { name: 'other', type: 'text' }, { name: 'v', type: 'integer' }], pk: 'other' })
+    const created = await t.post('/data/-/create', {
+      table: 'things',
+      columns: [
+        { name: 'id', type: 'integer' },
+        { name: 'other', type: 'text' },
+        { name: 'v', type: 'integer' },
+      ],
+      pk: 'other',
+    })
     expect(created.status).toBe(201)
-    expect(await json(await t.post('/-/upsert/data/things?pk=other', [{ id: 1, other: 'a', v: 1 }, { id: 2, other: 'a', v: 2 }]))).toEqual({
+    expect(
+      await json(
+        await t.post('/-/upsert/data/things?pk=other', [
+          { id: 1, other: 'a', v: 1 },
+          { id: 2, other: 'a', v: 2 },
+        ]),
+      ),
+    ).toEqual({
       status: 200,
       body: { table_count: 1 },
     })
@@ -224,14 +239,17 @@ describe('finding 13: sqlite_* tables are reserved', () => {
     const before = [query(t, 'SELECT * FROM sqlite_stat1'), query(t, 'SELECT * FROM sqlite_sequence')]
     // Row routes name the table in `errors` too, as Datasette's row.py does.
     const table = path.split('/')[2]
-    const expected = route === 'update' || route === 'delete' ? { ...notFound, error: `Table not found: ${table}`, errors: [`Table not found: ${table}`] } : notFound
+    const expected =
+      route === 'update' || route === 'delete' ? { ...notFound, error: `Table not found: ${table}`, errors: [`Table not found: ${table}`] } : notFound
     expect(await json(await t.post(path, body))).toEqual({ status: 404, body: expected })
     expect([query(t, 'SELECT * FROM sqlite_stat1'), query(t, 'SELECT * FROM sqlite_sequence')]).toEqual(before)
   })
 
   test('a sqlite_ table is no foreign-key target, and the legacy route refuses its name', async () => {
     const t = withInternalTables()
-    const create = await json(await t.post('/data/-/create', { table: 'refs', columns: [{ name: 'n', type: 'text', fk_table: 'sqlite_sequence', fk_column: 'name' }] }))
+    const create = await json(
+      await t.post('/data/-/create', { table: 'refs', columns: [{ name: 'n', type: 'text', fk_table: 'sqlite_sequence', fk_column: 'name' }] }),
+    )
     expect(create.status).toBe(400)
     expect(t.tables()).not.toContain('refs')
     const legacy = await json(await t.post('/-/insert/data/sqlite_sequence', { name: 'secret', seq: 99 }))
@@ -273,23 +291,49 @@ describe('finding 15: table_count stays exact when key values mix types', () => 
   })
 
   test('property: mixed-type keys in any key column, by insert, upsert and 1.0 upsert, keep the kept count equal to count(*)', async () => {
-    const keyLiterals = ['2', '"2"', '2.0', '"2.0"', '" 2"', '3', '"3"', '"a"', '"A"', '0', '-0', '"0"', '1e0', '"1e0"', '9007199254740993', '"9007199254740993"', '2.5', '"2.5"', '1e20', '"1e20"', '{"$base64": true, "encoded": "Mg=="}']
+    const keyLiterals = [
+      '2',
+      '"2"',
+      '2.0',
+      '"2.0"',
+      '" 2"',
+      '3',
+      '"3"',
+      '"a"',
+      '"A"',
+      '0',
+      '-0',
+      '"0"',
+      '1e0',
+      '"1e0"',
+      '9007199254740993',
+      '"9007199254740993"',
+      '2.5',
+      '"2.5"',
+      '1e20',
+      '"1e20"',
+      '{"$base64": true, "encoded": "Mg=="}',
+    ]
     const request = fc.record({
       route: fc.constantFrom('insert', 'upsert', 'upsert-1.0'),
       keys: fc.array(fc.constantFrom(...keyLiterals), { minLength: 1, maxLength: 6 }),
     })
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('INTEGER', 'TEXT', 'REAL', 'NUMERIC', ''), fc.boolean(), fc.array(request, { minLength: 1, maxLength: 4 }), async (type, withoutRowid, requests) => {
-        const t = makeApp({ unsafe: true })
-        sql(t, `CREATE TABLE t (k ${type} NOT NULL, v INTEGER, PRIMARY KEY (k))${withoutRowid ? ' WITHOUT ROWID' : ''}`)
-        for (const { route, keys } of requests) {
-          const rows = `[${keys.map((key, i) => `{"k": ${key}, "v": ${i}}`).join(', ')}]`
-          const response =
-            route === 'upsert-1.0' ? await t.post('/data/t/-/upsert', `{"rows": ${rows}}`) : await t.post(`/-/${route}/data/t?pk=k`, rows)
-          if (route !== 'upsert-1.0' && response.status === 200) expect(((await response.json()) as Body).table_count).toBe(count(t, 't'))
-          expect(t.db.writer!.countRows('t')).toBe(count(t, 't'))
-        }
-      }),
+      fc.asyncProperty(
+        fc.constantFrom('INTEGER', 'TEXT', 'REAL', 'NUMERIC', ''),
+        fc.boolean(),
+        fc.array(request, { minLength: 1, maxLength: 4 }),
+        async (type, withoutRowid, requests) => {
+          const t = makeApp({ unsafe: true })
+          sql(t, `CREATE TABLE t (k ${type} NOT NULL, v INTEGER, PRIMARY KEY (k))${withoutRowid ? ' WITHOUT ROWID' : ''}`)
+          for (const { route, keys } of requests) {
+            const rows = `[${keys.map((key, i) => `{"k": ${key}, "v": ${i}}`).join(', ')}]`
+            const response = route === 'upsert-1.0' ? await t.post('/data/t/-/upsert', `{"rows": ${rows}}`) : await t.post(`/-/${route}/data/t?pk=k`, rows)
+            if (route !== 'upsert-1.0' && response.status === 200) expect(((await response.json()) as Body).table_count).toBe(count(t, 't'))
+            expect(t.db.writer!.countRows('t')).toBe(count(t, 't'))
+          }
+        },
+      ),
       { numRuns: 100 },
     )
   }, 30000)
@@ -315,7 +359,12 @@ describe('finding 16: text that a numeric column would store as ±Infinity', () 
   ])('legacy insert and upsert of %s = %j are a 400 invalid_value and write nothing', async (column, text) => {
     const t = readings()
     for (const route of ['/-/insert/data/readings', '/-/upsert/data/readings?pk=id']) {
-      const { status, body } = await json(await t.post(route, [{ id: 2, [column]: 2 }, { id: 3, [column]: text }]))
+      const { status, body } = await json(
+        await t.post(route, [
+          { id: 2, [column]: 2 },
+          { id: 3, [column]: text },
+        ]),
+      )
       expect({ status, body }).toEqual({ status: 400, body: { status: 400, error: refused('Row 1', column, text.trim()), error_code: 'invalid_value' } })
     }
     unchanged(t)
@@ -326,7 +375,9 @@ describe('finding 16: text that a numeric column would store as ±Infinity', () 
     const insert = await json(await t.post('/data/readings/-/insert', { rows: [{ id: 2, r: '1e999' }] }))
     expect(insert).toEqual({ status: 400, body: { ok: false, error: refused('Row 0', 'r', '1e999'), errors: [refused('Row 0', 'r', '1e999')], status: 400 } })
     expect((await json(await t.post('/data/readings/-/upsert', { rows: [{ id: 1, i: '1E+999' }] }))).body.error).toBe(refused('Row 0', 'i', '1E+999'))
-    expect((await json(await t.post('/data/readings/1/-/update', { update: { n: '-.5e999' } }))).body.error).toBe(refused('Column', 'n', '-.5e999').replace('Column column', 'Column'))
+    expect((await json(await t.post('/data/readings/1/-/update', { update: { n: '-.5e999' } }))).body.error).toBe(
+      refused('Column', 'n', '-.5e999').replace('Column column', 'Column'),
+    )
     expect((await json(await t.post('/data/readings/-/insert', '{"rows": [{"id": 2, "r": 1e999}]}'))).status).toBe(400)
     unchanged(t)
   })

@@ -20,17 +20,22 @@ function streamOf(chunks: string[]): ReadableStream<Uint8Array> {
 const upload = (t: TestApp, path: string, type: string, body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
   t.request('POST', path, body, { 'content-type': type, ...headers })
 
-const typesIn = (t: TestApp, table: string) =>
-  new Database(t.path, { readonly: true }).query(`SELECT name, type FROM pragma_table_info('${table}')`).values()
+const typesIn = (t: TestApp, table: string) => new Database(t.path, { readonly: true }).query(`SELECT name, type FROM pragma_table_info('${table}')`).values()
 
 describe('streamed uploads on the legacy route', () => {
   test('NDJSON creates the table, types its columns and answers the table count', async () => {
     const t = makeApp({ unsafe: true })
-    const body = '{"id": 1, "name": "Cleopaws", "weight": 4.5}\n{"id": 2, "name": "Pancakes", "weight": 3}\r\n\n{"id": 3, "name": "Boris", "big": 9223372036854775807}'
+    const body =
+      '{"id": 1, "name": "Cleopaws", "weight": 4.5}\n{"id": 2, "name": "Pancakes", "weight": 3}\r\n\n{"id": 3, "name": "Boris", "big": 9223372036854775807}'
     const response = await upload(t, '/-/insert/data/dogs?pk=id', 'application/x-ndjson', body)
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ table_count: 3 })
-    expect(typesIn(t, 'dogs')).toEqual([['id', 'INTEGER'], ['name', 'TEXT'], ['weight', 'REAL'], ['big', 'INTEGER']])
+    expect(typesIn(t, 'dogs')).toEqual([
+      ['id', 'INTEGER'],
+      ['name', 'TEXT'],
+      ['weight', 'REAL'],
+      ['big', 'INTEGER'],
+    ])
     const exact = new Database(t.path, { readonly: true }).query('SELECT CAST(big AS TEXT) AS big FROM dogs WHERE id = 3').get()
     expect(exact).toEqual({ big: '9223372036854775807' })
   })
@@ -42,7 +47,12 @@ describe('streamed uploads on the legacy route', () => {
     const response = await upload(t, '/-/insert/data/readings?pk=id', 'text/csv', streamOf(lines.map((line) => `${line}\n`)))
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ table_count: 1500 })
-    expect(typesIn(t, 'readings')).toEqual([['id', 'INTEGER'], ['code', 'TEXT'], ['reading', 'REAL'], ['label', 'TEXT']])
+    expect(typesIn(t, 'readings')).toEqual([
+      ['id', 'INTEGER'],
+      ['code', 'TEXT'],
+      ['reading', 'REAL'],
+      ['label', 'TEXT'],
+    ])
     const file = new Database(t.path, { readonly: true })
     expect(file.query('SELECT code, typeof(code) AS t FROM readings WHERE id IN (5, 1400) ORDER BY id').all()).toEqual([
       { code: '5', t: 'text' },
@@ -137,7 +147,19 @@ describe('streamed uploads on the 1.0 route', () => {
 
   test('upsert streams update only the given columns', async () => {
     const t = makeApp({ unsafe: true })
-    await upload(t, '/data/-/create', 'application/json', JSON.stringify({ table: 'docs', rows: [{ id: 1, title: 'a', n: 1 }, { id: 2, title: 'b', n: 2 }], pk: 'id' }))
+    await upload(
+      t,
+      '/data/-/create',
+      'application/json',
+      JSON.stringify({
+        table: 'docs',
+        rows: [
+          { id: 1, title: 'a', n: 1 },
+          { id: 2, title: 'b', n: 2 },
+        ],
+        pk: 'id',
+      }),
+    )
     const response = await upload(t, '/data/docs/-/upsert', 'text/csv', 'id,n\n1,10\n3,30\n')
     expect(response.status).toBe(200)
     expect(t.rows('docs')).toEqual([

@@ -207,13 +207,23 @@ describe('identifiers', () => {
 
 describe('SQL builders', () => {
   test('createTableSql lays out one column per line, sqlite-utils style', () => {
-    expect(createTableSql('dogs', [{ name: 'id', type: 'INTEGER' }, { name: 'name', type: 'TEXT' }], ['id'])).toBe(
-      'CREATE TABLE "dogs" (\n   "id" INTEGER PRIMARY KEY,\n   "name" TEXT\n)',
-    )
+    expect(
+      createTableSql(
+        'dogs',
+        [
+          { name: 'id', type: 'INTEGER' },
+          { name: 'name', type: 'TEXT' },
+        ],
+        ['id'],
+      ),
+    ).toBe('CREATE TABLE "dogs" (\n   "id" INTEGER PRIMARY KEY,\n   "name" TEXT\n)')
   })
 
   test('createTableSql writes a compound key as a table constraint, and a rowid table without one', () => {
-    const columns = [{ name: 'a', type: 'TEXT' as const }, { name: 'b', type: 'INTEGER' as const }]
+    const columns = [
+      { name: 'a', type: 'TEXT' as const },
+      { name: 'b', type: 'INTEGER' as const },
+    ]
     expect([createTableSql('t', columns, ['b', 'a']), createTableSql('t', columns, [])]).toEqual([
       'CREATE TABLE "t" (\n   "a" TEXT,\n   "b" INTEGER,\n   PRIMARY KEY ("b", "a")\n)',
       'CREATE TABLE "t" (\n   "a" TEXT,\n   "b" INTEGER\n)',
@@ -276,9 +286,18 @@ describe('SQL builders', () => {
   test('built SQL runs in SQLite with hostile names taken literally', () => {
     const db = new Database(':memory:')
     const table = 'x"); DROP TABLE keep; --'
-    const column = "c'\"]; --"
+    const column = 'c\'"]; --'
     db.run('CREATE TABLE keep (k)')
-    db.run(createTableSql(table, [{ name: 'id', type: 'INTEGER' }, { name: column, type: 'TEXT' }], ['id']))
+    db.run(
+      createTableSql(
+        table,
+        [
+          { name: 'id', type: 'INTEGER' },
+          { name: column, type: 'TEXT' },
+        ],
+        ['id'],
+      ),
+    )
     db.prepare(insertSql(table, ['id', column], 'replace')).run(1, 'a')
     db.prepare(upsertSql(table, ['id', column], ['id'])).run(1, 'b')
     db.run(addColumnSql(table, { name: 'select', type: 'INTEGER' }))
@@ -365,7 +384,12 @@ describe('createAuthenticator', () => {
     }
     expect(error).toBeInstanceOf(InvalidToken)
     const invalid = error as InvalidToken
-    expect([invalid.status, invalid.code, invalid.message, invalid.headers]).toEqual([401, 'invalid_token', 'Invalid token', { 'www-authenticate': 'Bearer error="invalid_token"' }])
+    expect([invalid.status, invalid.code, invalid.message, invalid.headers]).toEqual([
+      401,
+      'invalid_token',
+      'Invalid token',
+      { 'www-authenticate': 'Bearer error="invalid_token"' },
+    ])
   })
 
   test('with no tokens configured any bearer value is invalid, and no header is anonymous', () => {
@@ -394,7 +418,9 @@ describe('config', () => {
   test('interpretMetadata reads permissions at every level and lists actions it does not act on', () => {
     const config = interpretMetadata({
       permissions: { 'insert-row': { id: 'a' }, 'debug-menu': true },
-      databases: { data: { allow: { id: 'a' }, permissions: { 'create-table': true }, tables: { dogs: { permissions: { 'alter-table': false, 'insert:all': true } } } } },
+      databases: {
+        data: { allow: { id: 'a' }, permissions: { 'create-table': true }, tables: { dogs: { permissions: { 'alter-table': false, 'insert:all': true } } } },
+      },
     })
     expect(config.policy.root.permissions as Record<string, unknown>).toEqual({ 'insert-row': { id: 'a' }, 'debug-menu': true })
     expect(config.policy.databases.data as unknown).toEqual({
@@ -428,11 +454,9 @@ describe('config', () => {
   test('resolveSecrets replaces $env and $file anywhere, and leaves look-alikes alone', () => {
     const dir = tempDir()
     writeFileSync(join(dir, 'secret.txt'), 'line one\nline two\n\n')
-    const resolved = resolveSecrets(
-      { a: [{ $env: 'A' }, { nested: { $file: 'secret.txt' } }], b: { $env: 'A', other: 1 }, c: { $env: 5 }, d: '$env' },
-      dir,
-      { A: 'from env' },
-    )
+    const resolved = resolveSecrets({ a: [{ $env: 'A' }, { nested: { $file: 'secret.txt' } }], b: { $env: 'A', other: 1 }, c: { $env: 5 }, d: '$env' }, dir, {
+      A: 'from env',
+    })
     expect(resolved).toEqual({ a: ['from env', { nested: 'line one\nline two\n' }], b: { $env: 'A', other: 1 }, c: { $env: 5 }, d: '$env' })
   })
 

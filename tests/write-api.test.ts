@@ -65,7 +65,8 @@ function errorBody(status: number, ...errors: string[]) {
 
 /** POSTs and returns status and parsed body together, so one toEqual pins both. */
 async function call(t: BackendApp | TestApp, path: string, body?: unknown, token?: string) {
-  const response = body === undefined ? await t.request('POST', path, undefined, token ? { authorization: `Bearer ${token}` } : {}) : await t.post(path, body, token)
+  const response =
+    body === undefined ? await t.request('POST', path, undefined, token ? { authorization: `Bearer ${token}` } : {}) : await t.post(path, body, token)
   return { status: response.status, body: await response.json() }
 }
 
@@ -100,9 +101,7 @@ WHERE c.relkind IN ('r', 'p') ORDER BY c.relname COLLATE "C"`
 /** Every table's schema and rows (rowpost's own tables too), to show that a refused request changed nothing. */
 async function databaseState(t: BackendApp) {
   const schema =
-    t.backend === 'sqlite'
-      ? await t.query("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-      : await t.query(POSTGRES_SCHEMA_SQL)
+    t.backend === 'sqlite' ? await t.query("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name") : await t.query(POSTGRES_SCHEMA_SQL)
   const rows: Record<string, unknown> = {}
   for (const { name, table } of schema) rows[String(name ?? table)] = await t.rows(String(name ?? table))
   return { schema, rows }
@@ -113,9 +112,10 @@ const POSTGRES_TYPE_NAMES = { INTEGER: 'bigint', REAL: 'double precision', TEXT:
 
 /** [name, PostgreSQL type] of each column of a table, rowid included. */
 async function postgresTypes(t: BackendApp, table: string) {
-  const rows = await t.query('SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = ?::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum', [
-    `"${table}"`,
-  ])
+  const rows = await t.query(
+    'SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = ?::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum',
+    [`"${table}"`],
+  )
   return rows.map((row) => [row.attname, row.type])
 }
 
@@ -138,15 +138,21 @@ const POSTGRES_FOREIGN_KEYS_SQL = `SELECT a.attname AS "from", f.confrelid::regc
 /** Setup SQL in each engine's types: PostgreSQL's INTEGER is 32-bit and its REAL single precision, so spell rowpost's. */
 function ddl(t: BackendApp, sql: string): string {
   if (t.backend === 'sqlite') return sql
-  return sql.replace(/\bINTEGER\b/g, 'bigint').replace(/\b(REAL|FLOAT)\b/g, 'double precision').replace(/\bBLOB\b/g, 'bytea')
+  return sql
+    .replace(/\bINTEGER\b/g, 'bigint')
+    .replace(/\b(REAL|FLOAT)\b/g, 'double precision')
+    .replace(/\bBLOB\b/g, 'bytea')
 }
 
 /** SQL for the type a value is stored as ('null' for NULL) and for its bytes in upper-case hex, in each engine's words. */
-const typeOf = (t: BackendApp, expr: string) => (t.backend === 'sqlite' ? `typeof(${expr})` : `CASE WHEN ${expr} IS NULL THEN 'null' ELSE pg_typeof(${expr})::text END`)
+const typeOf = (t: BackendApp, expr: string) =>
+  t.backend === 'sqlite' ? `typeof(${expr})` : `CASE WHEN ${expr} IS NULL THEN 'null' ELSE pg_typeof(${expr})::text END`
 const hexOf = (t: BackendApp, expr: string) => (t.backend === 'sqlite' ? `hex(${expr})` : `coalesce(upper(encode(${expr}, 'hex')), '')`)
 /** What typeOf answers for each of SQLite's storage classes: on PostgreSQL, the column's own type. */
 const storedAs = (t: BackendApp) =>
-  t.backend === 'sqlite' ? { blob: 'blob', integer: 'integer', real: 'real', text: 'text' } : { blob: 'bytea', integer: 'bigint', real: 'double precision', text: 'text' }
+  t.backend === 'sqlite'
+    ? { blob: 'blob', integer: 'integer', real: 'real', text: 'text' }
+    : { blob: 'bytea', integer: 'bigint', real: 'double precision', text: 'text' }
 
 const BASE64_VALUE = { $base64: true, encoded: 'AAEC/f7/' }
 /** The `$base64` object as Python's json.dumps writes it, which is what `{"$raw": ...}` stores. */
@@ -186,32 +192,86 @@ const ROWS_ERRORS: Array<[string, RowsErrorCase]> = [
   ['"rows" holding a non-object', { body: { rows: ['blah'] }, errors: ['"rows" must be a list of dictionaries'] }],
   ['101 rows by default', { body: tooMany(101), errors: ['Too many rows, maximum allowed is 100'] }],
   ['6 rows when max_insert_rows is 5', { body: tooMany(6), settings: { max_insert_rows: 5 }, errors: ['Too many rows, maximum allowed is 5'] }],
-  ['6 rows to upsert when max_insert_rows is 5', { path: '/data/docs/-/upsert', body: { rows: Array.from({ length: 6 }, (_, i) => ({ id: i + 10 })) }, settings: { max_insert_rows: 5 }, errors: ['Too many rows, maximum allowed is 5'] }],
+  [
+    '6 rows to upsert when max_insert_rows is 5',
+    {
+      path: '/data/docs/-/upsert',
+      body: { rows: Array.from({ length: 6 }, (_, i) => ({ id: i + 10 })) },
+      settings: { max_insert_rows: 5 },
+      errors: ['Too many rows, maximum allowed is 5'],
+    },
+  ],
   [
     'a duplicate primary key, rolling back the rows before it',
-    { body: { rows: [{ id: 2, title: 'Test' }, { id: 1, title: 'Test' }] }, errors: ['UNIQUE constraint failed: docs.id'] },
+    {
+      body: {
+        rows: [
+          { id: 2, title: 'Test' },
+          { id: 1, title: 'Test' },
+        ],
+      },
+      errors: ['UNIQUE constraint failed: docs.id'],
+    },
   ],
-  ['"ignore" and "replace" together', { body: { rows: [{ title: 'Test' }], ignore: true, replace: true }, errors: ['Cannot use "ignore" and "replace" at the same time'] }],
+  [
+    '"ignore" and "replace" together',
+    { body: { rows: [{ title: 'Test' }], ignore: true, replace: true }, errors: ['Cannot use "ignore" and "replace" at the same time'] },
+  ],
   ['an unknown parameter', { body: { rows: [{ title: 'Test' }], invalid_param: true }, errors: ['Invalid parameter: "invalid_param"'] }],
   ['two unknown parameters', { body: { rows: [{ title: 'Test' }], two: true, one: true }, errors: ['Invalid parameter: "one", "two"'] }],
   ['a non-boolean "return"', { body: { rows: [{ title: 'Test' }], return: 'yes' }, errors: ['"return" must be true or false'] }],
   [
     'unknown columns in each row',
-    { body: { rows: [{ title: 'Test', worse: 2, bad: 1 }, { title: 'Test', bad: 1, worse: 2 }] }, errors: ['Row 0 has invalid columns: bad, worse', 'Row 1 has invalid columns: bad, worse'] },
+    {
+      body: {
+        rows: [
+          { title: 'Test', worse: 2, bad: 1 },
+          { title: 'Test', bad: 1, worse: 2 },
+        ],
+      },
+      errors: ['Row 0 has invalid columns: bad, worse', 'Row 1 has invalid columns: bad, worse'],
+    },
   ],
-  ['an integer beyond 64 bits', { body: '{"row": {"title": "big", "age": 9223372036854775808}}', errors: ['Row 0 column "age": integer 9223372036854775808 does not fit in SQLite\'s 64-bit INTEGER'] }],
+  [
+    'an integer beyond 64 bits',
+    {
+      body: '{"row": {"title": "big", "age": 9223372036854775808}}',
+      errors: ['Row 0 column "age": integer 9223372036854775808 does not fit in SQLite\'s 64-bit INTEGER'],
+    },
+  ],
   ['invalid base64', { body: { row: { title: { $base64: true, encoded: '!!' } } }, errors: ['Row 0 column "title": "encoded" is not valid base64'] }],
   [
     'a failing row after "alter" added columns, rolling the columns back too',
-    { body: { rows: [{ id: 2, title: 'New', extra: 'x' }, { id: 1, title: 'Dup' }], alter: true }, errors: ['UNIQUE constraint failed: docs.id'] },
+    {
+      body: {
+        rows: [
+          { id: 2, title: 'New', extra: 'x' },
+          { id: 1, title: 'Dup' },
+        ],
+        alter: true,
+      },
+      errors: ['UNIQUE constraint failed: docs.id'],
+    },
   ],
   ['a number too large for a double', { body: '{"row": {"score": 1e400}}', errors: ['Row 0 column "score": number is out of range'] }],
   ['malformed JSON', { body: '{bad json', errors: ['Invalid JSON: Expected a double-quoted property name at line 1 column 2'] }],
   ['an empty body', { body: '', errors: ['Invalid JSON: the body is empty'] }],
-  ['an upsert row without its primary key', { path: '/data/docs/-/upsert', body: { rows: [{ title: 'Missing PK' }] }, errors: ['Row 0 is missing primary key column(s): "id"'] }],
-  ['an upsert row with a null primary key', { path: '/data/docs/-/upsert', body: { rows: [{ id: null, title: 'Null PK' }] }, errors: ['Row 0 has null primary key column(s): "id"'] }],
-  ['upsert with "ignore"', { path: '/data/docs/-/upsert', body: { rows: [{ id: 1, title: 'Bad' }], ignore: true }, errors: ['Upsert does not support ignore or replace'] }],
-  ['upsert with "replace"', { path: '/data/docs/-/upsert', body: { rows: [{ id: 1, title: 'Bad' }], replace: true }, errors: ['Upsert does not support ignore or replace'] }],
+  [
+    'an upsert row without its primary key',
+    { path: '/data/docs/-/upsert', body: { rows: [{ title: 'Missing PK' }] }, errors: ['Row 0 is missing primary key column(s): "id"'] },
+  ],
+  [
+    'an upsert row with a null primary key',
+    { path: '/data/docs/-/upsert', body: { rows: [{ id: null, title: 'Null PK' }] }, errors: ['Row 0 has null primary key column(s): "id"'] },
+  ],
+  [
+    'upsert with "ignore"',
+    { path: '/data/docs/-/upsert', body: { rows: [{ id: 1, title: 'Bad' }], ignore: true }, errors: ['Upsert does not support ignore or replace'] },
+  ],
+  [
+    'upsert with "replace"',
+    { path: '/data/docs/-/upsert', body: { rows: [{ id: 1, title: 'Bad' }], replace: true }, errors: ['Upsert does not support ignore or replace'] },
+  ],
   [
     'an upsert row of a rowid table without its rowid',
     {
@@ -256,7 +316,6 @@ const PERMISSIONS_CONFIG = interpretMetadata({
 
 const token = (actor: string) => `${actor}-token`
 
-
 eachBackend((backend) => {
   /** docs.score as the inspectors name it: SQLite keeps the fixture's declared FLOAT, PostgreSQL's is double precision. */
   const SCORE = backend.name === 'sqlite' ? 'FLOAT' : 'REAL'
@@ -284,7 +343,15 @@ eachBackend((backend) => {
 
     test('"rows" with "return": true returns every inserted row in request order', async () => {
       const t = await docsApp(backend)
-      expect(await call(t, '/data/docs/-/insert', { rows: [{ title: 'A', age: 1 }, { title: 'B', score: 2.5 }], return: true })).toEqual({
+      expect(
+        await call(t, '/data/docs/-/insert', {
+          rows: [
+            { title: 'A', age: 1 },
+            { title: 'B', score: 2.5 },
+          ],
+          return: true,
+        }),
+      ).toEqual({
         status: 201,
         body: { ok: true, rows: [doc(1, 'A', null, 1), doc(2, 'B', 2.5, null)] },
       })
@@ -293,7 +360,16 @@ eachBackend((backend) => {
 
     test('"ignore" keeps the existing row and returns it', async () => {
       const t = await docsApp(backend, [doc(1, 'Exists')])
-      expect(await call(t, '/data/docs/-/insert', { rows: [{ id: 1, title: 'One' }, { id: 2, title: 'Two' }], ignore: true, return: true })).toEqual({
+      expect(
+        await call(t, '/data/docs/-/insert', {
+          rows: [
+            { id: 1, title: 'One' },
+            { id: 2, title: 'Two' },
+          ],
+          ignore: true,
+          return: true,
+        }),
+      ).toEqual({
         status: 201,
         body: { ok: true, rows: [doc(1, 'Exists'), doc(2, 'Two')] },
       })
@@ -335,9 +411,24 @@ eachBackend((backend) => {
 
     test('a rowid table returns rowid as the first key of each row', async () => {
       const t = await backend.makeApp()
-      await createTable(t, { table: 'things', columns: [{ name: 'title', type: 'text' }, { name: 'score', type: 'float' }] })
+      await createTable(t, {
+        table: 'things',
+        columns: [
+          { name: 'title', type: 'text' },
+          { name: 'score', type: 'float' },
+        ],
+      })
       const { status, body } = await call(t, '/data/things/-/insert', { rows: [{ title: 'One', score: 1.5 }, { title: 'Two' }], return: true })
-      expect({ status, body }).toEqual({ status: 201, body: { ok: true, rows: [{ rowid: 1, title: 'One', score: 1.5 }, { rowid: 2, title: 'Two', score: null }] } })
+      expect({ status, body }).toEqual({
+        status: 201,
+        body: {
+          ok: true,
+          rows: [
+            { rowid: 1, title: 'One', score: 1.5 },
+            { rowid: 2, title: 'Two', score: null },
+          ],
+        },
+      })
       expect(Object.keys((body as { rows: object[] }).rows[0]!)).toEqual(['rowid', 'title', 'score'])
       expect(await t.query('SELECT rowid, title, score FROM things ORDER BY rowid')).toEqual([
         { rowid: 1, title: 'One', score: 1.5 },
@@ -348,7 +439,10 @@ eachBackend((backend) => {
     test('a rowid table accepts an explicit rowid', async () => {
       const t = await backend.makeApp()
       await createTable(t, { table: 'things', columns: [{ name: 'title', type: 'text' }] })
-      expect(await call(t, '/data/things/-/insert', { row: { rowid: 5, title: 'Five' } })).toEqual({ status: 201, body: { ok: true, rows: [{ rowid: 5, title: 'Five' }] } })
+      expect(await call(t, '/data/things/-/insert', { row: { rowid: 5, title: 'Five' } })).toEqual({
+        status: 201,
+        body: { ok: true, rows: [{ rowid: 5, title: 'Five' }] },
+      })
       expect(await t.query('SELECT rowid, title FROM things')).toEqual([{ rowid: 5, title: 'Five' }])
     })
 
@@ -367,9 +461,17 @@ eachBackend((backend) => {
         },
       })
       expect(
-        await t.query(`SELECT ${typeOf(t, 'data')} AS data_type, ${hexOf(t, 'data')} AS data_hex, ${typeOf(t, 'literal')} AS literal_type, literal, double_raw FROM files`),
+        await t.query(
+          `SELECT ${typeOf(t, 'data')} AS data_type, ${hexOf(t, 'data')} AS data_hex, ${typeOf(t, 'literal')} AS literal_type, literal, double_raw FROM files`,
+        ),
       ).toEqual([
-        { data_type: storedAs(t).blob, data_hex: '000102FDFEFF', literal_type: storedAs(t).text, literal: BASE64_LITERAL, double_raw: `{"$raw": ${BASE64_LITERAL}}` },
+        {
+          data_type: storedAs(t).blob,
+          data_hex: '000102FDFEFF',
+          literal_type: storedAs(t).text,
+          literal: BASE64_LITERAL,
+          double_raw: `{"$raw": ${BASE64_LITERAL}}`,
+        },
       ])
     })
 
@@ -387,7 +489,12 @@ eachBackend((backend) => {
     test('a key that differs from a column only in case writes that column', async () => {
       const t = await docsApp(backend)
       expect(await call(t, '/data/docs/-/insert', { row: { TITLE: 'Shouted' } })).toEqual({ status: 201, body: { ok: true, rows: [doc(1, 'Shouted')] } })
-      expect(await t.columns('docs')).toEqual([['id', 'INTEGER'], ['title', 'TEXT'], ['score', SCORE], ['age', 'INTEGER']])
+      expect(await t.columns('docs')).toEqual([
+        ['id', 'INTEGER'],
+        ['title', 'TEXT'],
+        ['score', SCORE],
+        ['age', 'INTEGER'],
+      ])
       expect(await t.rows('docs')).toEqual([doc(1, 'Shouted')])
     })
 
@@ -404,7 +511,14 @@ eachBackend((backend) => {
   describe('upsert', () => {
     test('updates the given columns of an existing row, leaves its other columns, and inserts new rows (200)', async () => {
       const t = await docsApp(backend, [doc(1, 'One', 1.5, 3), doc(2, 'Two')])
-      expect(await call(t, '/data/docs/-/upsert', { rows: [{ id: 1, title: 'Three' }, { id: 5, title: 'Five', age: 5 }] })).toEqual({
+      expect(
+        await call(t, '/data/docs/-/upsert', {
+          rows: [
+            { id: 1, title: 'Three' },
+            { id: 5, title: 'Five', age: 5 },
+          ],
+        }),
+      ).toEqual({
         status: 200,
         body: { ok: true },
       })
@@ -413,7 +527,15 @@ eachBackend((backend) => {
 
     test('"return": true returns the rows it wrote, as they are after the write', async () => {
       const t = await docsApp(backend, [doc(1, 'One', 1.5, 3), doc(2, 'Two')])
-      expect(await call(t, '/data/docs/-/upsert', { rows: [{ id: 1, title: 'Three' }, { id: 5, title: 'Five' }], return: true })).toEqual({
+      expect(
+        await call(t, '/data/docs/-/upsert', {
+          rows: [
+            { id: 1, title: 'Three' },
+            { id: 5, title: 'Five' },
+          ],
+          return: true,
+        }),
+      ).toEqual({
         status: 200,
         body: { ok: true, rows: [doc(1, 'Three', 1.5, 3), doc(5, 'Five')] },
       })
@@ -428,10 +550,35 @@ eachBackend((backend) => {
 
     test('a table with a compound primary key is upserted on both key columns', async () => {
       const t = await backend.makeApp()
-      expect((await call(t, '/data/-/create', { table: 'pairs', rows: [{ id: 1, title: 'One', score: 1 }, { id: 1, title: 'Other', score: 2 }], pks: ['id', 'score'] })).status).toBe(201)
-      expect(await call(t, '/data/pairs/-/upsert', { rows: [{ id: 1, title: 'Two', score: 1 }, { id: 2, title: 'New', score: 1 }], return: true })).toEqual({
+      expect(
+        (
+          await call(t, '/data/-/create', {
+            table: 'pairs',
+            rows: [
+              { id: 1, title: 'One', score: 1 },
+              { id: 1, title: 'Other', score: 2 },
+            ],
+            pks: ['id', 'score'],
+          })
+        ).status,
+      ).toBe(201)
+      expect(
+        await call(t, '/data/pairs/-/upsert', {
+          rows: [
+            { id: 1, title: 'Two', score: 1 },
+            { id: 2, title: 'New', score: 1 },
+          ],
+          return: true,
+        }),
+      ).toEqual({
         status: 200,
-        body: { ok: true, rows: [{ id: 1, title: 'Two', score: 1 }, { id: 2, title: 'New', score: 1 }] },
+        body: {
+          ok: true,
+          rows: [
+            { id: 1, title: 'Two', score: 1 },
+            { id: 2, title: 'New', score: 1 },
+          ],
+        },
       })
       expect(await t.rows('pairs')).toEqual([
         { id: 1, title: 'Two', score: 1 },
@@ -443,9 +590,23 @@ eachBackend((backend) => {
     test('a rowid table is upserted by its "rowid" key', async () => {
       const t = await backend.makeApp()
       expect((await call(t, '/data/-/create', { table: 'things', rows: [{ title: 'One' }, { title: 'Keep' }] })).status).toBe(201)
-      expect(await call(t, '/data/things/-/upsert', { rows: [{ rowid: 1, title: 'Two' }, { rowid: 7, title: 'Seven' }], return: true })).toEqual({
+      expect(
+        await call(t, '/data/things/-/upsert', {
+          rows: [
+            { rowid: 1, title: 'Two' },
+            { rowid: 7, title: 'Seven' },
+          ],
+          return: true,
+        }),
+      ).toEqual({
         status: 200,
-        body: { ok: true, rows: [{ rowid: 1, title: 'Two' }, { rowid: 7, title: 'Seven' }] },
+        body: {
+          ok: true,
+          rows: [
+            { rowid: 1, title: 'Two' },
+            { rowid: 7, title: 'Seven' },
+          ],
+        },
       })
       expect(await t.query('SELECT rowid, title FROM things ORDER BY rowid')).toEqual([
         { rowid: 1, title: 'Two' },
@@ -460,14 +621,23 @@ eachBackend((backend) => {
         status: 200,
         body: { ok: true, rows: [{ ...doc(1, 'Two'), extra: 'extra' }] },
       })
-      expect(await t.columns('docs')).toEqual([['id', 'INTEGER'], ['title', 'TEXT'], ['score', SCORE], ['age', 'INTEGER'], ['extra', 'TEXT']])
+      expect(await t.columns('docs')).toEqual([
+        ['id', 'INTEGER'],
+        ['title', 'TEXT'],
+        ['score', SCORE],
+        ['age', 'INTEGER'],
+        ['extra', 'TEXT'],
+      ])
       expect(await t.rows('docs')).toEqual([{ ...doc(1, 'Two'), extra: 'extra' }])
     })
 
     test('BLOBs are written by upsert and update too', async () => {
       const t = await backend.makeApp()
       await t.exec(ddl(t, 'CREATE TABLE files (id INTEGER PRIMARY KEY, data BLOB, literal TEXT)'))
-      expect(await call(t, '/data/files/-/upsert', { rows: [{ id: 2, data: BASE64_VALUE, literal: { $raw: BASE64_VALUE } }] })).toEqual({ status: 200, body: { ok: true } })
+      expect(await call(t, '/data/files/-/upsert', { rows: [{ id: 2, data: BASE64_VALUE, literal: { $raw: BASE64_VALUE } }] })).toEqual({
+        status: 200,
+        body: { ok: true },
+      })
       expect(await call(t, '/data/files/2/-/update', { update: { data: { $base64: true, encoded: '/wAB' } }, return: true })).toEqual({
         status: 200,
         body: {
@@ -508,8 +678,17 @@ eachBackend((backend) => {
 
     test('"alter" adds a missing column and sets it', async () => {
       const t = await docsApp(backend, [doc(1, 'Row one')])
-      expect(await call(t, '/data/docs/1/-/update', { update: { title: 'New title', extra: 'extra' }, alter: true })).toEqual({ status: 200, body: { ok: true } })
-      expect(await t.columns('docs')).toEqual([['id', 'INTEGER'], ['title', 'TEXT'], ['score', SCORE], ['age', 'INTEGER'], ['extra', 'TEXT']])
+      expect(await call(t, '/data/docs/1/-/update', { update: { title: 'New title', extra: 'extra' }, alter: true })).toEqual({
+        status: 200,
+        body: { ok: true },
+      })
+      expect(await t.columns('docs')).toEqual([
+        ['id', 'INTEGER'],
+        ['title', 'TEXT'],
+        ['score', SCORE],
+        ['age', 'INTEGER'],
+        ['extra', 'TEXT'],
+      ])
       expect(await t.rows('docs')).toEqual([{ ...doc(1, 'New title'), extra: 'extra' }])
     })
 
@@ -562,17 +741,42 @@ eachBackend((backend) => {
 
     test.each([
       ['an unknown column is refused: no such column', '/data/docs/1/-/update', { update: { title2: 'New title' } }, errorBody(400, 'no such column: title2')],
-      ['keys other than update, return and alter are refused', '/data/docs/1/-/update', { update: { title: 'New title' }, bad_key: 1 }, errorBody(400, 'Invalid keys: bad_key')],
+      [
+        'keys other than update, return and alter are refused',
+        '/data/docs/1/-/update',
+        { update: { title: 'New title' }, bad_key: 1 },
+        errorBody(400, 'Invalid keys: bad_key'),
+      ],
       ['a body without "update" is refused', '/data/docs/1/-/update', { title: 'New title' }, errorBody(400, 'JSON must contain an update dictionary')],
       ['an "update" that is not an object is refused', '/data/docs/1/-/update', { update: 'title' }, errorBody(400, 'JSON must contain an update dictionary')],
       ['a body that is not an object is refused', '/data/docs/1/-/update', [], errorBody(400, 'JSON must be a dictionary')],
-      ['a non-boolean "return" is refused', '/data/docs/1/-/update', { update: { title: 'x' }, return: 'yes' }, errorBody(400, '"return" must be true or false')],
+      [
+        'a non-boolean "return" is refused',
+        '/data/docs/1/-/update',
+        { update: { title: 'x' }, return: 'yes' },
+        errorBody(400, '"return" must be true or false'),
+      ],
       ['a missing row is 404 Record not found', '/data/docs/77/-/update', { update: { title: 'x' } }, errorBody(404, "Record not found: ['77']")],
       ['a non-numeric key for an integer key is 404', '/data/docs/abc/-/update', { update: { title: 'x' } }, errorBody(404, "Record not found: ['abc']")],
-      ['two key values for a one-column key is 400', '/data/docs/1,2/-/update', { update: { title: 'x' } }, errorBody(400, 'Expected 1 primary key value (id) in the URL, got 2')],
+      [
+        'two key values for a one-column key is 400',
+        '/data/docs/1,2/-/update',
+        { update: { title: 'x' } },
+        errorBody(400, 'Expected 1 primary key value (id) in the URL, got 2'),
+      ],
       ['an unknown table is 404 naming it, as row.py does', '/data/nope/1/-/update', { update: { title: 'x' } }, errorBody(404, 'Table not found: nope')],
-      ['a missing text key is shown as a Python list of strings', "/data/docs/it's/-/update", { update: { title: 'x' } }, errorBody(404, 'Record not found: ["it\'s"]')],
-      ['malformed JSON is 400 Invalid JSON', '/data/docs/1/-/update', '{bad json', errorBody(400, 'Invalid JSON: Expected a double-quoted property name at line 1 column 2')],
+      [
+        'a missing text key is shown as a Python list of strings',
+        "/data/docs/it's/-/update",
+        { update: { title: 'x' } },
+        errorBody(404, 'Record not found: ["it\'s"]'),
+      ],
+      [
+        'malformed JSON is 400 Invalid JSON',
+        '/data/docs/1/-/update',
+        '{bad json',
+        errorBody(400, 'Invalid JSON: Expected a double-quoted property name at line 1 column 2'),
+      ],
     ] as const)('update: %s, and nothing is written', async (_name, path, body, expected) => {
       const t = await docsApp(backend, [doc(1, 'Row one', 1.2, 5)])
       const before = await databaseState(t)
@@ -604,7 +808,18 @@ eachBackend((backend) => {
 
     test('deletes a row of a table with a compound primary key', async () => {
       const t = await backend.makeApp()
-      expect((await call(t, '/data/-/create', { table: 'compound_pk_table', rows: [{ type: 'article', key: 'k' }, { type: 'article', key: 'k,2' }], pks: ['type', 'key'] })).status).toBe(201)
+      expect(
+        (
+          await call(t, '/data/-/create', {
+            table: 'compound_pk_table',
+            rows: [
+              { type: 'article', key: 'k' },
+              { type: 'article', key: 'k,2' },
+            ],
+            pks: ['type', 'key'],
+          })
+        ).status,
+      ).toBe(201)
       expect(await call(t, '/data/compound_pk_table/article,k/-/delete')).toEqual({ status: 200, body: { ok: true } })
       expect(await t.rows('compound_pk_table')).toEqual([{ type: 'article', key: 'k,2' }])
       expect(await call(t, '/data/compound_pk_table/article,k~2C2/-/delete')).toEqual({ status: 200, body: { ok: true } })
@@ -649,15 +864,34 @@ eachBackend((backend) => {
       )
       expect(await call(t, '/data/-/create', { table: 'one', columns, pk: 'id' })).toEqual({ status: 201, body: createdBody('one', schema) })
       expect(await t.tables()).toEqual(['one'])
-      expect(await t.columns('one')).toEqual([['id', 'INTEGER'], ['title', 'TEXT'], ['score', 'INTEGER'], ['weight', 'REAL'], ['thumbnail', 'BLOB'], ['untyped', 'TEXT']])
+      expect(await t.columns('one')).toEqual([
+        ['id', 'INTEGER'],
+        ['title', 'TEXT'],
+        ['score', 'INTEGER'],
+        ['weight', 'REAL'],
+        ['thumbnail', 'BLOB'],
+        ['untyped', 'TEXT'],
+      ])
       expect(await t.rows('one')).toEqual([])
       if (backend.name === 'sqlite') expect(await t.query("SELECT sql FROM sqlite_schema WHERE name = 'one'")).toEqual([{ sql: schema }])
-      else expect(await postgresTypes(t, 'one')).toEqual([['id', 'bigint'], ['title', 'text'], ['score', 'bigint'], ['weight', 'double precision'], ['thumbnail', 'bytea'], ['untyped', 'text']])
+      else
+        expect(await postgresTypes(t, 'one')).toEqual([
+          ['id', 'bigint'],
+          ['title', 'text'],
+          ['score', 'bigint'],
+          ['weight', 'double precision'],
+          ['thumbnail', 'bytea'],
+          ['untyped', 'text'],
+        ])
     })
 
     test('"columns" with "pks" puts the compound PRIMARY KEY on the last line', async () => {
       const t = await backend.makeApp()
-      const columns = [{ name: 'type', type: 'text' }, { name: 'key', type: 'integer' }, { name: 'title', type: 'text' }]
+      const columns = [
+        { name: 'type', type: 'text' },
+        { name: 'key', type: 'integer' },
+        { name: 'title', type: 'text' },
+      ]
       // Schema text: SQLite keeps the statement it ran; PostgreSQL's is rebuilt from its catalogue, in its own type names.
       // PostgreSQL makes every key column NOT NULL (SQLite lets a compound key hold NULLs), and its text says so.
       const schema = either(
@@ -685,9 +919,18 @@ eachBackend((backend) => {
     test('a pk that is not among the columns is added first as INTEGER PRIMARY KEY, as sqlite-utils does', async () => {
       const t = await backend.makeApp()
       // Schema text: SQLite keeps the statement it ran; PostgreSQL's is rebuilt from its catalogue, in its own type names.
-      const schema = either('CREATE TABLE "t" (\n   "id" INTEGER PRIMARY KEY,\n   "title" TEXT\n)', 'CREATE TABLE "t" (\n   "id" bigint PRIMARY KEY,\n   "title" text\n)')
-      expect(await call(t, '/data/-/create', { table: 't', columns: [{ name: 'title', type: 'text' }], pk: 'id' })).toEqual({ status: 201, body: createdBody('t', schema) })
-      expect(await t.columns('t')).toEqual([['id', 'INTEGER'], ['title', 'TEXT']])
+      const schema = either(
+        'CREATE TABLE "t" (\n   "id" INTEGER PRIMARY KEY,\n   "title" TEXT\n)',
+        'CREATE TABLE "t" (\n   "id" bigint PRIMARY KEY,\n   "title" text\n)',
+      )
+      expect(await call(t, '/data/-/create', { table: 't', columns: [{ name: 'title', type: 'text' }], pk: 'id' })).toEqual({
+        status: 201,
+        body: createdBody('t', schema),
+      })
+      expect(await t.columns('t')).toEqual([
+        ['id', 'INTEGER'],
+        ['title', 'TEXT'],
+      ])
     })
 
     test('not_null, default and every default_expr end up in the schema and take effect on insert', async () => {
@@ -751,7 +994,7 @@ eachBackend((backend) => {
         body: createdBody('constrained', either(sqliteSchema, postgresSchema)),
       })
       if (backend.name === 'sqlite') {
-        expect(await t.query("SELECT name, \"notnull\", dflt_value FROM pragma_table_info('constrained') ORDER BY cid")).toEqual([
+        expect(await t.query('SELECT name, "notnull", dflt_value FROM pragma_table_info(\'constrained\') ORDER BY cid')).toEqual([
           { name: 'id', notnull: 0, dflt_value: null },
           { name: 'title', notnull: 1, dflt_value: "'Untitled'" },
           { name: 'created', notnull: 0, dflt_value: 'CURRENT_TIMESTAMP' },
@@ -806,7 +1049,14 @@ eachBackend((backend) => {
 
     test('fk_table with and without fk_column creates REFERENCES clauses (without: the single primary key)', async () => {
       const t = await backend.makeApp()
-      const owners = { table: 'owners', columns: [{ name: 'id', type: 'integer' }, { name: 'name', type: 'text' }], pk: 'id' }
+      const owners = {
+        table: 'owners',
+        columns: [
+          { name: 'id', type: 'integer' },
+          { name: 'name', type: 'text' },
+        ],
+        pk: 'id',
+      }
       expect((await call(t, '/data/-/create', owners)).status).toBe(201)
       const columns = [
         { name: 'id', type: 'integer' },
@@ -824,7 +1074,7 @@ eachBackend((backend) => {
           ')',
         ].join('\n')
         expect(await call(t, '/data/-/create', { table: 'projects', columns, pk: 'id' })).toEqual({ status: 201, body: createdBody('projects', schema) })
-        expect(await t.query("SELECT \"from\", \"table\", \"to\" FROM pragma_foreign_key_list('projects') ORDER BY \"from\"")).toEqual([
+        expect(await t.query('SELECT "from", "table", "to" FROM pragma_foreign_key_list(\'projects\') ORDER BY "from"')).toEqual([
           { from: 'owner_id', table: 'owners', to: 'id' },
           { from: 'owner_name', table: 'owners', to: 'name' },
         ])
@@ -845,14 +1095,20 @@ eachBackend((backend) => {
 
     test('a column may reference the table being created', async () => {
       const t = await backend.makeApp()
-      const columns = [{ name: 'id', type: 'integer' }, { name: 'parent_id', type: 'integer', fk_table: 'tree', fk_column: 'id' }]
+      const columns = [
+        { name: 'id', type: 'integer' },
+        { name: 'parent_id', type: 'integer', fk_table: 'tree', fk_column: 'id' },
+      ]
       // Schema text: SQLite keeps the statement it ran; PostgreSQL's is rebuilt from its catalogue, in its own type names.
       const schema = either(
         'CREATE TABLE "tree" (\n   "id" INTEGER PRIMARY KEY,\n   "parent_id" INTEGER REFERENCES "tree"("id")\n)',
         'CREATE TABLE "tree" (\n   "id" bigint PRIMARY KEY,\n   "parent_id" bigint REFERENCES "tree"("id")\n)',
       )
       expect(await call(t, '/data/-/create', { table: 'tree', columns, pk: 'id' })).toEqual({ status: 201, body: createdBody('tree', schema) })
-      expect(await t.columns('tree')).toEqual([['id', 'INTEGER'], ['parent_id', 'INTEGER']])
+      expect(await t.columns('tree')).toEqual([
+        ['id', 'INTEGER'],
+        ['parent_id', 'INTEGER'],
+      ])
     })
 
     test('"rows" creates the table with inferred types and inserts them (row_count)', async () => {
@@ -889,7 +1145,11 @@ eachBackend((backend) => {
       expect(await call(t, '/data/-/create', { table: 'four', row: { name: 'Row 1' } })).toEqual({
         status: 201,
         // Schema text: PostgreSQL's rowid is a real column, shown first.
-        body: createdBody('four', either('CREATE TABLE "four" (\n   "name" TEXT\n)', 'CREATE TABLE "four" (\n   "rowid" bigint PRIMARY KEY,\n   "name" text\n)'), 1),
+        body: createdBody(
+          'four',
+          either('CREATE TABLE "four" (\n   "name" TEXT\n)', 'CREATE TABLE "four" (\n   "rowid" bigint PRIMARY KEY,\n   "name" text\n)'),
+          1,
+        ),
       })
       expect(await t.query('SELECT rowid, name FROM four')).toEqual([{ rowid: 1, name: 'Row 1' }])
     })
@@ -915,10 +1175,26 @@ eachBackend((backend) => {
         '{"table": "kinds", "pk": "id", "rows": [' +
         '{"id": 1, "n": 1, "f": 1.5, "whole": 2.0, "s": "x", "b": true, "o": {"a": 1}, "arr": [1, "two"], "nothing": null, "blob": {"$base64": true, "encoded": "AAEC/f7/"}, "mixed": 1},' +
         '{"id": 2, "n": 2, "f": 3, "whole": 4.0, "s": "y", "b": false, "o": null, "arr": [], "nothing": null, "blob": null, "mixed": "one"}]}'
-      const types = [['n', 'INTEGER'], ['f', 'REAL'], ['whole', 'REAL'], ['s', 'TEXT'], ['b', 'INTEGER'], ['o', 'TEXT'], ['arr', 'TEXT'], ['nothing', 'TEXT'], ['blob', 'BLOB'], ['mixed', 'TEXT']] as const
+      const types = [
+        ['n', 'INTEGER'],
+        ['f', 'REAL'],
+        ['whole', 'REAL'],
+        ['s', 'TEXT'],
+        ['b', 'INTEGER'],
+        ['o', 'TEXT'],
+        ['arr', 'TEXT'],
+        ['nothing', 'TEXT'],
+        ['blob', 'BLOB'],
+        ['mixed', 'TEXT'],
+      ] as const
       // Schema text: PostgreSQL's is rebuilt from its catalogue, in its own type names.
       const typeName = (type: keyof typeof POSTGRES_TYPE_NAMES) => either(type, POSTGRES_TYPE_NAMES[type])
-      const schema = ['CREATE TABLE "kinds" (', `   "id" ${typeName('INTEGER')} PRIMARY KEY,`, ...types.map(([name, type]) => `   "${name}" ${typeName(type)},`), ')']
+      const schema = [
+        'CREATE TABLE "kinds" (',
+        `   "id" ${typeName('INTEGER')} PRIMARY KEY,`,
+        ...types.map(([name, type]) => `   "${name}" ${typeName(type)},`),
+        ')',
+      ]
         .join('\n')
         .replace(/,\n\)$/, '\n)')
       const response = await t.post('/data/-/create', body)
@@ -928,8 +1204,36 @@ eachBackend((backend) => {
           `SELECT id, n, f, whole, ${typeOf(t, 'whole')} AS whole_type, s, b, o, arr, "nothing", ${typeOf(t, 'blob')} AS blob_type, ${hexOf(t, 'blob')} AS blob, ${typeOf(t, 'mixed')} AS mixed_type FROM kinds ORDER BY id`,
         ),
       ).toEqual([
-        { id: 1, n: 1, f: 1.5, whole: 2, whole_type: storedAs(t).real, s: 'x', b: 1, o: '{"a": 1}', arr: '[1, "two"]', nothing: null, blob_type: storedAs(t).blob, blob: '000102FDFEFF', mixed_type: storedAs(t).text },
-        { id: 2, n: 2, f: 3, whole: 4, whole_type: storedAs(t).real, s: 'y', b: 0, o: null, arr: '[]', nothing: null, blob_type: 'null', blob: '', mixed_type: storedAs(t).text },
+        {
+          id: 1,
+          n: 1,
+          f: 1.5,
+          whole: 2,
+          whole_type: storedAs(t).real,
+          s: 'x',
+          b: 1,
+          o: '{"a": 1}',
+          arr: '[1, "two"]',
+          nothing: null,
+          blob_type: storedAs(t).blob,
+          blob: '000102FDFEFF',
+          mixed_type: storedAs(t).text,
+        },
+        {
+          id: 2,
+          n: 2,
+          f: 3,
+          whole: 4,
+          whole_type: storedAs(t).real,
+          s: 'y',
+          b: 0,
+          o: null,
+          arr: '[]',
+          nothing: null,
+          blob_type: 'null',
+          blob: '',
+          mixed_type: storedAs(t).text,
+        },
       ])
     })
 
@@ -949,8 +1253,24 @@ eachBackend((backend) => {
     })
 
     test.each([
-      ['"ignore" keeps existing rows and adds new ones', { ignore: true }, [{ id: 1, name: 'Row 1' }, { id: 2, name: 'Row 2' }, { id: 3, name: 'Row 3 new' }]],
-      ['"replace" replaces existing rows and adds new ones', { replace: true }, [{ id: 1, name: 'Row 1 new' }, { id: 2, name: 'Row 2' }, { id: 3, name: 'Row 3 new' }]],
+      [
+        '"ignore" keeps existing rows and adds new ones',
+        { ignore: true },
+        [
+          { id: 1, name: 'Row 1' },
+          { id: 2, name: 'Row 2' },
+          { id: 3, name: 'Row 3 new' },
+        ],
+      ],
+      [
+        '"replace" replaces existing rows and adds new ones',
+        { replace: true },
+        [
+          { id: 1, name: 'Row 1 new' },
+          { id: 2, name: 'Row 2' },
+          { id: 3, name: 'Row 3 new' },
+        ],
+      ],
     ] as const)('create against an existing table: %s', async (_name, flag, expected) => {
       const t = await backend.makeApp()
       // Schema text: SQLite keeps the statement it ran; PostgreSQL's is rebuilt from its catalogue, in its own type names.
@@ -958,9 +1278,24 @@ eachBackend((backend) => {
         'CREATE TABLE "test_insert_replace" (\n   "id" INTEGER PRIMARY KEY,\n   "name" TEXT\n)',
         'CREATE TABLE "test_insert_replace" (\n   "id" bigint PRIMARY KEY,\n   "name" text\n)',
       )
-      const first = { table: 'test_insert_replace', rows: [{ id: 1, name: 'Row 1' }, { id: 2, name: 'Row 2' }], pk: 'id' }
+      const first = {
+        table: 'test_insert_replace',
+        rows: [
+          { id: 1, name: 'Row 1' },
+          { id: 2, name: 'Row 2' },
+        ],
+        pk: 'id',
+      }
       expect(await call(t, '/data/-/create', first)).toEqual({ status: 201, body: createdBody('test_insert_replace', schema, 2) })
-      const second = { table: 'test_insert_replace', rows: [{ id: 1, name: 'Row 1 new' }, { id: 3, name: 'Row 3 new' }], pk: 'id', ...flag }
+      const second = {
+        table: 'test_insert_replace',
+        rows: [
+          { id: 1, name: 'Row 1 new' },
+          { id: 3, name: 'Row 3 new' },
+        ],
+        pk: 'id',
+        ...flag,
+      }
       expect(await call(t, '/data/-/create', second)).toEqual({ status: 201, body: createdBody('test_insert_replace', schema, 2) })
       expect(await t.rows('test_insert_replace')).toEqual([...expected])
     })
@@ -976,17 +1311,35 @@ eachBackend((backend) => {
         status: 201,
         body: createdBody('docs', schema, 1),
       })
-      expect(await t.rows('docs')).toEqual([{ ...doc(1, 'One'), extra: null }, { ...doc(2, 'Two'), extra: 'extra' }])
+      expect(await t.rows('docs')).toEqual([
+        { ...doc(1, 'One'), extra: null },
+        { ...doc(2, 'Two'), extra: 'extra' },
+      ])
     })
 
     test.each([
       [
         'the same rows twice without ignore or replace fail on the key',
-        { table: 'docs', rows: [{ id: 2, title: 'Two' }, { id: 1, title: 'Dup' }], pk: 'id' },
+        {
+          table: 'docs',
+          rows: [
+            { id: 2, title: 'Two' },
+            { id: 1, title: 'Dup' },
+          ],
+          pk: 'id',
+        },
         errorBody(400, 'UNIQUE constraint failed: docs.id'),
       ],
-      ['a different pk for an existing table is refused', { table: 'docs', rows: [{ id: 2, title: 'Two' }], pk: 'title', replace: true }, errorBody(400, 'pk cannot be changed for existing table')],
-      ['"columns" for an existing table is refused', { table: 'docs', columns: [{ name: 'id', type: 'integer' }] }, errorBody(400, 'Table docs already exists')],
+      [
+        'a different pk for an existing table is refused',
+        { table: 'docs', rows: [{ id: 2, title: 'Two' }], pk: 'title', replace: true },
+        errorBody(400, 'pk cannot be changed for existing table'),
+      ],
+      [
+        '"columns" for an existing table is refused',
+        { table: 'docs', columns: [{ name: 'id', type: 'integer' }] },
+        errorBody(400, 'Table docs already exists'),
+      ],
       ['a new column without "alter" is refused', { table: 'docs', rows: [{ id: 2, extra: 'x' }] }, errorBody(400, 'table docs has no column named extra')],
     ] as const)('create against an existing table: %s, and nothing is written', async (_name, body, expected) => {
       const t = await docsApp(backend, [doc(1, 'One')])
@@ -1017,18 +1370,36 @@ eachBackend((backend) => {
       ['columns that are not objects', { table: 'bad', columns: ['id'] }, 'columns must be a list of objects'],
       ['a column without a name', { table: 'bad', columns: [{ type: 'integer' }] }, 'Column name is required'],
       ['an unsupported column type', { table: 'bad', columns: [{ name: 'id', type: 'bad' }] }, 'Unsupported column type: bad'],
-      ['a duplicate column name', { table: 'bad', columns: [{ name: 'id', type: 'integer' }, { name: 'id', type: 'integer' }] }, 'Duplicate column name: id'],
+      [
+        'a duplicate column name',
+        {
+          table: 'bad',
+          columns: [
+            { name: 'id', type: 'integer' },
+            { name: 'id', type: 'integer' },
+          ],
+        },
+        'Duplicate column name: id',
+      ],
       ['rows that are not a list', { table: 'bad', rows: { id: 1 } }, 'rows must be a list'],
       ['rows that are not objects', { table: 'bad', rows: ['id'] }, 'rows must be a list of objects'],
       ['a pk that is not a string', { table: 'bad', row: { id: 1 }, pk: 1 }, 'pk must be a string'],
       ['both pk and pks', { table: 'bad', row: { id: 1, name: 'Row 1' }, pk: 'id', pks: ['id', 'name'] }, 'Cannot specify both pk and pks'],
       ['pks that are not a list', { table: 'bad', row: { id: 1, name: 'Row 1' }, pks: 'id' }, 'pks must be a list'],
       ['pks that are not strings', { table: 'bad', row: { id: 1, name: 'Row 1' }, pks: [1, 2] }, 'pks must be a list of strings'],
-      ['both ignore and replace', { table: 'bad', row: { id: 1, name: 'Row 1' }, pk: 'id', ignore: true, replace: true }, 'ignore and replace are mutually exclusive'],
+      [
+        'both ignore and replace',
+        { table: 'bad', row: { id: 1, name: 'Row 1' }, pk: 'id', ignore: true, replace: true },
+        'ignore and replace are mutually exclusive',
+      ],
       ['ignore with columns', { table: 'bad', columns: [{ name: 'id', type: 'integer' }], ignore: true }, 'ignore and replace require row or rows'],
       ['ignore without a pk', { table: 'bad', row: { id: 1 }, ignore: true }, 'ignore and replace require pk or pks'],
       ['replace without a pk', { table: 'bad', row: { id: 1 }, replace: true }, 'ignore and replace require pk or pks'],
-      ['fk_column without fk_table', { table: 'projects', columns: [{ name: 'owner_id', type: 'integer', fk_column: 'id' }] }, 'columns.0: fk_column requires fk_table'],
+      [
+        'fk_column without fk_table',
+        { table: 'projects', columns: [{ name: 'owner_id', type: 'integer', fk_column: 'id' }] },
+        'columns.0: fk_column requires fk_table',
+      ],
       [
         'an unknown default_expr',
         { table: 'projects', columns: [{ name: 'created', type: 'text', default_expr: "datetime('now')" }] },
@@ -1039,10 +1410,21 @@ eachBackend((backend) => {
         { table: 'projects', columns: [{ name: 'created', type: 'text', default: 'x', default_expr: 'current_timestamp' }] },
         'columns.0: Value error, default and default_expr cannot both be provided',
       ],
-      ['fk_table naming a missing table', { table: 'projects', columns: [{ name: 'owner_id', type: 'integer', fk_table: 'owners' }] }, "Could not detect single primary key for table 'owners'"],
+      [
+        'fk_table naming a missing table',
+        { table: 'projects', columns: [{ name: 'owner_id', type: 'integer', fk_table: 'owners' }] },
+        "Could not detect single primary key for table 'owners'",
+      ],
       [
         'fk_table naming a table with a compound key',
-        { table: 'projects', columns: [{ name: 'id', type: 'integer' }, { name: 'account_id', type: 'integer', fk_table: 'accounts' }], pk: 'id' },
+        {
+          table: 'projects',
+          columns: [
+            { name: 'id', type: 'integer' },
+            { name: 'account_id', type: 'integer', fk_table: 'accounts' },
+          ],
+          pk: 'id',
+        },
         "Could not detect single primary key for table 'accounts'",
       ],
       [
@@ -1056,7 +1438,11 @@ eachBackend((backend) => {
         'No such column: ghosts.id',
       ],
       ['an empty row', { table: 'bad', row: {} }, 'columns, rows or row is required'],
-      ['rows that break the new primary key, leaving no table behind', { table: 'fresh', rows: [{ id: 1 }, { id: 1 }], pk: 'id' }, 'UNIQUE constraint failed: fresh.id'],
+      [
+        'rows that break the new primary key, leaving no table behind',
+        { table: 'fresh', rows: [{ id: 1 }, { id: 1 }], pk: 'id' },
+        'UNIQUE constraint failed: fresh.id',
+      ],
       ['malformed JSON', '{bad json', 'Invalid JSON: Expected a double-quoted property name at line 1 column 2'],
     ] as const)('create refuses %s with 400, and nothing is written', async (_name, body, message) => {
       const t = await docsApp(backend, [doc(1, 'One')])
@@ -1096,13 +1482,16 @@ eachBackend((backend) => {
   })
 
   describe('insert and upsert validation', () => {
-    test.each(ROWS_ERRORS)('refuses %s, and nothing is written', async (_name, { path = '/data/docs/-/insert', body, status = 400, errors, settings, setup }) => {
-      const t = await docsApp(backend, [doc(1, 'Exists')], { unsafe: true, settings })
-      await setup?.(t)
-      const before = await databaseState(t)
-      expect(await call(t, path, body)).toEqual({ status, body: errorBody(status, ...errors) })
-      expect(await databaseState(t)).toEqual(before)
-    })
+    test.each(ROWS_ERRORS)(
+      'refuses %s, and nothing is written',
+      async (_name, { path = '/data/docs/-/insert', body, status = 400, errors, settings, setup }) => {
+        const t = await docsApp(backend, [doc(1, 'Exists')], { unsafe: true, settings })
+        await setup?.(t)
+        const before = await databaseState(t)
+        expect(await call(t, path, body)).toEqual({ status, body: errorBody(status, ...errors) })
+        expect(await databaseState(t)).toEqual(before)
+      },
+    )
 
     test('exactly max_insert_rows rows are accepted', async () => {
       const t = await docsApp(backend, [], { unsafe: true, settings: { max_insert_rows: 5 } })
@@ -1129,16 +1518,22 @@ eachBackend((backend) => {
       expect(await databaseState(t)).toEqual(before)
     })
 
-    test.each(['/data/-/create', '/data/docs/-/drop', '/data/docs/-/insert', '/data/docs/-/upsert', '/data/docs/1/-/update', '/data/docs/1/-/delete', '/data/docs/-/alter', '/data/-/execute-write'])(
-      'GET %s is 405 Method not allowed',
-      async (path) => {
-        const t = await docsApp(backend, [doc(1, 'One')])
-        const before = await databaseState(t)
-        const response = await t.get(path)
-        expect({ status: response.status, body: await response.json() }).toEqual({ status: 405, body: errorBody(405, 'Method not allowed') })
-        expect(await databaseState(t)).toEqual(before)
-      },
-    )
+    test.each([
+      '/data/-/create',
+      '/data/docs/-/drop',
+      '/data/docs/-/insert',
+      '/data/docs/-/upsert',
+      '/data/docs/1/-/update',
+      '/data/docs/1/-/delete',
+      '/data/docs/-/alter',
+      '/data/-/execute-write',
+    ])('GET %s is 405 Method not allowed', async (path) => {
+      const t = await docsApp(backend, [doc(1, 'One')])
+      const before = await databaseState(t)
+      const response = await t.get(path)
+      expect({ status: response.status, body: await response.json() }).toEqual({ status: 405, body: errorBody(405, 'Method not allowed') })
+      expect(await databaseState(t)).toEqual(before)
+    })
 
     test.each(['/data/-/create', '/data/docs/-/insert', '/data/docs/-/upsert', '/data/docs/1/-/update', '/data/docs/1/-/delete', '/data/docs/-/drop'])(
       'OPTIONS %s answers 200 ok',
@@ -1193,7 +1588,10 @@ eachBackend((backend) => {
           row_count: 1,
         },
       })
-      expect(await call(t, `/data/${encoded}/-/insert`, { row: { id: 2, [column]: 'two' } })).toEqual({ status: 201, body: { ok: true, rows: [{ id: 2, [column]: 'two' }] } })
+      expect(await call(t, `/data/${encoded}/-/insert`, { row: { id: 2, [column]: 'two' } })).toEqual({
+        status: 201,
+        body: { ok: true, rows: [{ id: 2, [column]: 'two' }] },
+      })
       expect(await call(t, `/data/${encoded}/-/upsert`, { rows: [{ id: 3, [column]: 'three' }] })).toEqual({ status: 200, body: { ok: true } })
       expect(await call(t, `/data/${encoded}/2/-/update`, { update: { [column]: 'deux' } })).toEqual({ status: 200, body: { ok: true } })
       expect(await call(t, `/data/${encoded}/1/-/delete`)).toEqual({ status: 200, body: { ok: true } })
@@ -1217,12 +1615,48 @@ eachBackend((backend) => {
       ['an anonymous insert', undefined, '/data/docs/-/insert', { rows: [{ title: 'Test' }] }, 'Permission denied'],
       ['an insert without insert-row', 'updater', '/data/docs/-/insert', { rows: [{ title: 'Test' }] }, 'Permission denied'],
       ['an insert without insert-row, before looking at the body', 'nobody', '/data/docs/-/insert', [], 'Permission denied'],
-      ['an upsert without update-row', 'inserter', '/data/docs/-/upsert', { rows: [{ id: 1, title: 'Disallowed' }] }, 'Permission denied: need both insert-row and update-row'],
-      ['an upsert without insert-row', 'updater', '/data/docs/-/upsert', { rows: [{ id: 1, title: 'Disallowed' }] }, 'Permission denied: need both insert-row and update-row'],
-      ['an insert with "replace" without update-row', 'inserter', '/data/docs/-/insert', { rows: [{ id: 1, title: 'Test' }], replace: true }, 'Permission denied: need update-row to use "replace"'],
-      ['an insert with "alter" without alter-table', 'inserter', '/data/docs/-/insert', { rows: [{ title: 'Test', extra: 'x' }], alter: true }, 'Permission denied for alter-table'],
-      ['an upsert with "alter" without alter-table', 'insert-update', '/data/docs/-/upsert', { rows: [{ id: 1, title: 'One', extra: 'extra' }], alter: true }, 'Permission denied for alter-table'],
-      ['an update with "alter" without alter-table', 'updater', '/data/docs/1/-/update', { update: { title: 'New', extra: 'x' }, alter: true }, 'Permission denied for alter-table'],
+      [
+        'an upsert without update-row',
+        'inserter',
+        '/data/docs/-/upsert',
+        { rows: [{ id: 1, title: 'Disallowed' }] },
+        'Permission denied: need both insert-row and update-row',
+      ],
+      [
+        'an upsert without insert-row',
+        'updater',
+        '/data/docs/-/upsert',
+        { rows: [{ id: 1, title: 'Disallowed' }] },
+        'Permission denied: need both insert-row and update-row',
+      ],
+      [
+        'an insert with "replace" without update-row',
+        'inserter',
+        '/data/docs/-/insert',
+        { rows: [{ id: 1, title: 'Test' }], replace: true },
+        'Permission denied: need update-row to use "replace"',
+      ],
+      [
+        'an insert with "alter" without alter-table',
+        'inserter',
+        '/data/docs/-/insert',
+        { rows: [{ title: 'Test', extra: 'x' }], alter: true },
+        'Permission denied for alter-table',
+      ],
+      [
+        'an upsert with "alter" without alter-table',
+        'insert-update',
+        '/data/docs/-/upsert',
+        { rows: [{ id: 1, title: 'One', extra: 'extra' }], alter: true },
+        'Permission denied for alter-table',
+      ],
+      [
+        'an update with "alter" without alter-table',
+        'updater',
+        '/data/docs/1/-/update',
+        { update: { title: 'New', extra: 'x' }, alter: true },
+        'Permission denied for alter-table',
+      ],
       ['an update without update-row', 'inserter', '/data/docs/1/-/update', { update: { title: 'New' } }, 'Permission denied'],
       ['an anonymous update', undefined, '/data/docs/1/-/update', { update: { title: 'New' } }, 'Permission denied'],
       ['a delete without delete-row', 'insert-update', '/data/docs/1/-/delete', undefined, 'Permission denied'],
@@ -1230,7 +1664,13 @@ eachBackend((backend) => {
       ['a create without create-table', 'inserter', '/data/-/create', { table: 't', columns: [{ name: 'c' }] }, 'Permission denied'],
       ['an anonymous create', undefined, '/data/-/create', { table: 't', row: { id: 1 } }, 'Permission denied'],
       ['a create with rows without insert-row', 'creator', '/data/-/create', { table: 't', rows: [{ name: 'c' }] }, 'Permission denied: need insert-row'],
-      ['a create with "replace" without update-row', 'create-insert', '/data/-/create', { table: 't', rows: [{ id: 1 }], pk: 'id', replace: true }, 'Permission denied: need update-row'],
+      [
+        'a create with "replace" without update-row',
+        'create-insert',
+        '/data/-/create',
+        { table: 't', rows: [{ id: 1 }], pk: 'id', replace: true },
+        'Permission denied: need update-row',
+      ],
       [
         'a create with "alter" on an existing table without alter-table',
         'create-insert',
@@ -1285,19 +1725,28 @@ eachBackend((backend) => {
         status: 201,
         body: { ok: true, rows: [{ ...doc(2, 'Two'), extra: 'x' }] },
       })
-      expect(await t.rows('docs')).toEqual([{ ...doc(1, 'One'), extra: null }, { ...doc(2, 'Two'), extra: 'x' }])
+      expect(await t.rows('docs')).toEqual([
+        { ...doc(1, 'One'), extra: null },
+        { ...doc(2, 'Two'), extra: 'x' },
+      ])
     })
 
     test('insert-row with update-row may upsert and insert with "replace"', async () => {
       const t = await permissionsApp()
       expect(await call(t, '/data/docs/-/upsert', { rows: [{ id: 1, age: 9 }] }, token('insert-update'))).toEqual({ status: 200, body: { ok: true } })
-      expect(await call(t, '/data/docs/-/insert', { rows: [{ id: 2, title: 'Two' }], replace: true }, token('insert-update'))).toEqual({ status: 201, body: { ok: true } })
+      expect(await call(t, '/data/docs/-/insert', { rows: [{ id: 2, title: 'Two' }], replace: true }, token('insert-update'))).toEqual({
+        status: 201,
+        body: { ok: true },
+      })
       expect(await t.rows('docs')).toEqual([doc(1, 'One', null, 9), doc(2, 'Two')])
     })
 
     test('update-row with alter-table may update with "alter"', async () => {
       const t = await permissionsApp()
-      expect(await call(t, '/data/docs/1/-/update', { update: { title: 'New', extra: 'x' }, alter: true }, token('update-alter'))).toEqual({ status: 200, body: { ok: true } })
+      expect(await call(t, '/data/docs/1/-/update', { update: { title: 'New', extra: 'x' }, alter: true }, token('update-alter'))).toEqual({
+        status: 200,
+        body: { ok: true },
+      })
       expect(await t.rows('docs')).toEqual([{ ...doc(1, 'New'), extra: 'x' }])
     })
 
@@ -1308,7 +1757,10 @@ eachBackend((backend) => {
       expect((await call(t, '/data/-/create', { table: 'docs', rows: [{ id: 2, extra: 'x' }], alter: true }, token('create-insert-alter'))).status).toBe(201)
       expect(await t.tables()).toEqual(['docs', 't', 'u'])
       expect(await t.rows('u')).toEqual([{ name: 'c' }])
-      expect(await t.rows('docs')).toEqual([{ ...doc(1, 'One'), extra: null }, { ...doc(2, null), extra: 'x' }])
+      expect(await t.rows('docs')).toEqual([
+        { ...doc(1, 'One'), extra: null },
+        { ...doc(2, null), extra: 'x' },
+      ])
     })
 
     test('delete-row and drop-table let root delete and drop', async () => {
@@ -1326,8 +1778,14 @@ eachBackend((backend) => {
       })
       const t = await docsApp(backend, [], { config })
       await createTable(t, { table: 'other', columns: [{ name: 'title', type: 'text' }] })
-      expect(await call(t, '/data/docs/-/insert', { row: { title: 'Yes' } }, 'docs-writer-token')).toEqual({ status: 201, body: { ok: true, rows: [doc(1, 'Yes')] } })
-      expect(await call(t, '/data/other/-/insert', { row: { title: 'No' } }, 'docs-writer-token')).toEqual({ status: 403, body: errorBody(403, 'Permission denied') })
+      expect(await call(t, '/data/docs/-/insert', { row: { title: 'Yes' } }, 'docs-writer-token')).toEqual({
+        status: 201,
+        body: { ok: true, rows: [doc(1, 'Yes')] },
+      })
+      expect(await call(t, '/data/other/-/insert', { row: { title: 'No' } }, 'docs-writer-token')).toEqual({
+        status: 403,
+        body: errorBody(403, 'Permission denied'),
+      })
       expect(await t.rows('docs')).toEqual([doc(1, 'Yes')])
       expect(await t.rows('other')).toEqual([])
     })

@@ -5,23 +5,59 @@ import { expectJson } from './helpers'
 eachBackend((backend) => {
   test('insert, keys, replace, count', async () => {
     const t = await backend.makeApp()
-    await expectJson(await t.post('/-/insert/data/dogs?pk=id', [{ id: 1, name: 'A' }, { id: 2, name: 'B' }]), 200, { table_count: 2 })
+    await expectJson(
+      await t.post('/-/insert/data/dogs?pk=id', [
+        { id: 1, name: 'A' },
+        { id: 2, name: 'B' },
+      ]),
+      200,
+      { table_count: 2 },
+    )
     await expectJson(await t.post('/-/insert/data/dogs', { name: 'C' }), 200, { table_count: 3 })
     await expectJson(await t.post('/-/insert/data/dogs', { id: 1, name: 'A2' }), 200, { table_count: 3 })
-    expect(await t.rows('dogs')).toEqual([{ id: 1, name: 'A2' }, { id: 2, name: 'B' }, { id: 3, name: 'C' }])
-    expect(await t.columns('dogs')).toEqual([['id', 'INTEGER'], ['name', 'TEXT']])
+    expect(await t.rows('dogs')).toEqual([
+      { id: 1, name: 'A2' },
+      { id: 2, name: 'B' },
+      { id: 3, name: 'C' },
+    ])
+    expect(await t.columns('dogs')).toEqual([
+      ['id', 'INTEGER'],
+      ['name', 'TEXT'],
+    ])
     await expectJson(await t.post('/-/insert/data/log', [{ e: 'x' }, { e: 'y' }]), 200, { table_count: 2 })
     expect(await t.rowids('log')).toEqual([1, 2])
     expect(await t.rows('log')).toEqual([{ e: 'x' }, { e: 'y' }])
     const page = (await (await t.get('/data/log.json?_shape=arrays')).json()) as { rows: unknown[] }
-    expect(page.rows).toEqual([[1, 'x'], [2, 'y']])
+    expect(page.rows).toEqual([
+      [1, 'x'],
+      [2, 'y'],
+    ])
     await t.exec('CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT)')
     await t.exec('INSERT INTO pets VALUES (?, ?)', [5, 'Rex'])
     await expectJson(await t.post('/data/pets/-/insert', { row: { id: 6, name: 'Fido' } }), 201, { ok: true, rows: [{ id: 6, name: 'Fido' }] })
     expect(await t.snapshot()).toEqual({
-      dogs: { columns: [['id', 'INTEGER'], ['name', 'TEXT']], rows: [{ id: 1, name: 'A2' }, { id: 2, name: 'B' }, { id: 3, name: 'C' }] },
+      dogs: {
+        columns: [
+          ['id', 'INTEGER'],
+          ['name', 'TEXT'],
+        ],
+        rows: [
+          { id: 1, name: 'A2' },
+          { id: 2, name: 'B' },
+          { id: 3, name: 'C' },
+        ],
+      },
       log: { columns: [['e', 'TEXT']], rows: [{ e: 'x' }, { e: 'y' }] },
-      pets: { columns: [['id', 'INTEGER'], ['name', 'TEXT']], rows: [{ id: 5, name: 'Rex' }, { id: 6, name: 'Fido' }] },
+      pets: {
+        columns: [
+          ['id', 'INTEGER'],
+          ['name', 'TEXT'],
+        ],
+        rows: [
+          { id: 5, name: 'Rex' },
+          { id: 6, name: 'Fido' },
+        ],
+      },
     })
   })
 })

@@ -92,11 +92,7 @@ function groupCommitter(commit: GroupCommit, groupsInFlight: number) {
 function inTransaction(sql: SQL, savepoints: boolean): GroupCommit {
   return (group) =>
     sql.begin((tx) =>
-      Promise.all(
-        group.flatMap((job) =>
-          savepoints ? [tx`SAVEPOINT request`, upsert(tx, job.rows), tx`RELEASE SAVEPOINT request`] : [upsert(tx, job.rows)],
-        ),
-      ),
+      Promise.all(group.flatMap((job) => (savepoints ? [tx`SAVEPOINT request`, upsert(tx, job.rows), tx`RELEASE SAVEPOINT request`] : [upsert(tx, job.rows)]))),
     )
 }
 
@@ -117,16 +113,13 @@ function inOneFlight(connections: ReservedSQL[]): GroupCommit {
 
 if (import.meta.main) {
   const [url, mode, port] = process.argv.slice(2) as [string, PgCeilingMode, string | undefined]
-  if (!url || !(mode in PG_CEILING_MODES))
-    throw new Error(`usage: pg-server.ts POSTGRES_URL ${Object.keys(PG_CEILING_MODES).join('|')} [PORT]`)
+  if (!url || !(mode in PG_CEILING_MODES)) throw new Error(`usage: pg-server.ts POSTGRES_URL ${Object.keys(PG_CEILING_MODES).join('|')} [PORT]`)
   const groups = Number(process.env.PG_CEILING_GROUPS ?? 2)
   // synchronous_commit=on is the server's default; it is set here too so that no server default can make the ceiling less durable.
   const sql = new SQL({ url, max: mode === 'autocommit' ? 16 : groups, connection: { synchronous_commit: 'on' } })
   await sql.unsafe(PG_ITEMS_DDL)
   const commit =
-    mode === 'group-pipelined'
-      ? inOneFlight(await Promise.all(Array.from({ length: groups }, () => sql.reserve())))
-      : inTransaction(sql, mode === 'group')
+    mode === 'group-pipelined' ? inOneFlight(await Promise.all(Array.from({ length: groups }, () => sql.reserve()))) : inTransaction(sql, mode === 'group')
   const write = mode === 'autocommit' ? (rows: Item[]) => upsert(sql, rows) : groupCommitter(commit, groups)
 
   const server = Bun.serve({

@@ -26,20 +26,25 @@ export function alterRoutes(context: AppContext, writeOnce: WriteResponder) {
     for (const name of referencedTables) {
       new TableAccess(context, request, database.name, name).require(foreignKeyTargetNeeds(name))
     }
-    return writeOnce(request, database, bodyText, onSqlite((writer) => {
-      const altered = alterTable(writer, writer.drive(tableNamedPath(access.table)), operations)
-      const body = {
-        ok: true,
-        database: database.name,
-        table: altered.table,
-        ...tableUrls(request.url, database.name, altered.table),
-        altered: altered.schema !== altered.beforeSchema,
-        schema: altered.schema,
-        before_schema: altered.beforeSchema,
-        operations_applied: operations.length,
-      }
-      return { status: 200, body }
-    }))
+    return writeOnce(
+      request,
+      database,
+      bodyText,
+      onSqlite((writer) => {
+        const altered = alterTable(writer, writer.drive(tableNamedPath(access.table)), operations)
+        const body = {
+          ok: true,
+          database: database.name,
+          table: altered.table,
+          ...tableUrls(request.url, database.name, altered.table),
+          altered: altered.schema !== altered.beforeSchema,
+          schema: altered.schema,
+          before_schema: altered.beforeSchema,
+          operations_applied: operations.length,
+        }
+        return { status: 200, body }
+      }),
+    )
   }
 
   return new Elysia({ name: 'rowpost-alter' }).post('/:database/:table/-/alter', ({ request, params }) => alter(request, params), {

@@ -25,24 +25,29 @@ export function executeWriteRoutes(context: AppContext, writeOnce: WriteResponde
     const bodyText = await readBodyText(request, context.settings.max_post_body_bytes)
     // Datasette reads an empty body as {}, which then lacks its SQL.
     const body = parseExecuteWriteBody(bodyText.trim() === '' ? {} : parseJson(bodyText))
-    return writeOnce(request, database, bodyText, onSqlite((writer) => {
-      const analysis = analyzeWrite(writer.connection, body.sql)
-      for (const operation of analysis.operations) {
-        const needs = statementNeeds(database.name, operation.table, operation.needs)
-        const onDatabase = needs.filter((need) => need.action === 'create-table')
-        requireOnDatabase(context, request, database.name, onDatabase)
-        new TableAccess(context, request, database.name, operation.table).require(needs.filter((need) => need.action !== 'create-table'))
-      }
-      const result = runWriteSql(writer, body, analysis)
-      const rows = analysis.operations.map((operation) => ({
-        operation: operation.operation,
-        database: database.name,
-        table: operation.table,
-        required_permission: operation.needs.join(', '),
-        source: operation.source,
-      }))
-      return { status: 200, body: { ok: true, ...result, analysis: rows } }
-    }))
+    return writeOnce(
+      request,
+      database,
+      bodyText,
+      onSqlite((writer) => {
+        const analysis = analyzeWrite(writer.connection, body.sql)
+        for (const operation of analysis.operations) {
+          const needs = statementNeeds(database.name, operation.table, operation.needs)
+          const onDatabase = needs.filter((need) => need.action === 'create-table')
+          requireOnDatabase(context, request, database.name, onDatabase)
+          new TableAccess(context, request, database.name, operation.table).require(needs.filter((need) => need.action !== 'create-table'))
+        }
+        const result = runWriteSql(writer, body, analysis)
+        const rows = analysis.operations.map((operation) => ({
+          operation: operation.operation,
+          database: database.name,
+          table: operation.table,
+          required_permission: operation.needs.join(', '),
+          source: operation.source,
+        }))
+        return { status: 200, body: { ok: true, ...result, analysis: rows } }
+      }),
+    )
   }
 
   return new Elysia({ name: 'rowpost-execute-write' }).post('/:database/-/execute-write', ({ request, params }) => executeWrite(request, params.database), {

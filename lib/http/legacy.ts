@@ -42,10 +42,7 @@ export function legacyRoutes(context: AppContext, writeOnce: WriteResponder) {
 
   const params = t.Object({ database: t.String(), table: t.String() })
   // Other query parameters are ignored, as the plugin ignored them (a cache-buster must not turn a write into a 400).
-  const query = t.Object(
-    { pk: t.Optional(t.Union([t.String(), t.Array(t.String())])), alter: t.Optional(t.String()) },
-    { additionalProperties: true },
-  )
+  const query = t.Object({ pk: t.Optional(t.Union([t.String(), t.Array(t.String())])), alter: t.Optional(t.String()) }, { additionalProperties: true })
   return new Elysia({ name: 'rowpost-legacy' })
     .post('/-/insert/:database/:table', ({ request, params }) => insertOrUpsert(request, 'insert', params.database, params.table), {
       parse: 'none',

@@ -41,7 +41,6 @@ const PAGE = `<!DOCTYPE html>
 </html>
 `
 
-
 export function openApiRoutes(context: AppContext, routes: () => readonly RouteLike[]) {
   const { requireView } = readAccess(context)
   let document: string | undefined

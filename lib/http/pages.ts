@@ -305,27 +305,39 @@ export function createPages(context: AppContext) {
   }
 
   const routes = new Elysia({ name: 'rowpost-pages' })
-    .get('/', ({ request }) => {
-      if (!wantsHtml(request)) throw new NotFoundError()
-      return render(request, () => instancePage(request))
-    }, { detail: { summary: 'The databases the actor may view (an HTML page for a browser)' } })
+    .get(
+      '/',
+      ({ request }) => {
+        if (!wantsHtml(request)) throw new NotFoundError()
+        return render(request, () => instancePage(request))
+      },
+      { detail: { summary: 'The databases the actor may view (an HTML page for a browser)' } },
+    )
     .get(STYLESHEET_PATH, () => new Response(STYLESHEET, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' } }), {
       detail: { summary: "The pages' style sheet" },
     })
     .get(SCRIPT_PATH, () => new Response(SCRIPT, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' } }), {
       detail: { summary: "The table page's script: it follows the change feed" },
     })
-    .get('/-/login', ({ request }) => {
-      const viewer = viewerOf(request)
-      return pageResponse(loginPage(viewer, viewer.loginEnabled ? undefined : { error: true, text: NO_SECRET }))
-    }, { detail: { summary: 'The login page: a form that takes a token' } })
+    .get(
+      '/-/login',
+      ({ request }) => {
+        const viewer = viewerOf(request)
+        return pageResponse(loginPage(viewer, viewer.loginEnabled ? undefined : { error: true, text: NO_SECRET }))
+      },
+      { detail: { summary: 'The login page: a form that takes a token' } },
+    )
     .post('/-/login', ({ request }) => render(request, () => logIn(request)), {
       parse: 'none',
       detail: { summary: 'Log in with a token (form field `token`): sets the signed, HttpOnly, SameSite=Strict ds_actor cookie' },
     })
-    .post('/-/logout', ({ request }) => new Response(null, { status: 303, headers: { location: '/', 'set-cookie': loginCookie('', 0, request), 'cache-control': 'no-store' } }), {
-      parse: 'none',
-      detail: { summary: 'Log out: clears the ds_actor cookie' },
-    })
+    .post(
+      '/-/logout',
+      ({ request }) => new Response(null, { status: 303, headers: { location: '/', 'set-cookie': loginCookie('', 0, request), 'cache-control': 'no-store' } }),
+      {
+        parse: 'none',
+        detail: { summary: 'Log out: clears the ds_actor cookie' },
+      },
+    )
   return { handlers, query, routes }
 }

@@ -29,7 +29,12 @@ function shapeOf(value: string | null): Shape {
 
 /** Datasette's `_extra=` (repeated or comma-separated); queries know only `columns`. */
 function extrasOf(query: URLSearchParams): Set<string> {
-  const extras = new Set(query.getAll('_extra').flatMap((value) => value.split(',')).filter((value) => value !== ''))
+  const extras = new Set(
+    query
+      .getAll('_extra')
+      .flatMap((value) => value.split(','))
+      .filter((value) => value !== ''),
+  )
   for (const extra of extras) if (!EXTRAS.includes(extra)) throw new InvalidQuery(`Invalid _extra: ${extra}`)
   return extras
 }

@@ -62,9 +62,14 @@ function pageResponse(page: Page, shape: Shape, newlines: boolean, requestUrl: s
       return jsonResponse({ ok: true, next: page.next, next_url, columns: page.columns, rows: page.rows, truncated: false }, 200, headers)
     case 'array':
       if (!newlines) return jsonResponse(objects(), 200, headers)
-      return new Response(objects().map((row) => `${stringifyJson(row)}\n`).join(''), {
-        headers: { 'content-type': 'application/x-ndjson; charset=utf-8', ...headers },
-      })
+      return new Response(
+        objects()
+          .map((row) => `${stringifyJson(row)}\n`)
+          .join(''),
+        {
+          headers: { 'content-type': 'application/x-ndjson; charset=utf-8', ...headers },
+        },
+      )
     case 'object':
       return jsonResponse(Object.fromEntries(page.keys.map((key, i) => [key, rowObject(page.columns, page.rows[i]!)])), 200, headers)
     case 'objects':
@@ -173,9 +178,13 @@ export function readRoutes(context: AppContext, pages?: PageHandlers) {
       },
       { detail: { summary: 'Versions of rowpost, Bun and SQLite' } },
     )
-    .get('/-/actor.json', function actorJson({ request }) {
-      return jsonResponse({ actor: context.actorOf(request) })
-    }, { detail: { summary: 'The actor the request authenticates as (null when anonymous)' } })
+    .get(
+      '/-/actor.json',
+      function actorJson({ request }) {
+        return jsonResponse({ actor: context.actorOf(request) })
+      },
+      { detail: { summary: 'The actor the request authenticates as (null when anonymous)' } },
+    )
     .get(
       '/-/settings.json',
       function settingsJson({ request }) {

@@ -20,9 +20,10 @@ const WRITE_PATH = /^\/-\/(?:insert|upsert)\/|\/-\/(?:insert|upsert|update|delet
 
 export function renderError(error: ApiError, path: string): Response {
   if (isLegacyPath(path)) {
-    const body = error.status === 403 && error.code === 'permission_denied'
-      ? { error: error.message, status: error.status }
-      : { status: error.status, error: error.message, error_code: error.code }
+    const body =
+      error.status === 403 && error.code === 'permission_denied'
+        ? { error: error.message, status: error.status }
+        : { status: error.status, error: error.message, error_code: error.code }
     return jsonResponse(body, error.status, error.headers)
   }
   return jsonResponse({ ok: false, error: error.errors.join('; '), errors: error.errors, status: error.status }, error.status, error.headers)

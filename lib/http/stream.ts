@@ -34,13 +34,7 @@ export interface StreamResult {
  * Receives the whole body into a temporary file first, under the size, row-length and pace limits, holding no lock
  * while the client sends; then writes it from the file as one transaction. A slow client thus delays only itself.
  */
-export async function ingestStream(
-  context: AppContext,
-  request: Request,
-  database: Store,
-  format: StreamFormat,
-  target: StreamTarget,
-): Promise<StreamResult> {
+export async function ingestStream(context: AppContext, request: Request, database: Store, format: StreamFormat, target: StreamTarget): Promise<StreamResult> {
   const { settings } = context
   const limit = settings.max_stream_bytes || undefined
   const declared = Number(request.headers.get('content-length'))

@@ -37,8 +37,7 @@ export function createWriteResponder(context: AppContext) {
     const target = request.url.slice(request.url.indexOf('/', request.url.indexOf('//') + 2))
     return idempotentRequest(request.headers.get('idempotency-key'), keyScope(context.actorOf(request)), request.method, target, bodyText)
   }
-  const replay = (body: string, status: number) =>
-    jsonTextResponse(body, status, { 'idempotent-replayed': 'true' })
+  const replay = (body: string, status: number) => jsonTextResponse(body, status, { 'idempotent-replayed': 'true' })
 
   /** A committed response stored for this request's Idempotency-Key, if any: for when the request cannot run again. */
   async function storedResponse(request: Request, database: Store, bodyText: string): Promise<Response | undefined> {

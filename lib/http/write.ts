@@ -53,7 +53,12 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     const table = await tableNamed(database, name, true)
     const key = parseRowIdentifier(table, pks)
     if ((await database.readPath((s) => readRowsByKeyPath(s, table, [key]))).length === 0) {
-      throw new RowNotFound(`Record not found: [${pks.split(',').map((component) => pythonRepr(tildeDecode(component))).join(', ')}]`)
+      throw new RowNotFound(
+        `Record not found: [${pks
+          .split(',')
+          .map((component) => pythonRepr(tildeDecode(component)))
+          .join(', ')}]`,
+      )
     }
     return { table, key }
   }
@@ -82,14 +87,7 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
    * A streamed body has no JSON envelope: `ignore`, `replace` and `alter` come from the query string instead, the
    * permissions they need are checked the same way, and `max_insert_rows` does not apply.
    */
-  async function insertStream(
-    request: Request,
-    database: Store,
-    access: TableAccess,
-    tableName: string,
-    format: StreamFormat,
-    upsert: boolean,
-  ) {
+  async function insertStream(request: Request, database: Store, access: TableAccess, tableName: string, format: StreamFormat, upsert: boolean) {
     const query = new URL(request.url).searchParams
     const [ignore, replace, alter] = ['ignore', 'replace', 'alter'].map((name) => queryFlag(query.get(name))) as [boolean, boolean, boolean]
     if (ignore && replace) throw invalid('Cannot use "ignore" and "replace" at the same time')
@@ -201,7 +199,10 @@ export function writeRoutes(context: AppContext, writeOnce: WriteResponder) {
     const body = parseUpdateBody(parseJson(bodyText))
     access.require(optionNeeds({ alter: body.alter, return: body.returnRow }))
     if (!body.alter) {
-      const [unknown] = unknownColumns(table, body.update.map(([name]) => name))
+      const [unknown] = unknownColumns(
+        table,
+        body.update.map(([name]) => name),
+      )
       if (unknown !== undefined) throw invalid(`no such column: ${unknown}`)
     }
     return writeOnce(request, database, bodyText, function* (s) {

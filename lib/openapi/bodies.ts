@@ -51,7 +51,16 @@ export function insertBody(maxRows: number) {
     {
       not: IGNORE_AND_REPLACE,
       description: `One "row" or a list of "rows" (at most ${maxRows}, max_insert_rows), each naming only columns the table has unless "alter" is true.`,
-      examples: [{ row: { id: 11, title: 'Eleven' } }, { rows: [{ id: 12, title: 'Twelve' }, { id: 13, title: 'Thirteen' }], return: true }],
+      examples: [
+        { row: { id: 11, title: 'Eleven' } },
+        {
+          rows: [
+            { id: 12, title: 'Twelve' },
+            { id: 13, title: 'Thirteen' },
+          ],
+          return: true,
+        },
+      ],
     },
   )
 }
@@ -75,10 +84,7 @@ export const UpdateBody = Type.Object(
 )
 
 /** POST /<db>/<table>/-/drop: without `"confirm": true` (or with no body) the answer only says what would be dropped. */
-export const DropBody = Type.Object(
-  { confirm: Type.Optional(Type.Boolean()) },
-  { additionalProperties: true, examples: [{ confirm: true }, {}] },
-)
+export const DropBody = Type.Object({ confirm: Type.Optional(Type.Boolean()) }, { additionalProperties: true, examples: [{ confirm: true }, {}] })
 
 const ColumnType = Type.Union([Type.Literal('text'), Type.Literal('integer'), Type.Literal('float'), Type.Literal('blob')])
 const DEFAULT_EXPRESSIONS = ['current_timestamp', 'current_date', 'current_time', 'current_unixtime', 'current_unixtime_ms'] as const
@@ -127,7 +133,10 @@ export const CreateBody = Type.Union(
       },
       {
         additionalProperties: false,
-        anyOf: [{ required: ['row'], properties: { row: {} } }, { required: ['rows'], properties: { rows: {} } }],
+        anyOf: [
+          { required: ['row'], properties: { row: {} } },
+          { required: ['rows'], properties: { rows: {} } },
+        ],
         not: { anyOf: [IGNORE_AND_REPLACE, { required: ['row', 'rows'], properties: { row: {}, rows: {} } }, PK_AND_PKS] },
       },
     ),
@@ -136,7 +145,14 @@ export const CreateBody = Type.Union(
     description:
       'A new table from "columns", or rows into a table (created when missing). "ignore"/"replace" need "pk" or "pks"; a table name must not start with sqlite_ or hold a newline; an existing table keeps its key.',
     examples: [
-      { table: 'people', columns: [{ name: 'id', type: 'integer' }, { name: 'name', type: 'text' }], pk: 'id' },
+      {
+        table: 'people',
+        columns: [
+          { name: 'id', type: 'integer' },
+          { name: 'name', type: 'text' },
+        ],
+        pk: 'id',
+      },
       { table: 'notes', rows: [{ id: 1, text: 'hello' }], pk: 'id' },
     ],
   },
@@ -153,7 +169,10 @@ const ForeignKey = Type.Object(
   { column: Type.String(), fk_table: Type.String({ minLength: 1 }), fk_column: Type.Optional(Type.Union([Type.String(), Type.Null()])) },
   { additionalProperties: false },
 )
-const defaults = { default: Type.Optional(Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])), default_expr: Type.Optional(Type.Union(DEFAULT_EXPRESSIONS.map((name) => Type.Literal(name)))) }
+const defaults = {
+  default: Type.Optional(Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])),
+  default_expr: Type.Optional(Type.Union(DEFAULT_EXPRESSIONS.map((name) => Type.Literal(name)))),
+}
 /** "default" and "default_expr" together: refused. */
 const DEFAULT_AND_EXPRESSION = { not: { required: ['default', 'default_expr'], properties: { default: {}, default_expr: {} } } }
 const operation = (op: string, args: Record<string, TSchema>, options: object = {}) =>
@@ -164,18 +183,26 @@ export const AlterBody = Type.Object(
   {
     operations: Type.Array(
       Type.Union([
-        operation('add_column', { ...defaults, name: Type.String(), type: Type.Optional(ColumnType), not_null: Type.Optional(LaxBool) }, DEFAULT_AND_EXPRESSION),
+        operation(
+          'add_column',
+          { ...defaults, name: Type.String(), type: Type.Optional(ColumnType), not_null: Type.Optional(LaxBool) },
+          DEFAULT_AND_EXPRESSION,
+        ),
         operation('rename_column', { name: Type.String(), to: Type.String() }),
         operation('rename_table', { to: TableName }),
-        operation('alter_column', {
-          ...defaults,
-          name: Type.String(),
-          type: Type.Optional(Type.Union([ColumnType, Type.Null()])),
-          not_null: Type.Optional(Type.Union([LaxBool, Type.Null()])),
-        }, {
-          ...DEFAULT_AND_EXPRESSION,
-          anyOf: ['type', 'not_null', 'default', 'default_expr'].map((name) => ({ required: [name], properties: { [name]: {} } })),
-        }),
+        operation(
+          'alter_column',
+          {
+            ...defaults,
+            name: Type.String(),
+            type: Type.Optional(Type.Union([ColumnType, Type.Null()])),
+            not_null: Type.Optional(Type.Union([LaxBool, Type.Null()])),
+          },
+          {
+            ...DEFAULT_AND_EXPRESSION,
+            anyOf: ['type', 'not_null', 'default', 'default_expr'].map((name) => ({ required: [name], properties: { [name]: {} } })),
+          },
+        ),
         operation('drop_column', { name: Type.String() }),
         operation('set_primary_key', { columns: Strings }),
         operation('reorder_columns', { columns: Strings }),
@@ -209,7 +236,13 @@ export const ExecuteWriteBody = Type.Object(
 
 /** POST /-/insert and /-/upsert (datasette-insert): one row object, or a list of them. */
 export const LegacyBody = Type.Union([Row, Type.Array(Row)], {
-  examples: [{ id: 1, title: 'First' }, [{ id: 2, title: 'Second' }, { id: 3, title: 'Third' }]],
+  examples: [
+    { id: 1, title: 'First' },
+    [
+      { id: 2, title: 'Second' },
+      { id: 3, title: 'Third' },
+    ],
+  ],
 })
 
 /** The streamed formats the upload routes take instead of JSON, one row per line or record. */

@@ -33,27 +33,64 @@ const TableUrls = { table_url: Type.String(), table_api_url: Type.String() }
 const Rows = Type.Array(Type.Record(Type.String(), Json))
 const OkRows = Type.Object({ ok: Type.Literal(true), rows: Type.Optional(Rows), row_count: Type.Optional(Type.Integer()) })
 const TableCount = Type.Object({ table_count: Type.Integer() }, { additionalProperties: false })
-const Created = Type.Object({ ok: Type.Literal(true), database: Type.String(), table: Type.String(), ...TableUrls, schema: Type.String(), row_count: Type.Optional(Type.Integer()) })
+const Created = Type.Object({
+  ok: Type.Literal(true),
+  database: Type.String(),
+  table: Type.String(),
+  ...TableUrls,
+  schema: Type.String(),
+  row_count: Type.Optional(Type.Integer()),
+})
 const Dropped = Type.Union([
   Type.Object({ ok: Type.Literal(true) }, { additionalProperties: false }),
   Type.Object({ ok: Type.Literal(true), database: Type.String(), table: Type.String(), row_count: Type.Integer(), message: Type.String() }),
 ])
 const Updated = Type.Object({ ok: Type.Literal(true), row: Type.Optional(Type.Record(Type.String(), Json)), rows: Type.Optional(Rows) })
 const Altered = Type.Object({
-  ok: Type.Literal(true), database: Type.String(), table: Type.String(), ...TableUrls,
-  altered: Type.Boolean(), schema: Type.String(), before_schema: Type.String(), operations_applied: Type.Integer(),
+  ok: Type.Literal(true),
+  database: Type.String(),
+  table: Type.String(),
+  ...TableUrls,
+  altered: Type.Boolean(),
+  schema: Type.String(),
+  before_schema: Type.String(),
+  operations_applied: Type.Integer(),
 })
 const ExecuteWriteResult = Type.Object({
-  ok: Type.Literal(true), message: Type.String(), rowcount: Type.Integer(), rows: Type.Array(Json), truncated: Type.Boolean(),
-  analysis: Type.Array(Type.Object({ operation: Type.String(), database: Type.String(), table: Type.String(), required_permission: Type.String(), source: Type.String() })),
+  ok: Type.Literal(true),
+  message: Type.String(),
+  rowcount: Type.Integer(),
+  rows: Type.Array(Json),
+  truncated: Type.Boolean(),
+  analysis: Type.Array(
+    Type.Object({ operation: Type.String(), database: Type.String(), table: Type.String(), required_permission: Type.String(), source: Type.String() }),
+  ),
 })
-const TablePage = Type.Union([
-  Type.Object({ ok: Type.Literal(true), next: Nullable(Type.String()), next_url: Nullable(Type.String()), rows: Type.Array(Json), truncated: Type.Boolean() }),
-  Type.Array(Type.Record(Type.String(), Json)),
-  Type.Record(Type.String(), Json),
-], { description: 'By _shape: objects (the default) or arrays in an envelope; array, a bare list; object, rows keyed by their key' })
+const TablePage = Type.Union(
+  [
+    Type.Object({
+      ok: Type.Literal(true),
+      next: Nullable(Type.String()),
+      next_url: Nullable(Type.String()),
+      rows: Type.Array(Json),
+      truncated: Type.Boolean(),
+    }),
+    Type.Array(Type.Record(Type.String(), Json)),
+    Type.Record(Type.String(), Json),
+  ],
+  { description: 'By _shape: objects (the default) or arrays in an envelope; array, a bare list; object, rows keyed by their key' },
+)
 const RowPage = Type.Union([
-  Type.Object({ ok: Type.Literal(true), database: Type.String(), table: Type.String(), rows: Type.Array(Json), primary_keys: Type.Array(Type.String()), primary_key_values: Type.Array(Type.String()), query_ms: Type.Number(), truncated: Type.Literal(false) }),
+  Type.Object({
+    ok: Type.Literal(true),
+    database: Type.String(),
+    table: Type.String(),
+    rows: Type.Array(Json),
+    primary_keys: Type.Array(Type.String()),
+    primary_key_values: Type.Array(Type.String()),
+    query_ms: Type.Number(),
+    truncated: Type.Literal(false),
+  }),
   Type.Array(Type.Record(Type.String(), Json)),
   Type.Record(Type.String(), Json),
 ])
@@ -62,15 +99,27 @@ const QueryResult = Type.Union([
   Type.Array(Json),
 ])
 const DatabasePage = Type.Object({
-  database: Type.String(), private: Type.Boolean(), path: Type.String(),
+  database: Type.String(),
+  private: Type.Boolean(),
+  path: Type.String(),
   tables: Type.Array(Type.Object({ name: Type.String(), private: Type.Boolean() })),
-  next: Type.Optional(Type.String()), next_url: Type.Optional(Type.String()),
+  next: Type.Optional(Type.String()),
+  next_url: Type.Optional(Type.String()),
 })
-const Health = Type.Object({ ok: Type.Boolean(), live: Type.Literal(true), ready: Type.Boolean(), databases: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), reason: Type.Optional(Type.String()) })) })
+const Health = Type.Object({
+  ok: Type.Boolean(),
+  live: Type.Literal(true),
+  ready: Type.Boolean(),
+  databases: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), reason: Type.Optional(Type.String()) })),
+})
 const SchemaJson = Type.Object({ ok: Type.Literal(true) })
 
 type Content = Record<string, { schema: TSchema; example?: unknown }>
-interface Response { description: string; content?: Content; headers?: Record<string, unknown> }
+interface Response {
+  description: string
+  content?: Content
+  headers?: Record<string, unknown>
+}
 
 const json = (schema: TSchema, description = 'OK'): Response => ({ description, content: { [JSON_TYPE]: { schema } } })
 const text = (type: string, description: string): Response => ({ description, content: { [type]: { schema: Type.String() } } })
@@ -121,66 +170,200 @@ const SQL_QUERY = {
 const WRITE_ERRORS = [408, 413, 503, 507]
 const OPERATIONS: Record<string, (settings: Settings) => OperationDoc> = {
   'POST /-/insert/:database/:table': () => ({
-    family: 'legacy', write: true, errors: WRITE_ERRORS, body: { schema: LegacyBody, streams: true, required: true },
-    query: { pk: { description: 'Primary key column for a new table (repeat for a compound key)', schema: Type.String({ examples: ['id'] }) }, alter: flagQuery('Add missing columns (needs alter-table)') },
+    family: 'legacy',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: LegacyBody, streams: true, required: true },
+    query: {
+      pk: { description: 'Primary key column for a new table (repeat for a compound key)', schema: Type.String({ examples: ['id'] }) },
+      alter: flagQuery('Add missing columns (needs alter-table)'),
+    },
     responses: { 200: json(TableCount, 'The table now has this many rows') },
   }),
   'POST /-/upsert/:database/:table': () => ({
-    family: 'legacy', write: true, errors: WRITE_ERRORS, body: { schema: LegacyBody, streams: true, required: true },
-    query: { pk: { description: 'The primary key column(s); required', schema: Type.String({ examples: ['id'] }) }, alter: flagQuery('Add missing columns (needs alter-table)') },
+    family: 'legacy',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: LegacyBody, streams: true, required: true },
+    query: {
+      pk: { description: 'The primary key column(s); required', schema: Type.String({ examples: ['id'] }) },
+      alter: flagQuery('Add missing columns (needs alter-table)'),
+    },
     responses: { 200: json(TableCount, 'The table now has this many rows') },
   }),
-  'POST /:database/-/create': () => ({ family: 'datasette', write: true, errors: WRITE_ERRORS, body: { schema: CreateBody, required: true }, responses: { 201: json(Created, 'Created, or rows added') } }),
+  'POST /:database/-/create': () => ({
+    family: 'datasette',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: CreateBody, required: true },
+    responses: { 201: json(Created, 'Created, or rows added') },
+  }),
   'POST /:database/:table/-/insert': (settings) => ({
-    family: 'datasette', write: true, errors: WRITE_ERRORS, body: { schema: insertBody(settings.max_insert_rows), streams: true, required: true }, query: STREAM_QUERY,
+    family: 'datasette',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: insertBody(settings.max_insert_rows), streams: true, required: true },
+    query: STREAM_QUERY,
     responses: { 201: json(OkRows, 'Inserted; rows when asked for (JSON), or row_count (streamed)') },
   }),
   'POST /:database/:table/-/upsert': (settings) => ({
-    family: 'datasette', write: true, errors: WRITE_ERRORS, body: { schema: upsertBody(settings.max_insert_rows), streams: true, required: true }, query: { alter: STREAM_QUERY.alter },
+    family: 'datasette',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: upsertBody(settings.max_insert_rows), streams: true, required: true },
+    query: { alter: STREAM_QUERY.alter },
     responses: { 200: json(OkRows, 'Upserted; rows when asked for (JSON), or row_count (streamed)') },
   }),
-  'POST /:database/:table/-/drop': () => ({ family: 'datasette', write: true, errors: WRITE_ERRORS, body: { schema: DropBody }, responses: { 200: json(Dropped, 'Dropped, or (without confirm) what would be') } }),
-  'POST /:database/:table/:pks/-/update': () => ({ family: 'datasette', write: true, errors: WRITE_ERRORS, body: { schema: UpdateBody, required: true }, responses: { 200: json(Updated) } }),
-  'POST /:database/:table/:pks/-/delete': () => ({ family: 'datasette', write: true, errors: WRITE_ERRORS, responses: { 200: json(Type.Object({ ok: Type.Literal(true) })) } }),
-  'POST /:database/:table/-/alter': () => ({ family: 'datasette', write: true, errors: WRITE_ERRORS, body: { schema: AlterBody, required: true }, responses: { 200: json(Altered) } }),
-  'POST /:database/-/execute-write': () => ({ family: 'datasette', write: true, errors: WRITE_ERRORS, body: { schema: ExecuteWriteBody, required: true }, responses: { 200: json(ExecuteWriteResult) } }),
-  'GET /-/databases.json': () => ({ family: 'datasette', responses: { 200: json(Type.Array(Type.Object({ name: Type.String(), path: Nullable(Type.String()), is_mutable: Type.Boolean(), is_memory: Type.Boolean(), hash: Type.Null() }))) } }),
-  'GET /-/versions.json': () => ({ family: 'datasette', responses: { 200: json(Type.Object({ rowpost: Type.Object({ version: Type.String() }), bun: Type.Object({ version: Type.String() }), sqlite: Type.Object({ version: Type.String() }) })) } }),
+  'POST /:database/:table/-/drop': () => ({
+    family: 'datasette',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: DropBody },
+    responses: { 200: json(Dropped, 'Dropped, or (without confirm) what would be') },
+  }),
+  'POST /:database/:table/:pks/-/update': () => ({
+    family: 'datasette',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: UpdateBody, required: true },
+    responses: { 200: json(Updated) },
+  }),
+  'POST /:database/:table/:pks/-/delete': () => ({
+    family: 'datasette',
+    write: true,
+    errors: WRITE_ERRORS,
+    responses: { 200: json(Type.Object({ ok: Type.Literal(true) })) },
+  }),
+  'POST /:database/:table/-/alter': () => ({
+    family: 'datasette',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: AlterBody, required: true },
+    responses: { 200: json(Altered) },
+  }),
+  'POST /:database/-/execute-write': () => ({
+    family: 'datasette',
+    write: true,
+    errors: WRITE_ERRORS,
+    body: { schema: ExecuteWriteBody, required: true },
+    responses: { 200: json(ExecuteWriteResult) },
+  }),
+  'GET /-/databases.json': () => ({
+    family: 'datasette',
+    responses: {
+      200: json(
+        Type.Array(
+          Type.Object({ name: Type.String(), path: Nullable(Type.String()), is_mutable: Type.Boolean(), is_memory: Type.Boolean(), hash: Type.Null() }),
+        ),
+      ),
+    },
+  }),
+  'GET /-/versions.json': () => ({
+    family: 'datasette',
+    responses: {
+      200: json(
+        Type.Object({
+          rowpost: Type.Object({ version: Type.String() }),
+          bun: Type.Object({ version: Type.String() }),
+          sqlite: Type.Object({ version: Type.String() }),
+        }),
+      ),
+    },
+  }),
   'GET /-/actor.json': () => ({ family: 'datasette', responses: { 200: json(Type.Object({ actor: Nullable(Type.Record(Type.String(), Json)) })) } }),
   'GET /-/settings.json': () => ({ family: 'datasette', responses: { 200: json(Type.Record(Type.String(), Json)) } }),
   'GET /:database': () => ({
-    family: 'page', query: { _size: TABLE_QUERY._size, _next: TABLE_QUERY._next, sql: { description: 'Redirects to /<db>/-/query.json (Datasette 1.0 moved SQL there)', schema: Type.String() } },
+    family: 'page',
+    query: {
+      _size: TABLE_QUERY._size,
+      _next: TABLE_QUERY._next,
+      sql: { description: 'Redirects to /<db>/-/query.json (Datasette 1.0 moved SQL there)', schema: Type.String() },
+    },
     responses: { 200: withHtml(json(DatabasePage)), 302: redirect('To the SQL query route, for ?sql=') },
   }),
   'GET /:database/:table': () => ({
-    family: 'page', query: TABLE_QUERY,
+    family: 'page',
+    query: TABLE_QUERY,
     responses: {
       200: {
         description: 'A page of rows: JSON by _shape, NDJSON, CSV/TSV (text/plain unless _dl), or an HTML page for a browser',
         content: {
-          [JSON_TYPE]: { schema: TablePage }, 'application/x-ndjson': { schema: Type.String() }, 'text/plain': { schema: Type.String() },
-          'text/csv': { schema: Type.String() }, 'text/tab-separated-values': { schema: Type.String() }, [HTML]: { schema: Type.String() },
+          [JSON_TYPE]: { schema: TablePage },
+          'application/x-ndjson': { schema: Type.String() },
+          'text/plain': { schema: Type.String() },
+          'text/csv': { schema: Type.String() },
+          'text/tab-separated-values': { schema: Type.String() },
+          [HTML]: { schema: Type.String() },
         },
       },
       302: redirect('The filter form of the HTML page, as URL filters'),
     },
   }),
   'GET /:database/:table/:pks': () => ({
-    family: 'page', query: { _shape: TABLE_QUERY._shape, _blob_column: { description: 'For <pks>.blob: the BLOB column to download', schema: Type.String() } },
-    responses: { 200: { description: 'The row: JSON, an HTML page, or (.blob) one BLOB', content: { [JSON_TYPE]: { schema: RowPage }, 'application/x-ndjson': { schema: Type.String() }, [HTML]: { schema: Type.String() }, 'application/octet-stream': { schema: Type.String() } } } },
+    family: 'page',
+    query: { _shape: TABLE_QUERY._shape, _blob_column: { description: 'For <pks>.blob: the BLOB column to download', schema: Type.String() } },
+    responses: {
+      200: {
+        description: 'The row: JSON, an HTML page, or (.blob) one BLOB',
+        content: {
+          [JSON_TYPE]: { schema: RowPage },
+          'application/x-ndjson': { schema: Type.String() },
+          [HTML]: { schema: Type.String() },
+          'application/octet-stream': { schema: Type.String() },
+        },
+      },
+    },
   }),
-  'GET /:database/-/query.json': () => ({ family: 'datasette', query: SQL_QUERY, sql: true, responses: { 200: { description: 'Rows', content: { [JSON_TYPE]: { schema: QueryResult }, 'application/x-ndjson': { schema: Type.String() } } } } }),
-  'GET /:database/-/query': () => ({ family: 'page', query: SQL_QUERY, sql: true, responses: { 200: { description: 'Rows, or the query page for a browser', content: { [JSON_TYPE]: { schema: QueryResult }, 'application/x-ndjson': { schema: Type.String() }, [HTML]: { schema: Type.String() } } } } }),
+  'GET /:database/-/query.json': () => ({
+    family: 'datasette',
+    query: SQL_QUERY,
+    sql: true,
+    responses: { 200: { description: 'Rows', content: { [JSON_TYPE]: { schema: QueryResult }, 'application/x-ndjson': { schema: Type.String() } } } },
+  }),
+  'GET /:database/-/query': () => ({
+    family: 'page',
+    query: SQL_QUERY,
+    sql: true,
+    responses: {
+      200: {
+        description: 'Rows, or the query page for a browser',
+        content: { [JSON_TYPE]: { schema: QueryResult }, 'application/x-ndjson': { schema: Type.String() }, [HTML]: { schema: Type.String() } },
+      },
+    },
+  }),
   'GET /:database/-/query.csv': () => ({
-    family: 'datasette', sql: true, query: { sql: SQL_QUERY.sql, _stream: TABLE_QUERY._stream, _dl: TABLE_QUERY._dl, _timelimit: SQL_QUERY._timelimit },
+    family: 'datasette',
+    sql: true,
+    query: { sql: SQL_QUERY.sql, _stream: TABLE_QUERY._stream, _dl: TABLE_QUERY._dl, _timelimit: SQL_QUERY._timelimit },
     responses: { 200: { description: 'CSV', content: { 'text/plain': { schema: Type.String() }, 'text/csv': { schema: Type.String() } } } },
   }),
-  'GET /.json': () => ({ family: 'datasette', responses: { 200: json(Type.Object({ ok: Type.Literal(true), unstable: Type.String(), databases: Type.Array(Type.Object({ name: Type.String(), path: Type.String() })), metadata: Type.Object({}) })) } }),
-  'GET /-/schema.json': () => ({ family: 'datasette', responses: { 200: json(Type.Object({ ok: Type.Literal(true), schemas: Type.Array(Type.Object({ database: Type.String(), schema: Type.String() })) })) } }),
+  'GET /.json': () => ({
+    family: 'datasette',
+    responses: {
+      200: json(
+        Type.Object({
+          ok: Type.Literal(true),
+          unstable: Type.String(),
+          databases: Type.Array(Type.Object({ name: Type.String(), path: Type.String() })),
+          metadata: Type.Object({}),
+        }),
+      ),
+    },
+  }),
+  'GET /-/schema.json': () => ({
+    family: 'datasette',
+    responses: { 200: json(Type.Object({ ok: Type.Literal(true), schemas: Type.Array(Type.Object({ database: Type.String(), schema: Type.String() })) })) },
+  }),
   'GET /-/schema.md': () => ({ family: 'datasette', responses: { 200: text('text/markdown', 'Markdown') } }),
-  'GET /:database/-/schema.json': () => ({ family: 'datasette', responses: { 200: json(Type.Object({ ...SchemaJson.properties, database: Type.String(), schema: Type.String() })) } }),
+  'GET /:database/-/schema.json': () => ({
+    family: 'datasette',
+    responses: { 200: json(Type.Object({ ...SchemaJson.properties, database: Type.String(), schema: Type.String() })) },
+  }),
   'GET /:database/-/schema.md': () => ({ family: 'datasette', responses: { 200: text('text/markdown', 'Markdown') } }),
-  'GET /:database/:table/-/schema.json': () => ({ family: 'datasette', responses: { 200: json(Type.Object({ ...SchemaJson.properties, database: Type.String(), table: Type.String(), schema: Type.String() })) } }),
+  'GET /:database/:table/-/schema.json': () => ({
+    family: 'datasette',
+    responses: { 200: json(Type.Object({ ...SchemaJson.properties, database: Type.String(), table: Type.String(), schema: Type.String() })) },
+  }),
   'GET /:database/:table/-/schema.md': () => ({ family: 'datasette', responses: { 200: text('text/markdown', 'Markdown') } }),
   'GET /:database/:table/-/changes': () => ({
     family: 'datasette',
@@ -188,23 +371,43 @@ const OPERATIONS: Record<string, (settings: Settings) => OperationDoc> = {
       since: { description: 'Resume after this change id (or send Last-Event-ID)', schema: Type.String({ examples: ['0'] }) },
       _format: { description: 'sse (the default) or ndjson', schema: Type.String({ examples: ['sse', 'ndjson'] }) },
     },
-    responses: { 200: { description: 'A stream of changes that does not end', content: { 'text/event-stream': { schema: Type.String() }, 'application/x-ndjson': { schema: Type.String() } } } },
+    responses: {
+      200: {
+        description: 'A stream of changes that does not end',
+        content: { 'text/event-stream': { schema: Type.String() }, 'application/x-ndjson': { schema: Type.String() } },
+      },
+    },
   }),
-  'GET /-/health': () => ({ family: 'datasette', security: 'none', responses: { 200: json(Health, 'Ready'), 503: json(Health, 'Not ready: the reasons per database') } }),
-  'GET /-/health/live': () => ({ family: 'datasette', security: 'none', responses: { 200: json(Type.Object({ ok: Type.Literal(true), live: Type.Literal(true) })) } }),
+  'GET /-/health': () => ({
+    family: 'datasette',
+    security: 'none',
+    responses: { 200: json(Health, 'Ready'), 503: json(Health, 'Not ready: the reasons per database') },
+  }),
+  'GET /-/health/live': () => ({
+    family: 'datasette',
+    security: 'none',
+    responses: { 200: json(Type.Object({ ok: Type.Literal(true), live: Type.Literal(true) })) },
+  }),
   'GET /-/metrics': () => ({ family: 'datasette', responses: { 200: text('text/plain', 'Prometheus text format') } }),
   'GET /': () => ({ family: 'page', responses: { 200: text(HTML, 'The index page, for a browser (Accept: text/html); other clients get a 404') } }),
   'GET /-/static/rowpost.css': () => ({ family: 'datasette', security: 'none', responses: { 200: text('text/css', 'CSS') } }),
   'GET /-/static/rowpost.js': () => ({ family: 'datasette', security: 'none', responses: { 200: text('text/javascript', "The table page's live script") } }),
   'GET /-/login': () => ({ family: 'page', responses: { 200: text(HTML, 'The login form') } }),
   'POST /-/login': () => ({
-    family: 'page', body: { schema: Type.Object({ token: Type.String() }, { examples: [{ token: 'dstok_...' }] }), form: true, required: true },
+    family: 'page',
+    body: { schema: Type.Object({ token: Type.String() }, { examples: [{ token: 'dstok_...' }] }), form: true, required: true },
     responses: { 303: redirect('Logged in: the ds_actor cookie is set') },
   }),
   'POST /-/logout': () => ({ family: 'page', security: 'none', responses: { 303: redirect('Logged out: the cookie is cleared') } }),
   'GET /-/openapi.json': () => ({ family: 'datasette', responses: { 200: json(Type.Object({ openapi: Type.Literal('3.1.0') }), 'This document') } }),
   'GET /-/api': () => ({ family: 'page', responses: { 200: text(HTML, 'The API reference page, which renders this document') } }),
-  'GET /-/static/api/:file': () => ({ family: 'datasette', security: 'none', responses: { 200: { description: "The reference page's files", content: { 'text/javascript': { schema: Type.String() }, 'text/css': { schema: Type.String() } } } } }),
+  'GET /-/static/api/:file': () => ({
+    family: 'datasette',
+    security: 'none',
+    responses: {
+      200: { description: "The reference page's files", content: { 'text/javascript': { schema: Type.String() }, 'text/css': { schema: Type.String() } } },
+    },
+  }),
 }
 
 const UNDESCRIBED: OperationDoc = { family: 'datasette', responses: { 200: { description: 'Not described yet' } } }
@@ -259,15 +462,37 @@ const DEFAULT_EXAMPLES: Record<string, string[]> = { database: ['data'], table: 
 function parameters(key: string, route: RouteLike, doc: OperationDoc) {
   const names = [...route.path.matchAll(/:(\w+)/g)].map((match) => match[1]!)
   const path = names.map((name) => ({
-    name, in: 'path', required: true, description: PARAM_DESCRIPTIONS[name],
+    name,
+    in: 'path',
+    required: true,
+    description: PARAM_DESCRIPTIONS[name],
     schema: { type: 'string', examples: PARAM_EXAMPLES[key]?.[name] ?? DEFAULT_EXAMPLES[name] },
   }))
   const declared = (route.hooks.query as { properties?: Record<string, TSchema> } | undefined)?.properties ?? {}
   const query = { ...Object.fromEntries(Object.keys(declared).map((name) => [name, { description: '', schema: Type.String() }])), ...doc.query }
   const headers = doc.write
-    ? [{ name: 'Idempotency-Key', in: 'header', required: false, description: 'Retry-safe writes: a retry with the same key, actor and body gets the first answer (with Idempotent-Replayed: true); not on streamed uploads', schema: { type: 'string', maxLength: 255 } }]
+    ? [
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description:
+            'Retry-safe writes: a retry with the same key, actor and body gets the first answer (with Idempotent-Replayed: true); not on streamed uploads',
+          schema: { type: 'string', maxLength: 255 },
+        },
+      ]
     : []
-  return [...path, ...Object.entries(query).map(([name, { description, schema }]) => ({ name, in: 'query', required: false, description: description || undefined, schema: schema ?? Type.String() })), ...headers]
+  return [
+    ...path,
+    ...Object.entries(query).map(([name, { description, schema }]) => ({
+      name,
+      in: 'query',
+      required: false,
+      description: description || undefined,
+      schema: schema ?? Type.String(),
+    })),
+    ...headers,
+  ]
 }
 
 function requestBody(doc: OperationDoc) {
@@ -279,7 +504,13 @@ function requestBody(doc: OperationDoc) {
     : { [JSON_TYPE]: { schema, examples: Object.fromEntries(examples.map((value, i) => [`example${i + 1}`, { value }])) } }
   if (streams) {
     for (const [type, example] of Object.entries(STREAM_EXAMPLES)) {
-      content[type] = { schema: { type: 'string', description: 'One row per line (NDJSON) or record (CSV/TSV, a header row first); received whole, then written in one transaction' }, example }
+      content[type] = {
+        schema: {
+          type: 'string',
+          description: 'One row per line (NDJSON) or record (CSV/TSV, a header row first); received whole, then written in one transaction',
+        },
+        example,
+      }
     }
   }
   return { required: required ?? false, content }
@@ -325,10 +556,17 @@ export function openApiDocument(routes: readonly RouteLike[], settings: Settings
     components: {
       securitySchemes: {
         bearer: {
-          type: 'http', scheme: 'bearer',
-          description: 'A static token from the metadata (datasette-auth-tokens), or a signed dstok_ token made with `rowpost create-token` (needs --secret). An unknown, expired or badly signed token is a 401.',
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A static token from the metadata (datasette-auth-tokens), or a signed dstok_ token made with `rowpost create-token` (needs --secret). An unknown, expired or badly signed token is a 401.',
         },
-        cookie: { type: 'apiKey', in: 'cookie', name: 'ds_actor', description: "Datasette's signed login cookie, set by POST /-/login; used when no Authorization header is sent" },
+        cookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'ds_actor',
+          description: "Datasette's signed login cookie, set by POST /-/login; used when no Authorization header is sent",
+        },
       },
       schemas: { LegacyError, DatasetteError, SqlError },
     },

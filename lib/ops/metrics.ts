@@ -63,7 +63,12 @@ export class Metrics {
     const registers = [this.registry]
     const rowsWritten = new CounterSeries('rowpost_rows_written_total', 'Rows changed by committed requests (SQLite total_changes)', this.registry)
     const batchSize = new HistogramSeries('rowpost_commit_batch_requests', 'Write requests sharing one commit (group commit)', this.registry, BATCH_BUCKETS)
-    const commitLatency = new HistogramSeries('rowpost_commit_duration_seconds', 'Time spent in COMMIT, its fsync included', this.registry, COMMIT_BUCKETS_SECONDS)
+    const commitLatency = new HistogramSeries(
+      'rowpost_commit_duration_seconds',
+      'Time spent in COMMIT, its fsync included',
+      this.registry,
+      COMMIT_BUCKETS_SECONDS,
+    )
     const committing = [...databases].flatMap((database) => {
       const commits = sqliteGroupCommit(database)
       return commits ? [{ name: database.name, commits }] : []

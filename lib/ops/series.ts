@@ -37,7 +37,13 @@ abstract class Series<Child> {
   }
 
   get(): Rendered {
-    return { name: this.name, help: this.help, type: this.type, aggregator: 'sum', values: this.children.flatMap(({ labels, child }) => this.values(labels, child)) }
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: 'sum',
+      values: this.children.flatMap(({ labels, child }) => this.values(labels, child)),
+    }
   }
 
   protected abstract create(): Child

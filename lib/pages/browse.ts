@@ -29,7 +29,8 @@ export interface DatabaseEntry {
 
 export function indexPage(viewer: Viewer, databases: DatabaseEntry[]): Html {
   const cards = databases.map(
-    (database) => html`<div class="card"><h2><a href="${database.href}">${isolate(database.name)}</a></h2><span class="count">${database.tables} ${database.tables === 1 ? 'table' : 'tables'}</span></div>`,
+    (database) =>
+      html`<div class="card"><h2><a href="${database.href}">${isolate(database.name)}</a></h2><span class="count">${database.tables} ${database.tables === 1 ? 'table' : 'tables'}</span></div>`,
   )
   const body = html`<h1>Databases</h1>${databases.length ? html`<div class="cards">${cards}</div>` : html`<p class="muted">No databases you may view.</p>`}`
   return frame(viewer, 'Databases', [], body)
@@ -44,15 +45,23 @@ export interface TableEntry {
   private: boolean
 }
 
-export function databasePage(viewer: Viewer, database: { name: string; href: string; queryHref?: string }, tables: TableEntry[], nextHref: string | null): Html {
+export function databasePage(
+  viewer: Viewer,
+  database: { name: string; href: string; queryHref?: string },
+  tables: TableEntry[],
+  nextHref: string | null,
+): Html {
   const rows = tables.map(
-    (table) => html`<tr><td><a href="${table.href}">${isolate(table.name)}</a>${table.private ? html` <span class="muted">(private)</span>` : ''}</td><td class="num">${table.count}</td><td>${table.columns.map((column, i) => html`${i ? ', ' : ''}${table.primaryKeys.includes(column) ? html`<strong>${isolate(column)}</strong>` : isolate(column)}`)}</td></tr>`,
+    (table) =>
+      html`<tr><td><a href="${table.href}">${isolate(table.name)}</a>${table.private ? html` <span class="muted">(private)</span>` : ''}</td><td class="num">${table.count}</td><td>${table.columns.map((column, i) => html`${i ? ', ' : ''}${table.primaryKeys.includes(column) ? html`<strong>${isolate(column)}</strong>` : isolate(column)}`)}</td></tr>`,
   )
   const body = html`<h1>${isolate(database.name)}</h1>
 <div class="links"><a href="${database.href}.json">JSON</a>${database.queryHref ? html`<a href="${database.queryHref}">Run SQL</a>` : ''}</div>
-${tables.length
+${
+  tables.length
     ? html`<div class="scroll"><table><thead><tr><th>Table</th><th>Rows</th><th>Columns (key in bold)</th></tr></thead><tbody>${rows}</tbody></table></div>`
-    : html`<p class="muted">No tables you may view.</p>`}
+    : html`<p class="muted">No tables you may view.</p>`
+}
 ${nextHref ? html`<div class="pager"><a href="${nextHref}">Next page</a></div>` : ''}`
   return frame(viewer, database.name, [{ label: database.name }], body)
 }
@@ -101,7 +110,16 @@ export interface TablePageData {
 }
 
 const OP_LABELS: Partial<Record<(typeof FILTER_OPS)[number], string>> = {
-  exact: '=', not: '!=', gt: '>', gte: '≥', lt: '<', lte: '≤', isnull: 'is null', notnull: 'is not null', isblank: 'is blank', notblank: 'is not blank',
+  exact: '=',
+  not: '!=',
+  gt: '>',
+  gte: '≥',
+  lt: '<',
+  lte: '≤',
+  isnull: 'is null',
+  notnull: 'is not null',
+  isblank: 'is blank',
+  notblank: 'is not blank',
 }
 const opLabel = (op: (typeof FILTER_OPS)[number]) => OP_LABELS[op] ?? op
 
@@ -110,7 +128,8 @@ export const describeFilter = (column: string, op: (typeof FILTER_OPS)[number], 
 
 export function tablePage(viewer: Viewer, data: TablePageData): Html {
   const heads = data.columns.map(
-    (column) => html`<th scope="col"><a href="${column.sortHref}" title="Sort">${isolate(column.name)}${column.sorted === 'asc' ? ' ▲' : column.sorted === 'desc' ? ' ▼' : ''}</a></th>`,
+    (column) =>
+      html`<th scope="col"><a href="${column.sortHref}" title="Sort">${isolate(column.name)}${column.sorted === 'asc' ? ' ▲' : column.sorted === 'desc' ? ' ▼' : ''}</a></th>`,
   )
   const rows = data.rows.map((row, index) => {
     const cells = row.map((value, i) => {
@@ -158,11 +177,12 @@ export function rowPage(viewer: Viewer, data: RowPageData): Html {
   const body = html`<h1>${isolate(data.table.name)}: ${isolate(data.key)}</h1>
 <div class="links"><a href="${data.jsonHref}">JSON</a></div>
 <div class="scroll"><table class="row"><tbody>${rows}</tbody></table></div>`
-  return frame(viewer, `${data.table.name}: ${data.key}`, [
-    { label: data.database.name, href: data.database.href },
-    { label: data.table.name, href: data.table.href },
-    { label: data.key },
-  ], body)
+  return frame(
+    viewer,
+    `${data.table.name}: ${data.key}`,
+    [{ label: data.database.name, href: data.database.href }, { label: data.table.name, href: data.table.href }, { label: data.key }],
+    body,
+  )
 }
 
 export interface QueryPageData {
@@ -183,10 +203,11 @@ export function queryPage(viewer: Viewer, data: QueryPageData): Html {
     ? html`<div class="links"><a href="${result.jsonHref}">JSON</a><a href="${result.csvHref}">CSV</a></div>
 <p class="count">${result.rows.length} ${result.rows.length === 1 ? 'row' : 'rows'}${result.truncated ? ' (truncated)' : ''}</p>
 <div class="scroll"><table><thead><tr>${result.columns.map((column) => html`<th scope="col">${isolate(column)}</th>`)}</tr></thead><tbody>${result.rows.map(
-        (row) => html`<tr>${row.map((value) => {
-          const cell = renderCell(value)
-          return html`<td${cell.numeric ? html` class="num"` : ''}>${cell.markup}</td>`
-        })}</tr>`,
+        (row) =>
+          html`<tr>${row.map((value) => {
+            const cell = renderCell(value)
+            return html`<td${cell.numeric ? html` class="num"` : ''}>${cell.markup}</td>`
+          })}</tr>`,
       )}</tbody></table></div>`
     : ''
   const body = html`<h1>Query ${isolate(data.database.name)}</h1>
@@ -209,6 +230,9 @@ ${form}`
 }
 
 export function errorPage(viewer: Viewer, status: number, message: string): Html {
-  const hint = (status === 403 || status === 401) && viewer.loginEnabled && viewer.actorId === null ? html`<p><a href="/-/login">Log in</a> with a token that may see it.</p>` : ''
+  const hint =
+    (status === 403 || status === 401) && viewer.loginEnabled && viewer.actorId === null
+      ? html`<p><a href="/-/login">Log in</a> with a token that may see it.</p>`
+      : ''
   return frame(viewer, `Error ${status}`, [], html`<h1>Error ${status}</h1><p class="error" role="alert">${isolate(message)}</p>${hint}`)
 }

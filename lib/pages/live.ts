@@ -35,7 +35,11 @@ export interface LiveTable {
  * Where new rows may go: at the top only on the first page in the default order (anywhere else a new row's place is
  * not the top), and only when every filter can be checked in the browser.
  */
-export function livePlacement(page: { sorted: boolean; firstPage: boolean; filters: Array<{ column: string; op: FilterOp; value: string }> }): Pick<LiveTable, 'placement' | 'why' | 'filters'> {
+export function livePlacement(page: {
+  sorted: boolean
+  firstPage: boolean
+  filters: Array<{ column: string; op: FilterOp; value: string }>
+}): Pick<LiveTable, 'placement' | 'why' | 'filters'> {
   const checked = page.filters.flatMap((filter) => (isChecked(filter.op) ? [[filter.column, filter.op, filter.value] as [string, CheckedOp, string]] : []))
   const why = page.sorted
     ? 'the page is sorted'

@@ -78,7 +78,8 @@
     if (affinity === 'TEXT') return { text: integer ? source : floatText(value), numeric: false }
     if (integer) return { text: source, numeric: true }
     // INTEGER and NUMERIC keep a REAL with an integral value as an integer.
-    if ((affinity === 'INTEGER' || affinity === 'NUMERIC') && Number.isInteger(value) && Math.abs(value) < 2 ** 63) return { text: String(value), numeric: true }
+    if ((affinity === 'INTEGER' || affinity === 'NUMERIC') && Number.isInteger(value) && Math.abs(value) < 2 ** 63)
+      return { text: String(value), numeric: true }
     return { text: floatText(value), numeric: true }
   }
 
@@ -119,7 +120,7 @@
     if (value === null) return '$null'
     if (isBlob(value)) return `$x${[...atob(value.encoded)].map((c) => c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')).join('')}`
     if (typeof value === 'string' && affinity !== 'TEXT' && LOOKS_NUMERIC.test(value)) return `$t${tildeEncode(value)}`
-    return tildeEncode(typeof value === 'number' ? source ?? String(value) : String(value))
+    return tildeEncode(typeof value === 'number' ? (source ?? String(value)) : String(value))
   }
 
   // JSON.parse loses how a number was written (4.0, 64-bit integers): the reviver's source text keeps it, per object.
@@ -152,7 +153,8 @@
         sources.set(column.name, sourceOf(key, String(i)))
       }
     })
-    const urlKey = key.length === keyColumns.length ? key.map((value, i) => keyComponent(value, sourceOf(key, String(i)), keyColumns[i].affinity)).join(',') : null
+    const urlKey =
+      key.length === keyColumns.length ? key.map((value, i) => keyComponent(value, sourceOf(key, String(i)), keyColumns[i].affinity)).join(',') : null
     return { values, sources, urlKey, unknownColumns: Object.keys(row).some((name) => !byName.has(name)) }
   }
 
@@ -165,7 +167,9 @@
     const rowHref = urlKey === null ? null : `${live.base}/${urlKey}`
     const link = rowHref === null ? el('td') : el('td', null, el('a', { href: rowHref, title: 'This row' }, '→'))
     const cells = columns.map((column) =>
-      values.has(column.name) ? td(values.get(column.name), sources.get(column.name), column, rowHref) : el('td', { class: 'unsent', title: 'Not in the change: reload to see it' }, '…'),
+      values.has(column.name)
+        ? td(values.get(column.name), sources.get(column.name), column, rowHref)
+        : el('td', { class: 'unsent', title: 'Not in the change: reload to see it' }, '…'),
     )
     const tr = el('tr', { class: 'live-new', 'data-change': String(change.id) }, link, ...cells)
     if (urlKey !== null) tr.dataset.key = urlKey
@@ -253,7 +257,12 @@
     if (notShown > 0) parts.push(`${notShown} new ${notShown === 1 ? 'row' : 'rows'} not shown: ${live.why ?? 'they may not match the filters'}`)
     notice.replaceChildren()
     if (parts.length > 0 || overflowed) {
-      notice.append(overflowed ? 'Too many changes arrived while paused. ' : '', parts.join('. '), parts.length ? ' — ' : '', el('a', { href: location.href }, 'reload'))
+      notice.append(
+        overflowed ? 'Too many changes arrived while paused. ' : '',
+        parts.join('. '),
+        parts.length ? ' — ' : '',
+        el('a', { href: location.href }, 'reload'),
+      )
     }
   }
 

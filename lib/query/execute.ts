@@ -29,8 +29,7 @@ export type QueryOutcome = { ok: true; columns: string[]; rows: SqlValue[][]; tr
 /** Data-only table-valued functions: they read their arguments, never the database. */
 const SAFE_EPONYMOUS = new Set(['json_each', 'json_tree', 'generate_series', 'carray'])
 const HIDDEN_TABLE = 'Permission denied: this query reads a table you may not view'
-const HIDDEN_SCHEMA =
-  'Permission denied: this query reads the database schema (sqlite_master or a pragma function), which names tables you may not view'
+const HIDDEN_SCHEMA = 'Permission denied: this query reads the database schema (sqlite_master or a pragma function), which names tables you may not view'
 const NOT_SELECT = 'Statement must be a SELECT'
 const ONE_STATEMENT = 'You can only execute one statement at a time.'
 

@@ -110,9 +110,9 @@ function tableExists(connection: Database, name: string): boolean {
 }
 
 function indexTable(connection: Database, index: string): string | undefined {
-  const row = connection.query("SELECT tbl_name FROM main.sqlite_schema WHERE type = 'index' AND name = ? COLLATE NOCASE").get(index) as
-    | { tbl_name: string }
-    | null
+  const row = connection.query("SELECT tbl_name FROM main.sqlite_schema WHERE type = 'index' AND name = ? COLLATE NOCASE").get(index) as {
+    tbl_name: string
+  } | null
   return row?.tbl_name
 }
 

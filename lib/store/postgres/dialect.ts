@@ -208,8 +208,7 @@ export const postgresDialect: Dialect = {
     const type = POSTGRES_TYPES[(table.columnsByKey.get(identifierKey(column))?.type ?? 'INTEGER') as ColumnType] ?? 'text'
     return `SELECT count(*) AS n FROM ${q(table.name)} WHERE ${q(column)} IN (SELECT value::${type} FROM jsonb_array_elements_text(?::text::jsonb) AS value)`
   },
-  updateByKey: (table, columns, keyColumns) =>
-    `UPDATE ${q(table)} SET ${columns.map((column) => `${q(column)} = ?`).join(', ')} WHERE ${keyWhere(keyColumns)}`,
+  updateByKey: (table, columns, keyColumns) => `UPDATE ${q(table)} SET ${columns.map((column) => `${q(column)} = ?`).join(', ')} WHERE ${keyWhere(keyColumns)}`,
   deleteByKey: (table, keyColumns) => `DELETE FROM ${q(table)} WHERE ${keyWhere(keyColumns)}`,
   dropTable: (table) => `DROP TABLE ${q(table)};\nDROP FUNCTION IF EXISTS ${keyFunction(table)}()`,
   copyRows(from, to, columns, withRowid) {
@@ -221,6 +220,5 @@ export const postgresDialect: Dialect = {
   glob: (column, pattern) => ({ sql: `${q(column)}::text ~ ?`, params: [globToRegex(pattern)] }),
   blank: (column, negate) => (negate ? `(${q(column)} IS NOT NULL AND ${q(column)}::text != '')` : `(${q(column)} IS NULL OR ${q(column)}::text = '')`),
   // SQLite puts NULLs first ascending and last descending; a column that cannot be NULL needs no clause, so an index still serves it.
-  orderBy: (column, descending, nullable) =>
-    `${q(column)}${descending ? ' DESC' : ''}${nullable ? (descending ? ' NULLS LAST' : ' NULLS FIRST') : ''}`,
+  orderBy: (column, descending, nullable) => `${q(column)}${descending ? ' DESC' : ''}${nullable ? (descending ? ' NULLS LAST' : ' NULLS FIRST') : ''}`,
 }

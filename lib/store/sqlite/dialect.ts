@@ -36,14 +36,12 @@ const idempotency: IdempotencySql = {
   find: `SELECT fingerprint, status, body FROM ${IDEMPOTENCY} WHERE actor = ? AND key = ? AND created > ?`,
   // The table is WITHOUT ROWID: its key, found through the index on created, names the rows to delete.
   purge:
-    `DELETE FROM ${IDEMPOTENCY} WHERE (actor, key) IN ` +
-    `(SELECT actor, key FROM ${IDEMPOTENCY} WHERE created <= ? ORDER BY created LIMIT ${PURGE_BATCH})`,
+    `DELETE FROM ${IDEMPOTENCY} WHERE (actor, key) IN ` + `(SELECT actor, key FROM ${IDEMPOTENCY} WHERE created <= ? ORDER BY created LIMIT ${PURGE_BATCH})`,
   store:
     `INSERT INTO ${IDEMPOTENCY} (actor, key, fingerprint, status, body, created) VALUES (?, ?, ?, ?, ?, ?) ` +
     `ON CONFLICT (actor, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body, created = excluded.created ` +
     `WHERE created <= excluded.created - ?`,
 }
-
 
 const feed: FeedSql = {
   create: [
