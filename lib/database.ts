@@ -46,7 +46,16 @@ export class RowpostDatabase implements Store {
     groupCommit: boolean,
     busyTimeoutMs: number,
   ) {
-    this.commits = writer ? new GroupCommit(writer.connection, writer.counts!, groupCommit, busyTimeoutMs, () => writer.rolledBack(), () => writer.othersCommitted()) : null
+    this.commits = writer
+      ? new GroupCommit(
+          writer.connection,
+          writer.counts!,
+          groupCommit,
+          busyTimeoutMs,
+          () => writer.rolledBack(),
+          () => writer.othersCommitted(),
+        )
+      : null
   }
 
   /** The raw writer connection (the reader for an immutable database), for setup done outside requests. */
@@ -98,7 +107,14 @@ export class RowpostDatabase implements Store {
       const reader = new Database(path, { readonly: true })
       opened.push(reader)
       reader.run(`PRAGMA busy_timeout = ${busyTimeoutMs}`)
-      return new RowpostDatabase(name, path, new SqliteConnection(reader), new SqliteConnection(writer, new RowCounts()), options.groupCommit ?? true, busyTimeoutMs)
+      return new RowpostDatabase(
+        name,
+        path,
+        new SqliteConnection(reader),
+        new SqliteConnection(writer, new RowCounts()),
+        options.groupCommit ?? true,
+        busyTimeoutMs,
+      )
     } catch (error) {
       for (const connection of opened) connection.close()
       throw new DatabaseOpenError(`Cannot open ${path} as a SQLite database: ${(error as Error).message}`)
@@ -153,7 +169,6 @@ export class RowpostDatabase implements Store {
   async readPath<T>(path: (session: Session) => Path<T>): Promise<T> {
     return this.reader.drive(path(this.reader))
   }
-
 
   writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>): Promise<T> {
     const writer = this.requireWriter()

@@ -80,7 +80,9 @@ function uniquePks(pks: string[]): string[] {
 function assertColumnCount(table: string, count: number, hasPk: boolean): void {
   if (hasPk && count > MAX_COLUMNS) throw new InvalidBody(`Table ${table} would have ${count} columns; SQLite allows at most ${MAX_COLUMNS}`)
   if (!hasPk && count > MAX_COLUMNS - 1) {
-    throw new InvalidBody(`Table ${table} would have ${count} columns; a table without a primary key may have at most ${MAX_COLUMNS - 1}, since reads return its rowid too`)
+    throw new InvalidBody(
+      `Table ${table} would have ${count} columns; a table without a primary key may have at most ${MAX_COLUMNS - 1}, since reads return its rowid too`,
+    )
   }
 }
 
@@ -110,7 +112,9 @@ export function* createTablePath(s: Session, name: string, columns: ColumnDefini
   if (columns.length + missing.length === 0) throw new InvalidBody(`Cannot create table ${name} with no columns`)
   const alias = keys.length ? undefined : columns.find((column) => ROWID_ALIASES.has(identifierKey(column.name)))
   if (alias) {
-    throw new InvalidName(`A table without a primary key cannot have a column named ${JSON.stringify(alias.name)}: it would hide the rowid that addresses its rows`)
+    throw new InvalidName(
+      `A table without a primary key cannot have a column named ${JSON.stringify(alias.name)}: it would hide the rowid that addresses its rows`,
+    )
   }
   assertColumnCount(name, columns.length + missing.length, keys.length > 0)
   yield* exec(s.dialect.createTable(name, [...missing, ...columns], keys))
@@ -192,8 +196,7 @@ function cellValue(value: JsonValue, numeric: boolean, describe: () => string): 
 const sameNames = (row: RowEntries, names: string[]) => row.length === names.length && row.every(([name], i) => name === names[i])
 
 /** Key values that reach SQLite through JSON exactly as they do when bound: text and integers, not floats, -0 (a float) or BLOBs. */
-const sameInJson = (value: SqlValue) =>
-  typeof value === 'string' || typeof value === 'bigint' || (Number.isSafeInteger(value) && !Object.is(value, -0))
+const sameInJson = (value: SqlValue) => typeof value === 'string' || typeof value === 'bigint' || (Number.isSafeInteger(value) && !Object.is(value, -0))
 
 /**
  * How many rows have one of `keys` (values of a one-column key), in one query that compares them as the key column
@@ -231,8 +234,7 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
     const signature = columns.join('\0')
     const statement = {
       key: `${write.mode}\0${table.name}\0${signature}`,
-      build: () =>
-        write.mode === 'upsert' ? s.dialect.upsert(table, columns) : s.dialect.insert(table, columns, write.mode as ConflictMode),
+      build: () => (write.mode === 'upsert' ? s.dialect.upsert(table, columns) : s.dialect.insert(table, columns, write.mode as ConflictMode)),
     }
     const keyAt = keys.map((key) => columns.findIndex((column) => identifierKey(column) === identifierKey(key)))
     // An ignore needs each row's result (which were skipped), which a multi-row statement does not give.
@@ -306,7 +308,13 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
       const run = prepared.slice(start, end)
       let result: EachResult
       try {
-        result = (yield { want: 'runEach', statement: shape.statement, rows: run.map((row) => row.values), keys: run.map((row) => row.key), many: shape.many }) as EachResult
+        result = (yield {
+          want: 'runEach',
+          statement: shape.statement,
+          rows: run.map((row) => row.values),
+          keys: run.map((row) => row.key),
+          many: shape.many,
+        }) as EachResult
       } catch (error) {
         if (error instanceof RowFailure) throw refusal(start + error.index, error.cause)
         throw error
@@ -328,7 +336,8 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   // Asked inline rather than through recordChangesPath: on a one-row write, a generator costs as much as the question.
   const logged = prepared.length - skipped.size
   const op = replaces ? 'upsert' : 'insert'
-  const changes = () => prepared.flatMap((_, index) => (skipped.has(index) ? [] : [{ op, key: written[index]!, row: rowJson(table, write.rows[index]!) } as const]))
+  const changes = () =>
+    prepared.flatMap((_, index) => (skipped.has(index) ? [] : [{ op, key: written[index]!, row: rowJson(table, write.rows[index]!) } as const]))
   const last = logged > 0 ? ((yield feedRequest(table.name, logged, changes)) as number | null) : null
   if (last !== null) yield* logChanges(s, table.name, last, changes())
   return { table, keys: written }

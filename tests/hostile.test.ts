@@ -173,11 +173,12 @@ async function expectHealthy(t: BackendApp, token?: string) {
   expect({ status: read.status, rows: JSON.parse(read.text) }).toEqual({ status: 200, rows: [{ rowid: 1, note: 'still serving' }] })
 }
 
-const exact = (_key: string, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value instanceof Uint8Array ? Buffer.from(value).toString('hex') : value)
+const exact = (_key: string, value: unknown) =>
+  typeof value === 'bigint' ? `${value}n` : value instanceof Uint8Array ? Buffer.from(value).toString('hex') : value
 
 /** Everything in the SQLite file, as one string: tables, their SQL and every value (BLOBs as hex, integers exact). */
 function fileFingerprint(file: Database): string {
-  const tables = file.query("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name").all() as Array<{ type: string; name: string; sql: string | null }>
+  const tables = file.query('SELECT type, name, sql FROM sqlite_schema ORDER BY type, name').all() as Array<{ type: string; name: string; sql: string | null }>
   const parts = [JSON.stringify(tables)]
   for (const { type, name } of tables) {
     if (type !== 'table') continue
@@ -200,7 +201,9 @@ async function fingerprint(t: BackendApp): Promise<string> {
       file.close()
     }
   }
-  const own = await t.query('SELECT (SELECT json_agg(i ORDER BY actor, key)::text FROM "_rowpost_idempotency" i) AS idempotency, (SELECT json_agg(c ORDER BY name)::text FROM "_rowpost_counts" c) AS counts')
+  const own = await t.query(
+    'SELECT (SELECT json_agg(i ORDER BY actor, key)::text FROM "_rowpost_idempotency" i) AS idempotency, (SELECT json_agg(c ORDER BY name)::text FROM "_rowpost_counts" c) AS counts',
+  )
   return JSON.stringify([await t.snapshot(), own], exact)
 }
 
@@ -218,22 +221,152 @@ const utf8 = new TextEncoder()
 
 /** Percent-encodes every byte of the UTF-8 form except letters, digits, `_` and `-` (lone surrogates become U+FFFD). */
 const percentEncode = (text: string) =>
-  [...utf8.encode(text)].map((byte) => (/[A-Za-z0-9_-]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('')
+  [...utf8.encode(text)]
+    .map((byte) => (/[A-Za-z0-9_-]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('')
 
-const SQL_WORDS = ['select', 'SELECT', 'table', 'from', 'where', 'order', 'group', 'index', 'drop', 'null', 'NULL', 'default', 'primary', 'key', 'check', 'main', 'temp']
+const SQL_WORDS = [
+  'select',
+  'SELECT',
+  'table',
+  'from',
+  'where',
+  'order',
+  'group',
+  'index',
+  'drop',
+  'null',
+  'NULL',
+  'default',
+  'primary',
+  'key',
+  'check',
+  'main',
+  'temp',
+]
 const SPECIAL_NAMES = [
   ...SQL_WORDS,
-  'rowid', 'ROWID', 'oid', '_rowid_', 'sqlite_master', 'sqlite_schema', 'sqlite_sequence', 'SQLITE_stat1', 'sqlite_x',
-  '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty',
-  '', ' ', '  x  ', '\t', '\n', '\0', 'a\0b', '"', '""', "'", '`', '[', ']', '[x]', 'a"b', "a'b", 'a.b', 'a/b', 'a\\b', 'a,b',
-  '.', '..', '~', '~2E', '~zz', '+', '%', '%00', '%zz', '%FF', '%ED%A0%80', '?', '#', '&', '=', ';', '-', '-/insert',
-  '_shape', '_next', '_size', 'a__exact', 'x__in', 'id__gt', '.json', 'x.json', 'json',
-  '\ud800', '\udfff', '\ud800\ud800', '\ufffd', '\ufeff', '\u202e', '😀', 'é', 'e\u0301', 'ſ', '\u212a', 'İ', 'ı', 'Ⅷ', '名前',
-  'dogs', 'DOGS', 'Dogs', 'id', 'ID', 'Id', 'name', 'NAME',
+  'rowid',
+  'ROWID',
+  'oid',
+  '_rowid_',
+  'sqlite_master',
+  'sqlite_schema',
+  'sqlite_sequence',
+  'SQLITE_stat1',
+  'sqlite_x',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  '',
+  ' ',
+  '  x  ',
+  '\t',
+  '\n',
+  '\0',
+  'a\0b',
+  '"',
+  '""',
+  "'",
+  '`',
+  '[',
+  ']',
+  '[x]',
+  'a"b',
+  "a'b",
+  'a.b',
+  'a/b',
+  'a\\b',
+  'a,b',
+  '.',
+  '..',
+  '~',
+  '~2E',
+  '~zz',
+  '+',
+  '%',
+  '%00',
+  '%zz',
+  '%FF',
+  '%ED%A0%80',
+  '?',
+  '#',
+  '&',
+  '=',
+  ';',
+  '-',
+  '-/insert',
+  '_shape',
+  '_next',
+  '_size',
+  'a__exact',
+  'x__in',
+  'id__gt',
+  '.json',
+  'x.json',
+  'json',
+  '\ud800',
+  '\udfff',
+  '\ud800\ud800',
+  '\ufffd',
+  '\ufeff',
+  '\u202e',
+  '😀',
+  'é',
+  'e\u0301',
+  'ſ',
+  '\u212a',
+  'İ',
+  'ı',
+  'Ⅷ',
+  '名前',
+  'dogs',
+  'DOGS',
+  'Dogs',
+  'id',
+  'ID',
+  'Id',
+  'name',
+  'NAME',
 ]
 const surrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code))
 const nastyChar = fc.oneof(
-  fc.constantFrom('"', "'", '`', '[', ']', '\\', '.', '~', '+', '%', '/', ' ', '?', '#', '&', '=', ';', ',', '\0', '\t', '\n', '\r', '_', '-', '$', '\ufeff', '\u202e', '\u0301', 'ſ', '\u212a', 'İ', 'é'),
+  fc.constantFrom(
+    '"',
+    "'",
+    '`',
+    '[',
+    ']',
+    '\\',
+    '.',
+    '~',
+    '+',
+    '%',
+    '/',
+    ' ',
+    '?',
+    '#',
+    '&',
+    '=',
+    ';',
+    ',',
+    '\0',
+    '\t',
+    '\n',
+    '\r',
+    '_',
+    '-',
+    '$',
+    '\ufeff',
+    '\u202e',
+    '\u0301',
+    'ſ',
+    '\u212a',
+    'İ',
+    'é',
+  ),
   surrogate,
   fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
   fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 1 }),
@@ -244,14 +377,15 @@ const shortName = fc.oneof(
   { weight: 1, arbitrary: fc.mixedCase(fc.constantFrom('dogs', 'plain', 'pair', 'id', 'name', 'rowid', 'select', 'sqlite_master')) },
 )
 /** A table or column name from the list of trouble: quotes, NULs, unicode, surrogates, SQL words, case twins, very long. */
-const hostileName = fc.oneof(
-  { weight: 12, arbitrary: shortName },
-  { weight: 1, arbitrary: fc.integer({ min: 100, max: 70_000 }).map((n) => 'x'.repeat(n)) },
-)
+const hostileName = fc.oneof({ weight: 12, arbitrary: shortName }, { weight: 1, arbitrary: fc.integer({ min: 100, max: 70_000 }).map((n) => 'x'.repeat(n)) })
 
 /** The seeded tables: their columns, primary keys, and JSON fragments that name an existing row's key. */
 const SEEDED: Record<string, { columns: string[]; pks: string[]; keys: string[] }> = {
-  dogs: { columns: ['id', 'name', 'age', 'weight', 'tags', 'big', 'photo', 'note'], pks: ['id'], keys: ['"id": 1', '"id": 2', '"id": 3', '"ID": 9223372036854775807'] },
+  dogs: {
+    columns: ['id', 'name', 'age', 'weight', 'tags', 'big', 'photo', 'note'],
+    pks: ['id'],
+    keys: ['"id": 1', '"id": 2', '"id": 3', '"ID": 9223372036854775807'],
+  },
   plain: { columns: ['a', 'b c', 'x.y'], pks: [], keys: ['"rowid": 1', '"rowid": 2', '"ROWID": 3'] },
   pair: { columns: ['a', 'b', 'v'], pks: ['a', 'b'], keys: ['"a": "k", "b": 1', '"a": "k", "b": 2', '"A": "k", "B": 3'] },
   'odd "name" 🐕': { columns: ['key', 'Col"umn'], pks: ['key'], keys: ['"key": "a/b,c~d"', '"key": "$null"', '"key": "new"'] },
@@ -276,10 +410,31 @@ async function seed(t: BackendApp) {
 }
 
 const NUMBER_TEXTS = [
-  '0', '-0', '1', '1.0', '-1.5e3', '0.1', '1E2', '1e0', '1e400', '-1e400', '1e-400', '5e-324', '1.7976931348623157e308',
-  '9007199254740991', '9007199254740992', '9007199254740993', '-9007199254740993',
-  '9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809',
-  '18446744073709551616', '123456789012345678901234567890', '9223372036854775807.0', '1e19',
+  '0',
+  '-0',
+  '1',
+  '1.0',
+  '-1.5e3',
+  '0.1',
+  '1E2',
+  '1e0',
+  '1e400',
+  '-1e400',
+  '1e-400',
+  '5e-324',
+  '1.7976931348623157e308',
+  '9007199254740991',
+  '9007199254740992',
+  '9007199254740993',
+  '-9007199254740993',
+  '9223372036854775807',
+  '9223372036854775808',
+  '-9223372036854775808',
+  '-9223372036854775809',
+  '18446744073709551616',
+  '123456789012345678901234567890',
+  '9223372036854775807.0',
+  '1e19',
 ]
 const numberText = fc.oneof(
   fc.constantFrom(...NUMBER_TEXTS),
@@ -290,13 +445,20 @@ const numberText = fc.oneof(
 /** JSON string literals; JSON.stringify writes lone surrogates as `\udXXX` escapes. */
 const stringText = fc.oneof(fc.string({ unit: nastyChar, maxLength: 30 }), fc.constantFrom(...SPECIAL_NAMES)).map((s) => JSON.stringify(s))
 const keyArb = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom('id', 'ID', 'Id', 'name', 'Name', 'NAME', 'a', 'b', 'v', 'key', 'from', 'rowid', '__proto__', 'photo', 'big', 'x.y', 'b c') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom('id', 'ID', 'Id', 'name', 'Name', 'NAME', 'a', 'b', 'v', 'key', 'from', 'rowid', '__proto__', 'photo', 'big', 'x.y', 'b c'),
+  },
   { weight: 2, arbitrary: hostileName },
 )
 const objectText = (entries: ReadonlyArray<readonly [string, string]>) => `{${entries.map(([key, value]) => `${JSON.stringify(key)}: ${value}`).join(', ')}}`
-const deepText = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 64 }) }, { weight: 1, arbitrary: fc.integer({ min: 900, max: 1100 }) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 12_000 }) }).chain((depth) =>
-  fc.constantFrom('['.repeat(depth) + ']'.repeat(depth), '{"a": '.repeat(depth) + '1' + '}'.repeat(depth)),
-)
+const deepText = fc
+  .oneof(
+    { weight: 4, arbitrary: fc.integer({ min: 1, max: 64 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 900, max: 1100 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 12_000 }) },
+  )
+  .chain((depth) => fc.constantFrom('['.repeat(depth) + ']'.repeat(depth), '{"a": '.repeat(depth) + '1' + '}'.repeat(depth)))
 
 /** The text of a JSON value a row cell might hold, from plain scalars to `$base64`/`$raw` forms and deep nesting. */
 const { value: valueText } = fc.letrec<{ value: string; array: string; object: string; special: string }>((tie) => ({
@@ -313,7 +475,15 @@ const { value: valueText } = fc.letrec<{ value: string; array: string; object: s
   object: fc.array(fc.tuple(keyArb, tie('value')), { maxLength: 4 }).map(objectText),
   special: fc.oneof(
     fc.oneof(fc.base64String({ maxLength: 16 }), fc.string({ maxLength: 8 })).map((encoded) => `{"$base64": true, "encoded": ${JSON.stringify(encoded)}}`),
-    fc.constantFrom('{"$base64": true}', '{"$base64": false, "encoded": "AA=="}', '{"$base64": true, "encoded": 1}', '{"$raw": null}', '{"$raw": {"a": 1}}', '{"$raw": 9223372036854775808}', '{"$raw": "x", "y": 1}'),
+    fc.constantFrom(
+      '{"$base64": true}',
+      '{"$base64": false, "encoded": "AA=="}',
+      '{"$base64": true, "encoded": 1}',
+      '{"$raw": null}',
+      '{"$raw": {"a": 1}}',
+      '{"$raw": 9223372036854775808}',
+      '{"$raw": "x", "y": 1}',
+    ),
     tie('value').map((value) => `{"$raw": ${value}}`),
     deepText,
   ),
@@ -322,11 +492,31 @@ const { value: valueText } = fc.letrec<{ value: string; array: string; object: s
 const rowText = fc.array(fc.tuple(keyArb, valueText), { maxLength: 6 }).map(objectText)
 const rowsText = fc.array(rowText, { maxLength: 5 }).map((rows) => `[${rows.join(', ')}]`)
 const flagText = fc.constantFrom('true', 'false', 'null', '1', '0', '"yes"', '[]', '{}')
-const anyJsonText = fc.oneof(fc.jsonValue({ maxDepth: 4 }).map((value) => JSON.stringify(value)), valueText)
+const anyJsonText = fc.oneof(
+  fc.jsonValue({ maxDepth: 4 }).map((value) => JSON.stringify(value)),
+  valueText,
+)
 /** Not JSON at all, or nearly JSON. */
 const junkText = fc.oneof(
   fc.string({ unit: nastyChar, maxLength: 40 }),
-  fc.constantFrom('', ' ', '{', '[', '{"a": 1,}', "{'a': 1}", '{"a": NaN}', '{"a": Infinity}', '[1, 2', 'nul', '{"a": 01}', '{"a": 1} {"b": 2}', '\ufeff{"a": 1}', '{"a": "\\ud800"}', '{"a": "\\x41"}', '{"\\u0000": 1}'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '{',
+    '[',
+    '{"a": 1,}',
+    "{'a': 1}",
+    '{"a": NaN}',
+    '{"a": Infinity}',
+    '[1, 2',
+    'nul',
+    '{"a": 01}',
+    '{"a": 1} {"b": 2}',
+    '\ufeff{"a": 1}',
+    '{"a": "\\ud800"}',
+    '{"a": "\\x41"}',
+    '{"\\u0000": 1}',
+  ),
 )
 
 /** An object whose entries are the given optional fields plus, sometimes, an unknown one. */
@@ -334,12 +524,17 @@ function fieldsText(fields: Record<string, fc.Arbitrary<string>>): fc.Arbitrary<
   const optional = Object.fromEntries(Object.entries(fields).map(([key, arbitrary]) => [key, fc.option(arbitrary, { nil: undefined, freq: 2 })]))
   return fc
     .tuple(fc.record(optional), fc.option(fc.tuple(keyArb, valueText), { nil: undefined, freq: 6 }))
-    .map(([record, extra]) => objectText([...Object.entries(record).filter((entry): entry is [string, string] => entry[1] !== undefined), ...(extra ? [extra] : [])]))
+    .map(([record, extra]) =>
+      objectText([...Object.entries(record).filter((entry): entry is [string, string] => entry[1] !== undefined), ...(extra ? [extra] : [])]),
+    )
 }
 
 const tableNameText = fc.oneof(fc.constantFrom(...SEEDED_TABLES), hostileName).map((name) => JSON.stringify(name))
 const columnText = fieldsText({
-  name: fc.oneof(keyArb.map((key) => JSON.stringify(key)), fc.constantFrom('null', '1', '""')),
+  name: fc.oneof(
+    keyArb.map((key) => JSON.stringify(key)),
+    fc.constantFrom('null', '1', '""'),
+  ),
   type: fc.constantFrom('"text"', '"integer"', '"float"', '"blob"', '"TEXT"', '"json"', '1', 'null'),
   not_null: flagText,
   default: valueText,
@@ -347,14 +542,20 @@ const columnText = fieldsText({
   fk_table: tableNameText,
   fk_column: keyArb.map((key) => JSON.stringify(key)),
 })
-const pkText = fc.oneof(keyArb.map((key) => JSON.stringify(key)), fc.constantFrom('null', '1', '[]', '""'))
+const pkText = fc.oneof(
+  keyArb.map((key) => JSON.stringify(key)),
+  fc.constantFrom('null', '1', '[]', '""'),
+)
 
 const insertBody = fieldsText({ row: rowText, rows: fc.oneof(rowsText, anyJsonText), return: flagText, ignore: flagText, replace: flagText, alter: flagText })
 const createBody = fieldsText({
   table: fc.oneof(tableNameText, fc.constantFrom('null', '1', '""', '[]')),
   row: rowText,
   rows: rowsText,
-  columns: fc.oneof(fc.array(columnText, { maxLength: 5 }).map((columns) => `[${columns.join(', ')}]`), anyJsonText),
+  columns: fc.oneof(
+    fc.array(columnText, { maxLength: 5 }).map((columns) => `[${columns.join(', ')}]`),
+    anyJsonText,
+  ),
   pk: pkText,
   pks: fc.array(pkText, { maxLength: 3 }).map((pks) => `[${pks.join(', ')}]`),
   ignore: flagText,
@@ -372,30 +573,56 @@ type Encoding = 'tilde' | 'percent' | 'raw'
 const encodeSegment = (name: string, encoding: Encoding) => (encoding === 'tilde' ? tildeEncode(name) : encoding === 'percent' ? percentEncode(name) : name)
 /** A path segment naming something: seeded or hostile, tilde-encoded, percent-encoded or raw. */
 const segment = (known: fc.Arbitrary<string>, encodings: Encoding[]) =>
-  fc.tuple(fc.oneof({ weight: 3, arbitrary: known }, { weight: 2, arbitrary: hostileName }), fc.constantFrom(...encodings)).map(([name, encoding]) => encodeSegment(name, encoding))
+  fc
+    .tuple(fc.oneof({ weight: 3, arbitrary: known }, { weight: 2, arbitrary: hostileName }), fc.constantFrom(...encodings))
+    .map(([name, encoding]) => encodeSegment(name, encoding))
 const databaseSegment = fc.oneof(
   { weight: 10, arbitrary: fc.constant('data') },
   { weight: 2, arbitrary: segment(fc.constantFrom('nope', 'DATA', '_memory', 'data.db', '-'), ['tilde', 'percent', 'raw']) },
 )
 const tableSegment = segment(fc.constantFrom(...SEEDED_TABLES), ['tilde', 'tilde', 'percent', 'raw'])
 const legacyTableSegment = segment(fc.constantFrom(...SEEDED_TABLES), ['percent', 'percent', 'tilde', 'raw'])
-const KEY_SEGMENTS = ['1', '2', '3', '0', '-1', 'k,1', 'k,2', 'a~2Fb~2Cc~7Ed', '9223372036854775807', '9223372036854775808', '$null', '$x00', '$t1', '$', '1,2,3', '', '~', '~FF', '%FF', '1.0', '1e3']
+const KEY_SEGMENTS = [
+  '1',
+  '2',
+  '3',
+  '0',
+  '-1',
+  'k,1',
+  'k,2',
+  'a~2Fb~2Cc~7Ed',
+  '9223372036854775807',
+  '9223372036854775808',
+  '$null',
+  '$x00',
+  '$t1',
+  '$',
+  '1,2,3',
+  '',
+  '~',
+  '~FF',
+  '%FF',
+  '1.0',
+  '1e3',
+]
 const keySegment = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...KEY_SEGMENTS) },
-  { weight: 1, arbitrary: fc.tuple(hostileName, fc.constantFrom<Encoding>('tilde', 'percent', 'raw')).map(([name, encoding]) => encodeSegment(name, encoding)) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(hostileName, fc.constantFrom<Encoding>('tilde', 'percent', 'raw')).map(([name, encoding]) => encodeSegment(name, encoding)),
+  },
 )
 
 const queryPairs = (keys: fc.Arbitrary<string>, values: fc.Arbitrary<string>) =>
-  fc
-    .array(fc.tuple(keys, values, fc.constantFrom<'percent' | 'uri' | 'raw'>('percent', 'uri', 'raw')), { maxLength: 5 })
-    .map((pairs) =>
-      pairs
-        .map(([key, value, encoding]) => {
-          const encode = encoding === 'percent' ? percentEncode : encoding === 'uri' ? (text: string) => encodeURIComponent(text.toWellFormed()) : (text: string) => text
-          return `${encode(key)}=${encode(value)}`
-        })
-        .join('&'),
-    )
+  fc.array(fc.tuple(keys, values, fc.constantFrom<'percent' | 'uri' | 'raw'>('percent', 'uri', 'raw')), { maxLength: 5 }).map((pairs) =>
+    pairs
+      .map(([key, value, encoding]) => {
+        const encode =
+          encoding === 'percent' ? percentEncode : encoding === 'uri' ? (text: string) => encodeURIComponent(text.toWellFormed()) : (text: string) => text
+        return `${encode(key)}=${encode(value)}`
+      })
+      .join('&'),
+  )
 
 const legacyQuery = fc
   .tuple(
@@ -414,10 +641,16 @@ const randomWriteProbe: fc.Arbitrary<Probe> = fc.oneof(
   fc
     .tuple(fc.constantFrom('insert', 'upsert'), databaseSegment, tableSegment, bodyFor(insertBody))
     .map(([verb, database, table, body]) => ({ method: 'POST', target: `/${database}/${table}/-/${verb}`, body })),
-  fc.tuple(databaseSegment, tableSegment, keySegment, bodyFor(updateBody)).map(([database, table, key, body]) => ({ method: 'POST', target: `/${database}/${table}/${key}/-/update`, body })),
-  fc.tuple(databaseSegment, tableSegment, keySegment, fc.oneof(fc.constant(''), junkText)).map(([database, table, key, body]) => ({ method: 'POST', target: `/${database}/${table}/${key}/-/delete`, body })),
+  fc
+    .tuple(databaseSegment, tableSegment, keySegment, bodyFor(updateBody))
+    .map(([database, table, key, body]) => ({ method: 'POST', target: `/${database}/${table}/${key}/-/update`, body })),
+  fc
+    .tuple(databaseSegment, tableSegment, keySegment, fc.oneof(fc.constant(''), junkText))
+    .map(([database, table, key, body]) => ({ method: 'POST', target: `/${database}/${table}/${key}/-/delete`, body })),
   // Drops aim at hostile names only, so the seeded tables stay for the other routes (a case twin may still hit one).
-  fc.tuple(databaseSegment, hostileName.map(tildeEncode), dropBody).map(([database, table, body]) => ({ method: 'POST', target: `/${database}/${table}/-/drop`, body })),
+  fc
+    .tuple(databaseSegment, hostileName.map(tildeEncode), dropBody)
+    .map(([database, table, body]) => ({ method: 'POST', target: `/${database}/${table}/-/drop`, body })),
 )
 
 /** A write the seeded table would mostly accept: its own columns (in any case), its keys, hostile values. */
@@ -431,36 +664,125 @@ const plausibleWriteProbe: fc.Arbitrary<Probe> = fc.constantFrom(...Object.entri
   const keyed = fc.tuple(fc.constantFrom(...keys), row).map(([key, rest]) => `{${key}${rest === '{}' ? '}' : `, ${rest.slice(1)}`}`)
   const rows = fc.array(fc.oneof(row, keyed), { minLength: 1, maxLength: 4 }).map((items) => `[${items.join(', ')}]`)
   const flags = fc.array(fc.tuple(fc.constantFrom('return', 'ignore', 'replace', 'alter'), fc.constantFrom('true', 'false')), { maxLength: 2 })
-  const insert = fc.tuple(fc.oneof(row.map((r) => `"row": ${r}`), rows.map((r) => `"rows": ${r}`)), flags).map(([data, flags]) => `{${[data, ...flags.map(([k, v]) => `"${k}": ${v}`)].join(', ')}}`)
+  const insert = fc
+    .tuple(
+      fc.oneof(
+        row.map((r) => `"row": ${r}`),
+        rows.map((r) => `"rows": ${r}`),
+      ),
+      flags,
+    )
+    .map(([data, flags]) => `{${[data, ...flags.map(([k, v]) => `"${k}": ${v}`)].join(', ')}}`)
   const pkQuery = pks.map((pk) => `pk=${percentEncode(pk)}`).join('&')
   const rowKey = fc.constantFrom(...KEY_SEGMENTS.slice(0, 9))
   return fc.oneof(
-    fc
-      .tuple(fc.constantFrom('insert', 'upsert'), fc.constantFrom('', 'alter=1'), fc.oneof(keyed, rows))
-      .map(([verb, alter, body]) => ({ method: 'POST', target: `/-/${verb}/data/${percentEncode(table)}?${[pkQuery, alter].filter(Boolean).join('&')}`, body })),
+    fc.tuple(fc.constantFrom('insert', 'upsert'), fc.constantFrom('', 'alter=1'), fc.oneof(keyed, rows)).map(([verb, alter, body]) => ({
+      method: 'POST',
+      target: `/-/${verb}/data/${percentEncode(table)}?${[pkQuery, alter].filter(Boolean).join('&')}`,
+      body,
+    })),
     fc.tuple(fc.constantFrom('insert', 'upsert'), insert).map(([verb, body]) => ({ method: 'POST', target: `/data/${tildeEncode(table)}/-/${verb}`, body })),
     fc
       .tuple(rowKey, row, fc.constantFrom('', ', "alter": true', ', "return": true'))
       .map(([key, update, extra]) => ({ method: 'POST', target: `/data/${tildeEncode(table)}/${key}/-/update`, body: `{"update": ${update}${extra}}` })),
     rowKey.map((key) => ({ method: 'POST', target: `/data/${tildeEncode(table)}/${key}/-/delete` })),
-    fc
-      .tuple(hostileName, fc.oneof(rows, row), fc.option(column, { nil: undefined }))
-      .map(([name, rows, pk]) => ({ method: 'POST', target: '/data/-/create', body: `{"table": ${JSON.stringify(name)}, "rows": ${rows.startsWith('[') ? rows : `[${rows}]`}${pk === undefined ? '' : `, "pk": ${JSON.stringify(pk)}`}}` })),
+    fc.tuple(hostileName, fc.oneof(rows, row), fc.option(column, { nil: undefined })).map(([name, rows, pk]) => ({
+      method: 'POST',
+      target: '/data/-/create',
+      body: `{"table": ${JSON.stringify(name)}, "rows": ${rows.startsWith('[') ? rows : `[${rows}]`}${pk === undefined ? '' : `, "pk": ${JSON.stringify(pk)}`}}`,
+    })),
   )
 })
 
 const writeProbe = fc.oneof(randomWriteProbe, plausibleWriteProbe)
 
 const READ_KEYS = ['_shape', '_nl', '_size', '_next', '_sort', '_sort_desc', '_', '_labels', '_search']
-const FILTER_OPS = ['exact', 'not', 'contains', 'notcontains', 'startswith', 'endswith', 'gt', 'gte', 'lt', 'lte', 'in', 'notin', 'like', 'notlike', 'glob', 'isnull', 'notnull', 'isblank', 'notblank', 'bogus', '']
-const COLUMNS = ['id', 'name', 'age', 'weight', 'tags', 'big', 'photo', 'note', 'rowid', 'a', 'b c', 'x.y', 'b', 'v', 'key', 'Col"umn', 'from', 'where', 'ID', 'NAME']
+const FILTER_OPS = [
+  'exact',
+  'not',
+  'contains',
+  'notcontains',
+  'startswith',
+  'endswith',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'in',
+  'notin',
+  'like',
+  'notlike',
+  'glob',
+  'isnull',
+  'notnull',
+  'isblank',
+  'notblank',
+  'bogus',
+  '',
+]
+const COLUMNS = [
+  'id',
+  'name',
+  'age',
+  'weight',
+  'tags',
+  'big',
+  'photo',
+  'note',
+  'rowid',
+  'a',
+  'b c',
+  'x.y',
+  'b',
+  'v',
+  'key',
+  'Col"umn',
+  'from',
+  'where',
+  'ID',
+  'NAME',
+]
 const queryKey = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...READ_KEYS) },
-  { weight: 3, arbitrary: fc.tuple(fc.oneof(fc.constantFrom(...COLUMNS), hostileName), fc.constantFrom(...FILTER_OPS)).map(([column, op]) => (op ? `${column}__${op}` : column)) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.oneof(fc.constantFrom(...COLUMNS), hostileName), fc.constantFrom(...FILTER_OPS))
+      .map(([column, op]) => (op ? `${column}__${op}` : column)),
+  },
   { weight: 1, arbitrary: hostileName },
 )
 const queryValue = fc.oneof(
-  fc.constantFrom('objects', 'arrays', 'array', 'object', 'on', '1', '0', 'max', '1000', '1001', '-1', '', 'id', 'name', 'rowid', 'big', '$null', '$x00', '$t1', '1,2', 'k,1', '~', '%', '[1, "a", null]', '["a"', '[[1]]', '[9223372036854775808]', '[{"a": 1}]'),
+  fc.constantFrom(
+    'objects',
+    'arrays',
+    'array',
+    'object',
+    'on',
+    '1',
+    '0',
+    'max',
+    '1000',
+    '1001',
+    '-1',
+    '',
+    'id',
+    'name',
+    'rowid',
+    'big',
+    '$null',
+    '$x00',
+    '$t1',
+    '1,2',
+    'k,1',
+    '~',
+    '%',
+    '[1, "a", null]',
+    '["a"',
+    '[[1]]',
+    '[9223372036854775808]',
+    '[{"a": 1}]',
+  ),
   numberText,
   hostileName,
   deepText,
@@ -470,9 +792,16 @@ const readQuery = queryPairs(queryKey, queryValue)
 /** A GET of any read route, with a generated query string. */
 const readProbe: fc.Arbitrary<Probe> = fc.oneof(
   fc.tuple(databaseSegment, tableSegment, readQuery).map(([database, table, query]) => ({ method: 'GET', target: `/${database}/${table}.json?${query}` })),
-  fc.tuple(databaseSegment, tableSegment, keySegment, readQuery).map(([database, table, key, query]) => ({ method: 'GET', target: `/${database}/${table}/${key}.json?${query}` })),
+  fc
+    .tuple(databaseSegment, tableSegment, keySegment, readQuery)
+    .map(([database, table, key, query]) => ({ method: 'GET', target: `/${database}/${table}/${key}.json?${query}` })),
   fc.tuple(databaseSegment, readQuery).map(([database, query]) => ({ method: 'GET', target: `/${database}.json?${query}` })),
-  fc.tuple(fc.constantFrom('/-/databases.json', '/-/versions.json', '/-/actor.json', '/-/settings.json', '/', '/-/', '/-/insert', '/data', '/data/dogs'), readQuery).map(([path, query]) => ({ method: 'GET', target: `${path}?${query}` })),
+  fc
+    .tuple(
+      fc.constantFrom('/-/databases.json', '/-/versions.json', '/-/actor.json', '/-/settings.json', '/', '/-/', '/-/insert', '/data', '/data/dogs'),
+      readQuery,
+    )
+    .map(([path, query]) => ({ method: 'GET', target: `${path}?${query}` })),
 )
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'PROPFIND', 'get', 'post', 'X-CUSTOM']
@@ -480,9 +809,14 @@ const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'PR
 const bytesBody = fc.oneof(
   fc.uint8Array({ maxLength: 300 }),
   fc.uint8Array({ minLength: 1, maxLength: 12 }).map((bytes) => new Uint8Array([...utf8.encode('{"id": 1, "name": "'), ...bytes, ...utf8.encode('"}')])),
-  fc.constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0xef, 0xbb, 0xbf, 0x7b, 0x7d], [0x00]).map((bytes) => new Uint8Array(bytes)),
+  fc
+    .constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0xef, 0xbb, 0xbf, 0x7b, 0x7d], [0x00])
+    .map((bytes) => new Uint8Array(bytes)),
 )
-const anyPath = fc.oneof(writeProbe.map((probe) => probe.target), readProbe.map((probe) => probe.target))
+const anyPath = fc.oneof(
+  writeProbe.map((probe) => probe.target),
+  readProbe.map((probe) => probe.target),
+)
 
 const STREAM_TYPES = {
   ndjson: ['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines; charset=utf-8', 'APPLICATION/X-NDJSON'],
@@ -508,7 +842,26 @@ const ndjsonText = fc
 const csvField = fc.oneof(
   fc.string({ unit: nastyChar, maxLength: 10 }),
   numberText,
-  fc.constantFrom('', '"', '""', '"a,b"', '"a\tb"', '"a\nb"', '"a""b"', '"unterminated', 'a"b', ' 1 ', '1.0', '-0', '0x10', '1e5', 'NaN', 'true', 'null', '9223372036854775808'),
+  fc.constantFrom(
+    '',
+    '"',
+    '""',
+    '"a,b"',
+    '"a\tb"',
+    '"a\nb"',
+    '"a""b"',
+    '"unterminated',
+    'a"b',
+    ' 1 ',
+    '1.0',
+    '-0',
+    '0x10',
+    '1e5',
+    'NaN',
+    'true',
+    'null',
+    '9223372036854775808',
+  ),
 )
 const delimitedText = (delimiter: string) =>
   fc
@@ -566,7 +919,10 @@ async function expectUnchanged<T>(t: BackendApp, work: () => Promise<T>): Promis
   return result
 }
 
-const legacyError = (status: number, error_code: string, error: string | RegExp) => ({ status, body: { status, error_code, error: typeof error === 'string' ? error : expect.stringMatching(error) } })
+const legacyError = (status: number, error_code: string, error: string | RegExp) => ({
+  status,
+  body: { status, error_code, error: typeof error === 'string' ? error : expect.stringMatching(error) },
+})
 const apiError = (status: number, error: string | RegExp) => ({
   status,
   body: { ok: false, status, error: typeof error === 'string' ? error : expect.stringMatching(error), errors: expect.any(Array) },
@@ -582,7 +938,8 @@ const BODY_ROUTES: Array<{ name: string; target: string; legacy: boolean; wrap: 
   // The key is in the URL: the update leaves it alone, so row 1 stays addressable.
   { name: '1.0 update', target: '/data/dogs/1/-/update', legacy: false, wrap: (row) => `{"update": ${row.replace(/^\{"id": -?\d+, /, '{')}, "alter": true}` },
 ]
-const errorFor = (legacy: boolean, status: number, code: string, error: string | RegExp) => (legacy ? legacyError(status, code, error) : apiError(status, error))
+const errorFor = (legacy: boolean, status: number, code: string, error: string | RegExp) =>
+  legacy ? legacyError(status, code, error) : apiError(status, error)
 
 // Some tests make a database after another (sixteen at most): on PostgreSQL, on a busy machine, that can pass bunfig's 30 s.
 setDefaultTimeout(60_000)
@@ -681,22 +1038,122 @@ eachBackend((backend) => {
       await seed(t)
       const sqlWord = fc.oneof(
         fc.constantFrom(
-          'select', 'insert', 'into', 'update', 'delete', 'from', 'where', 'values', 'set', 'with', 'recursive', 'as', 'create', 'table',
-          'drop', 'alter', 'add', 'column', 'rename', 'to', 'pragma', 'attach', 'detach', 'vacuum', 'explain', 'query', 'plan', 'returning',
-          'union', 'all', 'join', 'on', 'order', 'by', 'limit', 'begin', 'commit', 'rollback', 'savepoint', 'trigger', 'view', 'index',
-          'dogs', 'plain', 'pair', '"odd ""name"" 🐕"', 'select', 'sqlite_master', 'sqlite_schema', '_rowpost_idempotency', 'pragma_table_info',
-          'json_each', 'load_extension', 'randomblob', 'zeroblob', '*', ',', '(', ')', ';', '=', '--', '/*', '*/', "'", '"', '`', '[', ']',
-          ':p', '?', '?1', '@x', '$y', '1', '-1', '1e999', "'a''b'", "x'00ff'", 'null', 'count(*)', 'id', 'name', 'rowid',
+          'select',
+          'insert',
+          'into',
+          'update',
+          'delete',
+          'from',
+          'where',
+          'values',
+          'set',
+          'with',
+          'recursive',
+          'as',
+          'create',
+          'table',
+          'drop',
+          'alter',
+          'add',
+          'column',
+          'rename',
+          'to',
+          'pragma',
+          'attach',
+          'detach',
+          'vacuum',
+          'explain',
+          'query',
+          'plan',
+          'returning',
+          'union',
+          'all',
+          'join',
+          'on',
+          'order',
+          'by',
+          'limit',
+          'begin',
+          'commit',
+          'rollback',
+          'savepoint',
+          'trigger',
+          'view',
+          'index',
+          'dogs',
+          'plain',
+          'pair',
+          '"odd ""name"" 🐕"',
+          'select',
+          'sqlite_master',
+          'sqlite_schema',
+          '_rowpost_idempotency',
+          'pragma_table_info',
+          'json_each',
+          'load_extension',
+          'randomblob',
+          'zeroblob',
+          '*',
+          ',',
+          '(',
+          ')',
+          ';',
+          '=',
+          '--',
+          '/*',
+          '*/',
+          "'",
+          '"',
+          '`',
+          '[',
+          ']',
+          ':p',
+          '?',
+          '?1',
+          '@x',
+          '$y',
+          '1',
+          '-1',
+          '1e999',
+          "'a''b'",
+          "x'00ff'",
+          'null',
+          'count(*)',
+          'id',
+          'name',
+          'rowid',
         ),
         fc.string({ unit: nastyChar, maxLength: 6 }),
       )
       const sqlText = fc.array(sqlWord, { minLength: 1, maxLength: 14 }).map((words) => words.join(' '))
-      const params = fc.array(fc.tuple(fc.constantFrom('p', 'x', 'y', '1', '', '_timelimit', '_shape', '_extra'), fc.string({ unit: nastyChar, maxLength: 8 })), { maxLength: 3 })
-      const alterArg = fc.oneof(fc.constantFrom('id', 'name', 'age', 'nope', '', 'rowid', 'text', 'integer', 'float', 'blob', 'dogs', 'pair'), hostileName, fc.integer().map(String))
+      const params = fc.array(
+        fc.tuple(fc.constantFrom('p', 'x', 'y', '1', '', '_timelimit', '_shape', '_extra'), fc.string({ unit: nastyChar, maxLength: 8 })),
+        { maxLength: 3 },
+      )
+      const alterArg = fc.oneof(
+        fc.constantFrom('id', 'name', 'age', 'nope', '', 'rowid', 'text', 'integer', 'float', 'blob', 'dogs', 'pair'),
+        hostileName,
+        fc.integer().map(String),
+      )
       const operation = fc
         .record({
-          op: fc.constantFrom('add_column', 'rename_column', 'rename_table', 'alter_column', 'drop_column', 'set_primary_key', 'add_foreign_key', 'drop_foreign_key', 'set_foreign_keys', 'reorder_columns', 'nope'),
-          args: fc.dictionary(fc.constantFrom('name', 'to', 'type', 'column', 'columns', 'other_table', 'other_column', 'not_null', 'default', 'foreign_keys', 'pk', 'drop', 'x'), fc.oneof(alterArg, fc.array(alterArg, { maxLength: 3 }), fc.boolean(), fc.constant(null))),
+          op: fc.constantFrom(
+            'add_column',
+            'rename_column',
+            'rename_table',
+            'alter_column',
+            'drop_column',
+            'set_primary_key',
+            'add_foreign_key',
+            'drop_foreign_key',
+            'set_foreign_keys',
+            'reorder_columns',
+            'nope',
+          ),
+          args: fc.dictionary(
+            fc.constantFrom('name', 'to', 'type', 'column', 'columns', 'other_table', 'other_column', 'not_null', 'default', 'foreign_keys', 'pk', 'drop', 'x'),
+            fc.oneof(alterArg, fc.array(alterArg, { maxLength: 3 }), fc.boolean(), fc.constant(null)),
+          ),
         })
         .map((op) => JSON.stringify(op))
       // Mostly well-formed statements, so that requests get past validation into the query processes and the writer.
@@ -713,35 +1170,63 @@ eachBackend((backend) => {
         { weight: 1, arbitrary: fc.constantFrom(':p', ':x', 'null', "'x'", '1e999', '-1', "x'00'", '9223372036854775807', '(select 1)') },
       )
       const plausibleSql = fc.oneof(
-        fc.tuple(fc.array(column, { minLength: 1, maxLength: 3 }), tableName, fc.option(fc.tuple(column, value)), fc.option(fc.integer({ min: -1, max: 2000 })))
-          .map(([cols, table, where, limit]) => `select ${cols.join(', ')} from ${table}${where ? ` where ${where[0]} = ${where[1]}` : ''}${limit === null ? '' : ` limit ${limit}`}`),
-        fc.tuple(tableName, fc.array(fc.tuple(column, value), { minLength: 1, maxLength: 3 }), fc.boolean())
-          .map(([table, pairs, returning]) => `insert into ${table} (${pairs.map(([c]) => c).join(', ')}) values (${pairs.map(([, v]) => v).join(', ')})${returning ? ' returning *' : ''}`),
-        fc.tuple(tableName, column, value, fc.option(fc.tuple(column, value))).map(([table, c, v, where]) => `update ${table} set ${c} = ${v}${where ? ` where ${where[0]} = ${where[1]}` : ''}`),
-        fc.tuple(tableName, fc.option(fc.tuple(column, value))).map(([table, where]) => `delete from ${table}${where ? ` where ${where[0]} = ${where[1]}` : ''}`),
+        fc
+          .tuple(fc.array(column, { minLength: 1, maxLength: 3 }), tableName, fc.option(fc.tuple(column, value)), fc.option(fc.integer({ min: -1, max: 2000 })))
+          .map(
+            ([cols, table, where, limit]) =>
+              `select ${cols.join(', ')} from ${table}${where ? ` where ${where[0]} = ${where[1]}` : ''}${limit === null ? '' : ` limit ${limit}`}`,
+          ),
+        fc
+          .tuple(tableName, fc.array(fc.tuple(column, value), { minLength: 1, maxLength: 3 }), fc.boolean())
+          .map(
+            ([table, pairs, returning]) =>
+              `insert into ${table} (${pairs.map(([c]) => c).join(', ')}) values (${pairs.map(([, v]) => v).join(', ')})${returning ? ' returning *' : ''}`,
+          ),
+        fc
+          .tuple(tableName, column, value, fc.option(fc.tuple(column, value)))
+          .map(([table, c, v, where]) => `update ${table} set ${c} = ${v}${where ? ` where ${where[0]} = ${where[1]}` : ''}`),
+        fc
+          .tuple(tableName, fc.option(fc.tuple(column, value)))
+          .map(([table, where]) => `delete from ${table}${where ? ` where ${where[0]} = ${where[1]}` : ''}`),
       )
       // No rename_table here: renaming the seeded tables away would leave the SQL probes nothing to find.
-      const plausibleOperation = fc.oneof(
-        fc.record({ op: fc.constant('add_column'), args: fc.record({ name: alterArg, type: fc.constantFrom('text', 'integer', 'float', 'blob', 'nope') }) }),
-        fc.record({ op: fc.constant('rename_column'), args: fc.record({ name: alterArg, to: alterArg }) }),
-        fc.record({ op: fc.constant('drop_column'), args: fc.record({ name: alterArg }) }),
-      ).map((op) => JSON.stringify(op))
+      const plausibleOperation = fc
+        .oneof(
+          fc.record({ op: fc.constant('add_column'), args: fc.record({ name: alterArg, type: fc.constantFrom('text', 'integer', 'float', 'blob', 'nope') }) }),
+          fc.record({ op: fc.constant('rename_column'), args: fc.record({ name: alterArg, to: alterArg }) }),
+          fc.record({ op: fc.constant('drop_column'), args: fc.record({ name: alterArg }) }),
+        )
+        .map((op) => JSON.stringify(op))
       const probe: fc.Arbitrary<Probe> = fc.oneof(
-        fc.tuple(fc.oneof(sqlText, plausibleSql, plausibleSql), fc.oneof(fc.constant([]), fc.constant([]), params)).map(([sql, extra]): Probe => ({
-          method: 'GET',
-          target: `/data/-/query.json?sql=${percentEncode(sql)}${extra.map(([k, v]) => `&${percentEncode(k)}=${percentEncode(v)}`).join('')}`,
-        })),
-        fc.tuple(
-          fc.oneof(sqlText, plausibleSql, plausibleSql),
-          fc.oneof(fc.constant({}), fc.constant({ p: 1, x: 'x' }), fc.dictionary(fc.constantFrom('p', 'x', 'y', ''), fc.oneof(fc.string({ maxLength: 5 }), fc.integer(), fc.constant(null)))),
-        ).map(
-          ([sql, values]): Probe => ({ method: 'POST', target: '/data/-/execute-write', body: JSON.stringify({ sql, params: values }) }),
+        fc.tuple(fc.oneof(sqlText, plausibleSql, plausibleSql), fc.oneof(fc.constant([]), fc.constant([]), params)).map(
+          ([sql, extra]): Probe => ({
+            method: 'GET',
+            target: `/data/-/query.json?sql=${percentEncode(sql)}${extra.map(([k, v]) => `&${percentEncode(k)}=${percentEncode(v)}`).join('')}`,
+          }),
         ),
-        fc.tuple(tableSegment, fc.array(fc.oneof(operation, plausibleOperation, plausibleOperation), { maxLength: 3 }), fc.oneof(fc.constant(''), fc.constant(''), junkText)).map(([table, ops, junk]): Probe => ({
-          method: 'POST',
-          target: `/data/${table}/-/alter`,
-          body: junk === '' ? `{"operations": [${ops.join(', ')}]}` : junk,
-        })),
+        fc
+          .tuple(
+            fc.oneof(sqlText, plausibleSql, plausibleSql),
+            fc.oneof(
+              fc.constant({}),
+              fc.constant({ p: 1, x: 'x' }),
+              fc.dictionary(fc.constantFrom('p', 'x', 'y', ''), fc.oneof(fc.string({ maxLength: 5 }), fc.integer(), fc.constant(null))),
+            ),
+          )
+          .map(([sql, values]): Probe => ({ method: 'POST', target: '/data/-/execute-write', body: JSON.stringify({ sql, params: values }) })),
+        fc
+          .tuple(
+            tableSegment,
+            fc.array(fc.oneof(operation, plausibleOperation, plausibleOperation), { maxLength: 3 }),
+            fc.oneof(fc.constant(''), fc.constant(''), junkText),
+          )
+          .map(
+            ([table, ops, junk]): Probe => ({
+              method: 'POST',
+              target: `/data/${table}/-/alter`,
+              body: junk === '' ? `{"operations": [${ops.join(', ')}]}` : junk,
+            }),
+          ),
       )
       // `send` fails the property on any 5xx, a malformed error body or a non-JSON success; on SQLite about 9% of these
       // succeed, on PostgreSQL none: it does not serve these routes (decided difference 4).
@@ -756,22 +1241,75 @@ eachBackend((backend) => {
       const config = interpretMetadata({
         plugins: {
           'datasette-insert': { allow: { bot: 'insert-bot' } },
-          'datasette-auth-tokens': { tokens: [{ token: 'abc123', actor: { bot: 'insert-bot' } }, { token: 'reader', actor: { id: 'reader' } }] },
+          'datasette-auth-tokens': {
+            tokens: [
+              { token: 'abc123', actor: { bot: 'insert-bot' } },
+              { token: 'reader', actor: { id: 'reader' } },
+            ],
+          },
         },
       })
       const t = await backend.makeApp({ config, secret: 'hostile-secret' })
-      expect((await send(t, { method: 'POST', target: '/-/insert/data/dogs?pk=id', body: '{"id": 1}', headers: { authorization: 'Bearer abc123' } })).status).toBe(200)
-      const byteString = fc.string({ unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x09)).map((code) => String.fromCharCode(code)), maxLength: 60 })
+      expect(
+        (await send(t, { method: 'POST', target: '/-/insert/data/dogs?pk=id', body: '{"id": 1}', headers: { authorization: 'Bearer abc123' } })).status,
+      ).toBe(200)
+      const byteString = fc.string({
+        unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x09)).map((code) => String.fromCharCode(code)),
+        maxLength: 60,
+      })
       const authorization = fc.oneof(
-        fc.constantFrom('Bearer abc123', 'bearer abc123', 'BEARER   abc123  ', 'Bearer reader', 'Bearer', 'Bearer ', 'Basic YWJjOjEyMw==', 'abc123', 'Bearer abc123 abc123', 'Bearer abc1234', 'Bearer dstok_', 'Bearer dstok_x.y', 'Bearer dstok_eyJhIjoicm9vdCIsInQiOjF9.zTWSgoFsu3FWdk9caKqvmhdyGUs', `Bearer ${'a'.repeat(20_000)}`, 'Bearer \u00ff\u00fe'),
+        fc.constantFrom(
+          'Bearer abc123',
+          'bearer abc123',
+          'BEARER   abc123  ',
+          'Bearer reader',
+          'Bearer',
+          'Bearer ',
+          'Basic YWJjOjEyMw==',
+          'abc123',
+          'Bearer abc123 abc123',
+          'Bearer abc1234',
+          'Bearer dstok_',
+          'Bearer dstok_x.y',
+          'Bearer dstok_eyJhIjoicm9vdCIsInQiOjF9.zTWSgoFsu3FWdk9caKqvmhdyGUs',
+          `Bearer ${'a'.repeat(20_000)}`,
+          'Bearer \u00ff\u00fe',
+        ),
         fc.tuple(fc.constantFrom('Bearer ', 'bearer ', 'Bearer dstok_', 'Token ', ''), byteString).map(([scheme, token]) => scheme + token),
       )
       const headerName = fc.oneof(
-        fc.constantFrom('content-type', 'content-length', 'idempotency-key', 'origin', 'x-forwarded-for', 'cookie', 'accept', 'transfer-encoding', 'content-encoding', 'expect', 'x-http-method-override'),
+        fc.constantFrom(
+          'content-type',
+          'content-length',
+          'idempotency-key',
+          'origin',
+          'x-forwarded-for',
+          'cookie',
+          'accept',
+          'transfer-encoding',
+          'content-encoding',
+          'expect',
+          'x-http-method-override',
+        ),
         fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/),
       )
       const headerValue = fc.oneof(
-        fc.constantFrom('application/json', 'text/csv', 'application/x-ndjson', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'gzip', '100-continue', '0', '-1', '1e9', '99999999999999999999', 'NaN', 'chunked', 'DELETE'),
+        fc.constantFrom(
+          'application/json',
+          'text/csv',
+          'application/x-ndjson',
+          'multipart/form-data; boundary=x',
+          'application/x-www-form-urlencoded',
+          'gzip',
+          '100-continue',
+          '0',
+          '-1',
+          '1e9',
+          '99999999999999999999',
+          'NaN',
+          'chunked',
+          'DELETE',
+        ),
         byteString,
       )
       const probe = fc.record({
@@ -806,18 +1344,24 @@ eachBackend((backend) => {
         garbage: fc.option(fc.tuple(fc.nat(), fc.constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82])), { nil: undefined, freq: 5 }),
         idempotencyKey: fc.option(fc.constantFrom('k1', ' ', ''), { nil: undefined, freq: 8 }),
       })
-      await check(backend.name, 'streamed NDJSON, CSV and TSV uploads', input, 400, async ({ target, upload: [type, text], chunk, garbage, idempotencyKey }) => {
-        let data = utf8.encode(text)
-        if (garbage) {
-          const at = garbage[0] % (data.length + 1)
-          data = new Uint8Array([...data.slice(0, at), ...garbage[1], ...data.slice(at)])
-        }
-        const headers: Record<string, string> = { 'content-type': type }
-        if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey
-        const before = await fingerprint(t)
-        const { status } = await send(t, { method: 'POST', target, body: chunks(data, chunk), headers })
-        if (status >= 400) expect(await fingerprint(t)).toBe(before)
-      })
+      await check(
+        backend.name,
+        'streamed NDJSON, CSV and TSV uploads',
+        input,
+        400,
+        async ({ target, upload: [type, text], chunk, garbage, idempotencyKey }) => {
+          let data = utf8.encode(text)
+          if (garbage) {
+            const at = garbage[0] % (data.length + 1)
+            data = new Uint8Array([...data.slice(0, at), ...garbage[1], ...data.slice(at)])
+          }
+          const headers: Record<string, string> = { 'content-type': type }
+          if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey
+          const before = await fingerprint(t)
+          const { status } = await send(t, { method: 'POST', target, body: chunks(data, chunk), headers })
+          if (status >= 400) expect(await fingerprint(t)).toBe(before)
+        },
+      )
       await expectHealthy(t)
     }, 120_000)
 
@@ -897,19 +1441,22 @@ eachBackend((backend) => {
     const chunked = (text: string) => chunks(utf8.encode(text), 1000)
     const tooLarge = (legacy: boolean) => errorFor(legacy, 413, 'too_large', `Request body exceeded maximum size of ${LIMIT} bytes`)
 
-    test.each(BODY_ROUTES)('$name: a body of exactly the limit is accepted, one byte more is a 413 (sent whole or streamed)', async ({ target, legacy, wrap }) => {
-      for (const streamed of [false, true]) {
-        const t = await seededApp({ max_post_body_bytes: LIMIT })
-        const at = bodyOfSize(wrap, LIMIT)
-        const accepted = await call(t, 'POST', target, streamed ? chunked(at) : at)
-        expect(accepted.status).toBeGreaterThanOrEqual(200)
-        expect(accepted.status).toBeLessThan(300)
-        const over = bodyOfSize(wrap, LIMIT + 1)
-        expect(await expectUnchanged(t, () => call(t, 'POST', target, streamed ? chunked(over) : over))).toEqual(tooLarge(legacy))
-        await expectHealthy(t)
-        await t.close()
-      }
-    })
+    test.each(BODY_ROUTES)(
+      '$name: a body of exactly the limit is accepted, one byte more is a 413 (sent whole or streamed)',
+      async ({ target, legacy, wrap }) => {
+        for (const streamed of [false, true]) {
+          const t = await seededApp({ max_post_body_bytes: LIMIT })
+          const at = bodyOfSize(wrap, LIMIT)
+          const accepted = await call(t, 'POST', target, streamed ? chunked(at) : at)
+          expect(accepted.status).toBeGreaterThanOrEqual(200)
+          expect(accepted.status).toBeLessThan(300)
+          const over = bodyOfSize(wrap, LIMIT + 1)
+          expect(await expectUnchanged(t, () => call(t, 'POST', target, streamed ? chunked(over) : over))).toEqual(tooLarge(legacy))
+          await expectHealthy(t)
+          await t.close()
+        }
+      },
+    )
 
     test('a Content-Length that understates the body does not get it past the limit', async () => {
       const t = await seededApp({ max_post_body_bytes: LIMIT })
@@ -935,8 +1482,11 @@ eachBackend((backend) => {
     const cell = (i: number) => (backend.name === 'sqlite' || i === 0 ? i : `${i}`)
     const wideRow = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`c${i}`, cell(i)]))
     const rowidLimit = (count: number) =>
-      backend.name === 'sqlite' ? `Table wide would have ${count} columns; a table without a primary key may have at most 1999, since reads return its rowid too` : POSTGRES_LIMIT
-    const keyedLimit = (table: string, count: number) => (backend.name === 'sqlite' ? `Table ${table} would have ${count} columns; SQLite allows at most 2000` : POSTGRES_LIMIT)
+      backend.name === 'sqlite'
+        ? `Table wide would have ${count} columns; a table without a primary key may have at most 1999, since reads return its rowid too`
+        : POSTGRES_LIMIT
+    const keyedLimit = (table: string, count: number) =>
+      backend.name === 'sqlite' ? `Table ${table} would have ${count} columns; SQLite allows at most 2000` : POSTGRES_LIMIT
 
     test(`a keyed table takes ${limit} columns and reads back; ${limit + 1} are a 400 that creates nothing`, async () => {
       const t = await backend.makeApp({ unsafe: true })
@@ -962,7 +1512,10 @@ eachBackend((backend) => {
     test('the 1.0 API inserts into the widest tables and returns the row', async () => {
       const t = await backend.makeApp({ unsafe: true })
       expect((await call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'wide', row: wideRow(limit - 1) }))).status).toBe(201)
-      expect(await call(t, 'POST', '/data/wide/-/insert', JSON.stringify({ row: wideRow(limit - 1) }))).toEqual({ status: 201, body: { ok: true, rows: [{ rowid: 2, ...wideRow(limit - 1) }] } })
+      expect(await call(t, 'POST', '/data/wide/-/insert', JSON.stringify({ row: wideRow(limit - 1) }))).toEqual({
+        status: 201,
+        body: { ok: true, rows: [{ rowid: 2, ...wideRow(limit - 1) }] },
+      })
       expect((await call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'keyed', row: wideRow(limit), pk: 'c0' }))).status).toBe(201)
       const row = { ...wideRow(limit), c0: -1 }
       expect(await call(t, 'POST', '/data/keyed/-/insert', JSON.stringify({ row }))).toEqual({ status: 201, body: { ok: true, rows: [row] } })
@@ -992,7 +1545,9 @@ eachBackend((backend) => {
       const columns = (count: number) => Array.from({ length: count }, (_, i) => ({ name: `c${i}`, type: 'integer' }))
       expect((await call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'keyed', columns: columns(limit), pk: 'c0' }))).status).toBe(201)
       expect((await call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'wide', columns: columns(limit - 1) }))).status).toBe(201)
-      const overKeyed = await expectUnchanged(t, () => call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'wider', columns: columns(limit + 1), pk: 'c0' })))
+      const overKeyed = await expectUnchanged(t, () =>
+        call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'wider', columns: columns(limit + 1), pk: 'c0' })),
+      )
       expect(overKeyed).toEqual(apiError(400, keyedLimit('wider', limit + 1)))
       const over = await expectUnchanged(t, () => call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'wider', columns: columns(limit) })))
       expect(over).toEqual(apiError(400, rowidLimit(limit).replace('wide ', 'wider ')))
@@ -1026,18 +1581,34 @@ eachBackend((backend) => {
       const column = `c${'"'.repeat(100_000)}`
       if (backend.name === 'postgres') {
         // PostgreSQL keeps names of at most 63 bytes (NAMEDATALEN - 1) and would cut a longer one short: refused whole.
-        const tooLong = (kind: string, name: string) => legacyError(400, 'invalid_name', `${kind} name ${JSON.stringify(name)} is ${Buffer.byteLength(name)} bytes long; this database keeps names of at most 63 bytes`)
-        expect(await expectUnchanged(t, () => call(t, 'POST', `/-/insert/data/${percentEncode(table)}`, JSON.stringify({ [column]: 'v' })))).toEqual(tooLong('Table', table))
+        const tooLong = (kind: string, name: string) =>
+          legacyError(
+            400,
+            'invalid_name',
+            `${kind} name ${JSON.stringify(name)} is ${Buffer.byteLength(name)} bytes long; this database keeps names of at most 63 bytes`,
+          )
+        expect(await expectUnchanged(t, () => call(t, 'POST', `/-/insert/data/${percentEncode(table)}`, JSON.stringify({ [column]: 'v' })))).toEqual(
+          tooLong('Table', table),
+        )
         expect(await expectUnchanged(t, () => call(t, 'POST', '/-/insert/data/short', JSON.stringify({ [column]: 'v' })))).toEqual(tooLong('Column', column))
         expect(await t.tables()).toEqual([])
         // The longest names it keeps work end to end, multi-byte characters and quotes included.
         const longest = { table: `t${'é'.repeat(31)}`, column: `c${'"'.repeat(62)}` }
-        expect(await call(t, 'POST', `/-/insert/data/${percentEncode(longest.table)}`, JSON.stringify({ [longest.column]: 'v' }))).toEqual({ status: 200, body: { table_count: 1 } })
-        expect(await call(t, 'GET', `/data/${tildeEncode(longest.table)}.json?_shape=array`)).toEqual({ status: 200, body: [{ rowid: 1, [longest.column]: 'v' }] })
+        expect(await call(t, 'POST', `/-/insert/data/${percentEncode(longest.table)}`, JSON.stringify({ [longest.column]: 'v' }))).toEqual({
+          status: 200,
+          body: { table_count: 1 },
+        })
+        expect(await call(t, 'GET', `/data/${tildeEncode(longest.table)}.json?_shape=array`)).toEqual({
+          status: 200,
+          body: [{ rowid: 1, [longest.column]: 'v' }],
+        })
         expect(await t.tables()).toEqual([longest.table])
         return
       }
-      expect(await call(t, 'POST', `/-/insert/data/${percentEncode(table)}`, JSON.stringify({ [column]: 'v' }))).toEqual({ status: 200, body: { table_count: 1 } })
+      expect(await call(t, 'POST', `/-/insert/data/${percentEncode(table)}`, JSON.stringify({ [column]: 'v' }))).toEqual({
+        status: 200,
+        body: { table_count: 1 },
+      })
       expect(await call(t, 'GET', `/data/${tildeEncode(table)}.json?_shape=array`)).toEqual({ status: 200, body: [{ rowid: 1, [column]: 'v' }] })
     })
 
@@ -1060,14 +1631,25 @@ eachBackend((backend) => {
   })
 
   describe('integers at the edges of 2^53 and 2^63', () => {
-    const EXACT = ['9007199254740991', '9007199254740992', '9007199254740993', '-9007199254740993', '9223372036854775806', '9223372036854775807', '-9223372036854775808']
+    const EXACT = [
+      '9007199254740991',
+      '9007199254740992',
+      '9007199254740993',
+      '-9007199254740993',
+      '9223372036854775806',
+      '9223372036854775807',
+      '-9223372036854775808',
+    ]
     const BEYOND = ['9223372036854775808', '-9223372036854775809', '18446744073709551616', '123456789012345678901234567890']
 
     test('integers up to 64 bits round-trip exactly through the file, the table JSON and the row JSON', async () => {
       const t = await backend.makeApp({ unsafe: true })
       const body = `[${EXACT.map((n, i) => `{"id": ${i}, "n": ${n}}`).join(', ')}]`
       expect(await call(t, 'POST', '/-/insert/data/ints?pk=id', body)).toEqual({ status: 200, body: { table_count: EXACT.length } })
-      expect(await t.columns('ints')).toEqual([['id', 'INTEGER'], ['n', 'INTEGER']])
+      expect(await t.columns('ints')).toEqual([
+        ['id', 'INTEGER'],
+        ['n', 'INTEGER'],
+      ])
       expect((await t.query('SELECT n FROM ints ORDER BY id')).map(({ n }) => String(n))).toEqual(EXACT)
       const page = await send(t, { method: 'GET', target: '/data/ints.json?_shape=array' })
       expect(page.text).toBe(`[${EXACT.map((n, i) => `{"id":${i},"n":${n}}`).join(',')}]`)
@@ -1146,7 +1728,12 @@ eachBackend((backend) => {
       const t = await seededApp()
       const rows = ['{"\\ud800": 1}', '{"\\ud800": 1, "\\udc00": 2}', '{"\\ufffd": 1, "\\ud800": 2}', '{"x\\udbff": 1}']
       for (const row of rows) {
-        for (const target of ['/-/insert/data/fresh', '/-/insert/data/dogs?pk=id&alter=1', '/-/insert/data/plain?alter=1', '/-/upsert/data/dogs?pk=id&alter=1']) {
+        for (const target of [
+          '/-/insert/data/fresh',
+          '/-/insert/data/dogs?pk=id&alter=1',
+          '/-/insert/data/plain?alter=1',
+          '/-/upsert/data/dogs?pk=id&alter=1',
+        ]) {
           const answer = await expectUnchanged(t, () => call(t, 'POST', target, row.replace('{', '{"id": 1, ')))
           expect(answer).toEqual(legacyError(400, 'invalid_name', /lone surrogate/))
         }
@@ -1224,7 +1811,10 @@ eachBackend((backend) => {
     test('a table name with a byte-order mark is addressed by its own name, not the name without it', async () => {
       const t = await backend.makeApp({ unsafe: true })
       for (const name of ['\ufeffx', 'x\ufeff', 'a\ufeffb']) {
-        expect(await call(t, 'POST', '/data/-/create', JSON.stringify({ table: name, row: { v: name } }))).toEqual({ status: 201, body: expect.objectContaining({ table: name }) })
+        expect(await call(t, 'POST', '/data/-/create', JSON.stringify({ table: name, row: { v: name } }))).toEqual({
+          status: 201,
+          body: expect.objectContaining({ table: name }),
+        })
       }
       expect((await call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'ab', row: { v: 'ab' } }))).status).toBe(201)
       for (const name of ['\ufeffx', 'x\ufeff', 'a\ufeffb', 'ab']) {
@@ -1234,7 +1824,11 @@ eachBackend((backend) => {
 
     test('NUL characters in /-/create column names and defaults are a 400', async () => {
       const t = await backend.makeApp({ unsafe: true })
-      for (const columns of ['[{"name": "a\\u0000b"}]', '[{"name": "a", "default": "x\\u0000y"}]', '[{"name": "a", "fk_table": "x\\u0000y", "fk_column": "q"}]']) {
+      for (const columns of [
+        '[{"name": "a\\u0000b"}]',
+        '[{"name": "a", "default": "x\\u0000y"}]',
+        '[{"name": "a", "fk_table": "x\\u0000y", "fk_column": "q"}]',
+      ]) {
         const answer = await expectUnchanged(t, () => call(t, 'POST', '/data/-/create', `{"table": "t", "columns": ${columns}}`))
         expect(answer.status).toBe(400)
       }
@@ -1256,9 +1850,14 @@ eachBackend((backend) => {
       const t = await backend.makeApp({ unsafe: true })
       const rows = Array.from({ length: 600 }, (_, i) => ({ [`c${i}`]: i }))
       expect(await call(t, 'POST', '/-/insert/data/shapes', JSON.stringify(rows))).toEqual({ status: 200, body: { table_count: 600 } })
-      expect(await call(t, 'POST', '/-/upsert/data/keyed?pk=id', JSON.stringify(rows.map((row, id) => ({ id, ...row }))))).toEqual({ status: 200, body: { table_count: 600 } })
+      expect(await call(t, 'POST', '/-/upsert/data/keyed?pk=id', JSON.stringify(rows.map((row, id) => ({ id, ...row }))))).toEqual({
+        status: 200,
+        body: { table_count: 600 },
+      })
       expect((await call(t, 'POST', '/data/-/create', JSON.stringify({ table: 'created', rows }))).status).toBe(201)
-      expect(await t.query('SELECT (SELECT count(*) FROM shapes) AS a, (SELECT count(*) FROM keyed) AS b, (SELECT count(*) FROM created) AS c')).toEqual([{ a: 600, b: 600, c: 600 }])
+      expect(await t.query('SELECT (SELECT count(*) FROM shapes) AS a, (SELECT count(*) FROM keyed) AS b, (SELECT count(*) FROM created) AS c')).toEqual([
+        { a: 600, b: 600, c: 600 },
+      ])
       await expectHealthy(t)
     })
 
@@ -1267,10 +1866,18 @@ eachBackend((backend) => {
       // upsert a 500 (ON CONFLICT named the column, which has no unique index), and a delete by key removed every row
       // whose column held that value.
       const t = await backend.makeApp({ unsafe: true })
-      const created = await call(t, 'POST', '/-/insert/data/shadow', JSON.stringify([{ [name]: 1, a: 'one' }, { [name]: 1, a: 'two' }]))
+      const created = await call(
+        t,
+        'POST',
+        '/-/insert/data/shadow',
+        JSON.stringify([
+          { [name]: 1, a: 'one' },
+          { [name]: 1, a: 'two' },
+        ]),
+      )
       if (created.status === 400) {
         expect(created.body.error_code).toBe('invalid_name')
-        expect((await t.tables())).not.toContain('shadow')
+        expect(await t.tables()).not.toContain('shadow')
         return
       }
       expect(created).toEqual({ status: 200, body: { table_count: 2 } })
@@ -1296,7 +1903,7 @@ eachBackend((backend) => {
       expect([answers[0]!.status, answers[1]!.status].sort()).toEqual([200, 404])
       // The others may land before the drop or find the table gone (404, or 400 missing_table from the insert path).
       for (const { status } of answers.slice(2)) expect(status).toBeLessThan(500)
-      expect((await t.tables())).not.toContain('dogs')
+      expect(await t.tables()).not.toContain('dogs')
       await expectHealthy(t)
     })
 
@@ -1304,7 +1911,10 @@ eachBackend((backend) => {
       // Found by the query-string property on PostgreSQL: a bytea key compared with a bigint column is an error there
       // (42883, a 500), where SQLite finds nothing.
       const t = await seededApp()
-      for (const [table, column] of [['dogs', 'name'], ['plain', 'a']] as const) {
+      for (const [table, column] of [
+        ['dogs', 'name'],
+        ['plain', 'a'],
+      ] as const) {
         expect(await call(t, 'GET', `/data/${table}/$x00.json`)).toEqual(apiError(404, 'Row not found'))
         const update = await expectUnchanged(t, () => call(t, 'POST', `/data/${table}/$x00/-/update`, `{"update": {"${column}": "z"}}`))
         expect(update).toEqual(apiError(404, "Record not found: ['$x00']"))
@@ -1332,7 +1942,11 @@ eachBackend((backend) => {
       const firstText = await first.text()
       expect(first.status).toBe(200)
       const retry = await expectUnchanged(t, () => t.app.handle(new Request(`http://localhost${target}`, { method: 'POST', body, headers })))
-      expect({ status: retry.status, replayed: retry.headers.get('idempotent-replayed'), text: await retry.text() }).toEqual({ status: 200, replayed: 'true', text: firstText })
+      expect({ status: retry.status, replayed: retry.headers.get('idempotent-replayed'), text: await retry.text() }).toEqual({
+        status: 200,
+        replayed: 'true',
+        text: firstText,
+      })
     })
   })
 
@@ -1425,7 +2039,10 @@ eachBackend((backend) => {
       fc.tuple(prefix, fc.constantFrom(...READS)).map(([before, path]) => ({ method: 'GET', target: before + path })),
       // Writes only ever with a prefix: routed by the path sent, each is a 404; routed by a shortened one, it writes.
       fc
-        .tuple(prefix.filter((before) => before !== ''), fc.constantFrom(...WRITE_PATHS))
+        .tuple(
+          prefix.filter((before) => before !== ''),
+          fc.constantFrom(...WRITE_PATHS),
+        )
         .map(([before, path]) => ({ method: 'POST', target: before + path })),
     )
 

@@ -23,7 +23,8 @@ interface SchemaEntry {
   info?: TableInfo | null
 }
 
-const isSqliteError = (error: unknown) => typeof (error as { code?: unknown }).code === 'string' && String((error as { code: string }).code).startsWith('SQLITE_')
+const isSqliteError = (error: unknown) =>
+  typeof (error as { code?: unknown }).code === 'string' && String((error as { code: string }).code).startsWith('SQLITE_')
 
 /**
  * One connection with a bounded prepared-statement cache and a schema cache that follows `PRAGMA schema_version`.
@@ -202,8 +203,7 @@ export class SqliteConnection implements Session {
           pk: number
         }>
       ).map((column) => ({ name: column.name, type: column.type, notNull: column.notnull === 1, defaultValue: column.dflt_value, pk: column.pk }))
-      otherUniqueIndexes =
-        (this.statement(`SELECT count(*) AS n FROM pragma_index_list(?) WHERE "unique" AND origin <> 'pk'`).get(name) as { n: number }).n > 0
+      otherUniqueIndexes = (this.statement(`SELECT count(*) AS n FROM pragma_index_list(?) WHERE "unique" AND origin <> 'pk'`).get(name) as { n: number }).n > 0
     } catch (error) {
       if (isSqliteError(error)) return null
       throw error
