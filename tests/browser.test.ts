@@ -3,10 +3,13 @@
  * DevTools protocol. It loads each page, checks the rows it renders, follows pagination and sorting, submits the filter
  * form, logs in with a token, and posts a form to rowpost from another origin's page (refused); on a second server,
  * the table page follows the change feed (issue 12, item 3) while the test posts rows. Screenshots of the main pages
- * are written to docs/screenshots/. Without Chromium the tests are skipped, and say so.
+ * are taken on every run, into a temporary folder; `ROWPOST_SCREENSHOTS=1 bun test tests/browser.test.ts` writes them
+ * to docs/screenshots/ for the docs (a test run leaves the tree as it was). Without Chromium the tests are skipped,
+ * and say so.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { interpretMetadata } from '../lib/config'
 import { makeApp, type TestApp } from './helpers'
@@ -18,7 +21,7 @@ const available = existsSync(CHROMIUM)
 if (!available) console.log(`browser tests skipped: chromium cannot run here (${CHROMIUM} is missing; apt-get install chromium)`)
 
 const SECRET = 'a-browser-test-secret-that-is-long-enough'
-const SCREENSHOTS = join(import.meta.dir, '..', 'docs', 'screenshots')
+const SCREENSHOTS = process.env.ROWPOST_SCREENSHOTS ? join(import.meta.dir, '..', 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'rowpost-screenshots-'))
 const CONFIG = interpretMetadata({
   plugins: { 'datasette-auth-tokens': { tokens: [{ token: 'keeper-token', actor: { id: 'keeper' } }] } },
   permissions: { 'insert-row': { id: 'keeper' }, 'update-row': { id: 'keeper' }, 'create-table': { id: 'keeper' } },
