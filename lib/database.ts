@@ -54,6 +54,7 @@ export class RowpostDatabase implements Store {
           busyTimeoutMs,
           () => writer.rolledBack(),
           () => writer.othersCommitted(),
+          () => writer.changeCount,
         )
       : null
   }

@@ -27,7 +27,13 @@ export interface WriteOutcome {
 export function onSqlite(work: (writer: SqliteConnection) => WriteOutcome): (s: Session) => Path<WriteOutcome> {
   return function* (s) {
     if (!(s instanceof SqliteConnection)) throw new Error('a SQLite-only route ran on another store')
-    return work(s)
+    // These routes run statements on the raw connection, outside the path's count of changed rows.
+    const before = s.totalChanges()
+    try {
+      return work(s)
+    } finally {
+      s.noteChanges(s.totalChanges() - before)
+    }
   }
 }
 
@@ -52,12 +58,17 @@ export function createWriteResponder(context: AppContext) {
    */
   async function writeOnce(request: Request, database: Store, bodyText: string, work: (s: Session) => Path<WriteOutcome>): Promise<Response> {
     const idempotent = describe(request, bodyText)
+    if (!idempotent) {
+      // No answer to store: the work runs as the path itself, one generator fewer on every write.
+      const { status, body } = await database.writePath(work)
+      return jsonTextResponse(stringifyJson(body), status)
+    }
     const outcome = await database.writePath(function* (s) {
-      const stored = idempotent ? yield* store.lookupPath(s, idempotent) : undefined
+      const stored = yield* store.lookupPath(s, idempotent)
       if (stored) return { ...stored, replayed: true }
       const { status, body } = yield* work(s)
       const text = stringifyJson(body)
-      if (idempotent) yield* store.storePath(s, idempotent, { status, body: text })
+      yield* store.storePath(s, idempotent, { status, body: text })
       return { status, body: text, replayed: false }
     })
     if (outcome.replayed) return replay(outcome.body, outcome.status)

@@ -48,6 +48,19 @@ export class SqliteConnection implements Session {
     this.connection.run(sql)
   }
 
+  /** Rows changed by the statements this connection ran for paths (and those noted by SQLite-only routes), for metrics. */
+  changeCount = 0
+
+  /** Adds changes made by statements run on the raw connection (the SQLite-only routes). */
+  noteChanges(count: number): void {
+    this.changeCount += count
+  }
+
+  /** SQLite's own count of rows changed on this connection, for work done outside paths. */
+  totalChanges(): number {
+    return (this.statement('SELECT total_changes() AS n').get() as { n: number }).n
+  }
+
   /** Answers one request of a path on this connection, with statements from the cache. */
   private readonly answer = (request: StatementRequest): Answer => {
     if (request.want === 'exec') return void this.connection.run(request.sql)
@@ -59,6 +72,11 @@ export class SqliteConnection implements Session {
     if (request.want === 'follow') return this.follow(request.name, request.until, request.now)
     const { key, build, safeIntegers } = request.statement
     const statement = this.cached(key, build, safeIntegers)
+    if (request.want === 'run') {
+      const result = statement.run(...(request.params as never[]))
+      this.changeCount += result.changes
+      return result
+    }
     return statement[request.want](...(request.params as never[])) as Answer
   }
 
@@ -115,6 +133,7 @@ export class SqliteConnection implements Session {
       generated.push(result.changes > 0 ? result.lastInsertRowid : null)
       changed.push(result.changes > 0)
     }
+    this.changeCount += changes
     return { changes, generated, changed }
   }
 

@@ -44,7 +44,6 @@ export class GroupCommit {
   private readonly savepoint: Statement
   private readonly release: Statement
   private readonly rollbackToSavepoint: Statement
-  private readonly totalChanges: Statement
   readonly observers = new Set<CommitObserver>()
   /** Write requests that have asked for the writer and not yet been answered (waiting to begin, to run or to commit). */
   queued = 0
@@ -58,12 +57,16 @@ export class GroupCommit {
     private readonly rolledBack: () => void,
     /** Told when another connection has committed since this one last wrote: what the writer keeps in memory may be stale. */
     private readonly othersCommitted: () => void = () => {},
+    /**
+     * Rows the writer's statements have changed so far, counted as they run: asking SQLite's total_changes() around
+     * every request cost two statements each.
+     */
+    private readonly changesSoFar: () => number = () => 0,
   ) {
     // Prepared once: bun:sqlite's transaction() wrapper costs more per call than the savepoint itself.
     this.savepoint = writer.prepare('SAVEPOINT rowpost_request')
     this.release = writer.prepare('RELEASE rowpost_request')
     this.rollbackToSavepoint = writer.prepare('ROLLBACK TO rowpost_request')
-    this.totalChanges = writer.prepare('SELECT total_changes() AS n')
     groupCommits.set(writer, this)
   }
 
@@ -105,10 +108,6 @@ export class GroupCommit {
   /** When the group transaction now open began (performance.now()), or null; a streamed upload's transaction is not one. */
   get batchOpenedAt(): number | null {
     return this.batch?.started ?? null
-  }
-
-  private changesSoFar(): number {
-    return (this.totalChanges.get() as { n: number }).n
   }
 
   async run<T>(work: () => T): Promise<T> {
