@@ -1,3 +1,4 @@
+/** The backend harness itself: the same writes and reads on SQLite and PostgreSQL, and batches with repeated keys and a bad row. */
 import { expect, test } from 'bun:test'
 import { eachBackend } from './backends'
 import { expectJson } from './helpers'
