@@ -42,26 +42,33 @@ interface Side {
 }
 
 /** Opens `n` subscribers of the feed and counts the changes they receive. */
-function subscribe(url: string, n: number): { counts: number[]; close(): void } {
+function subscribe(url: string, n: number): { counts: number[]; ready(): boolean; close(): void } {
   const counts = Array<number>(n).fill(0)
+  let answered = 0
   const controllers = Array.from({ length: n }, () => new AbortController())
   controllers.forEach((controller, i) => {
     void (async () => {
       const response = await fetch(`${url}/data/items/-/changes?_format=ndjson`, { signal: controller.signal })
+      answered++
       const reader = response.body!.getReader()
+      // A change is a line starting with `{`; the opening line and the keep-alives are empty.
+      let previous = 0x0a
       for (;;) {
         const { value, done } = await reader.read()
         if (done) return
-        for (const byte of value) if (byte === 0x0a) counts[i]!++
+        for (const byte of value) {
+          if (byte === 0x7b && previous === 0x0a) counts[i]!++
+          previous = byte
+        }
       }
     })().catch(() => {})
   })
-  return { counts, close: () => controllers.forEach((controller) => controller.abort()) }
+  return { counts, ready: () => answered === n, close: () => controllers.forEach((controller) => controller.abort()) }
 }
 
 async function runOnce(side: Side): Promise<{ rps: number; cpuUs: number; delivered?: number[]; rows: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'rowpost-feed-bench-'))
-  const server = await startServer(side.label, ['bun', join(side.root, 'index.ts'), 'data.db', '--create', '--unsafe', '-p', '0'], dir)
+  const server = await startServer(side.label, ['bun', join(side.root, 'index.ts'), join(dir, 'data.db'), '--create', '--unsafe', '-p', '0'], dir)
   try {
     const created = await fetch(`${server.url}/-/insert/data/items?pk=id`, {
       method: 'POST',
@@ -69,8 +76,8 @@ async function runOnce(side: Side): Promise<{ rps: number; cpuUs: number; delive
     })
     if (!created.ok) throw new Error(`setup insert: ${created.status}`)
     const feeds = side.subscribers ? subscribe(server.url, side.subscribers) : undefined
-    // The subscribers are on once each has had its opening line.
-    if (feeds) while (feeds.counts.some((n) => n === 0)) await Bun.sleep(10)
+    // The subscribers are on once each has its answer (rowpost subscribes before it answers).
+    if (feeds) while (!feeds.ready()) await Bun.sleep(10)
     const cpuBefore = cpuSeconds(server.pid)
     const result = await wrk.run({
       url: `${server.url}/-/insert/data/items?pk=id`,
@@ -87,7 +94,7 @@ async function runOnce(side: Side): Promise<{ rps: number; cpuUs: number; delive
     const file = new Database(join(dir, 'data.db'), { readonly: true })
     const rows = (file.query('SELECT count(*) AS n FROM items').get() as { n: number }).n - 1
     file.close()
-    return { rps: result.okRequests / result.seconds, cpuUs, delivered: feeds?.counts.map((n) => n - 1), rows }
+    return { rps: result.okRequests / result.seconds, cpuUs, delivered: feeds?.counts, rows }
   } finally {
     await server.stop()
     rmSync(dir, { recursive: true, force: true })
