@@ -5,7 +5,7 @@
 import { Elysia, t } from 'elysia'
 import { InvalidQuery } from '../errors'
 import type { FeedEvent } from '../feed'
-import { FeedHub, type FeedSink } from '../feed-hub'
+import type { FeedHub, FeedSink } from '../feed-hub'
 import type { AppContext } from './context'
 import { readAccess } from './read'
 
@@ -61,10 +61,10 @@ export function changeRoutes(context: AppContext, hub: FeedHub) {
     const write = WRITERS[format]
     let unsubscribe: (() => void) | undefined
     let heartbeat: ReturnType<typeof setInterval> | undefined
-    let open = true
-    let closing = false
-    const end = () => {
-      open = false
+    // `closing`: what is queued is still sent, then the stream ends (a drop); `ended`: the client has gone.
+    let state: 'open' | 'closing' | 'ended' = 'open'
+    const stop = (next: 'closing' | 'ended') => {
+      state = next
       clearInterval(heartbeat)
       unsubscribe?.()
       wake?.()
@@ -77,19 +77,19 @@ export function changeRoutes(context: AppContext, hub: FeedHub) {
     const body = new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
-          while (pending.length === 0 && open && !closing) await new Promise<void>((resolve) => (wake = resolve))
+          while (pending.length === 0 && state === 'open') await new Promise<void>((resolve) => (wake = resolve))
           const chunk = pending.shift()
           if (chunk) {
             pendingBytes -= chunk.byteLength
             controller.enqueue(chunk)
           } else controller.close()
         },
-        cancel: end,
+        cancel: () => stop('ended'),
       },
       { highWaterMark: 0 },
     )
     const enqueue = (text: string) => {
-      if (!open || closing) return
+      if (state !== 'open') return
       const chunk = encoder.encode(text)
       pending.push(chunk)
       pendingBytes += chunk.byteLength
@@ -106,19 +106,16 @@ export function changeRoutes(context: AppContext, hub: FeedHub) {
       },
       drop(reason) {
         enqueue(write.drop(JSON.stringify({ reason })))
-        // What is queued is still sent, the drop notice last; then the stream ends.
-        closing = true
-        clearInterval(heartbeat)
-        unsubscribe?.()
-        wake?.()
+        stop('closing')
       },
     }
     // Something at once, so the headers go out now (Bun sends them with the first chunk) and the client knows it is on.
     enqueue(format === 'sse' ? 'retry: 1000\n\n' : write.heartbeat)
     unsubscribe = await hub.subscribe(database, table.name, sink, since)
-    if (!open) unsubscribe()
-    heartbeat = setInterval(() => enqueue(write.heartbeat), HEARTBEAT_MS)
-    request.signal.addEventListener('abort', end, { once: true })
+    // The client may have gone while the subscription was being made.
+    if (state === 'open') heartbeat = setInterval(() => enqueue(write.heartbeat), HEARTBEAT_MS)
+    else unsubscribe()
+    request.signal.addEventListener('abort', () => stop('ended'), { once: true })
     const type = format === 'sse' ? 'text/event-stream; charset=utf-8' : 'application/x-ndjson; charset=utf-8'
     return new Response(body, { headers: { 'content-type': type, 'cache-control': 'no-store', 'x-accel-buffering': 'no' } })
   }
