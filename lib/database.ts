@@ -6,7 +6,7 @@ import { RowCounts } from './row-counts'
 import type { Path, Session } from './store/path'
 import { SqliteConnection } from './store/sqlite/connection'
 import { GroupCommit, groupCommitOf } from './store/sqlite/group-commit'
-import type { Capability, SchemaFacts, SchemaStatement, Store, StoreHealth } from './store/store'
+import type { Capability, RowTally, SchemaFacts, SchemaStatement, Store, StoreHealth } from './store/store'
 import { catalogue, relationshipCounts, schemaStatements, tableOrViewSchema } from './reader'
 import { statSync } from 'node:fs'
 import type { TableInfo, TableListing } from './store/table'
@@ -161,9 +161,15 @@ export class RowpostDatabase implements Store {
   }
 
   /** Runs a path as one all-or-nothing unit on the writer, synchronously inside its SAVEPOINT; resolves after the commit. */
-  writePath<T>(path: (session: Session) => Path<T>): Promise<T> {
+  writePath<T>(path: (session: Session) => Path<T>, tally?: RowTally): Promise<T> {
     const writer = this.requireWriter()
-    return this.commits!.run(() => writer.drive(path(writer)))
+    if (!tally) return this.commits!.run(() => writer.drive(path(writer)))
+    return this.commits!.run(() => {
+      const before = writer.changeCount
+      const value = writer.drive(path(writer))
+      tally.rowsWritten += writer.changeCount - before
+      return value
+    })
   }
 
   /** Runs a path on the reader, which sees only committed data. */
@@ -171,7 +177,7 @@ export class RowpostDatabase implements Store {
     return this.reader.drive(path(this.reader))
   }
 
-  writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>): Promise<T> {
+  writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>, tally?: RowTally): Promise<T> {
     const writer = this.requireWriter()
     // A memory database is read through its writer, so no other request may run before COMMIT: its batches follow
     // each other in one turn of the event loop. A file database has a separate reader, so reads go on between batches.
@@ -181,7 +187,12 @@ export class RowpostDatabase implements Store {
       if (!shared) await new Promise((resolve) => setImmediate(resolve))
       return value
     }
-    return this.commits!.runExclusive(() => work(run))
+    return this.commits!.runExclusive(async () => {
+      const before = writer.changeCount
+      const value = await work(run)
+      if (tally) tally.rowsWritten += writer.changeCount - before
+      return value
+    })
   }
 
   /**

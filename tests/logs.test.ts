@@ -3,6 +3,8 @@ import { interpretMetadata } from '../lib/config'
 import { serveApp } from './ops-server'
 import { killServersAfterEach, runCli, startServer } from './process'
 import { tempDbPath } from './helpers'
+import { eachBackend } from './backends'
+import { serve } from '../lib/http/server'
 
 killServersAfterEach()
 const TOKEN = 'tok-5ecret-value-never-logged'
@@ -85,5 +87,51 @@ describe('request logs', () => {
     const refused = await runCli(['x.db', '--log-format', 'xml'])
     expect(refused.exitCode).toBe(2)
     expect(refused.stderr).toContain('--log-format must be text or json, not "xml"')
+  })
+})
+
+eachBackend((backend) => {
+  describe('rows_written in the request log', () => {
+    test('counts the rows each committed write changed, streamed uploads and Datasette writes included; a refused write wrote none', async () => {
+      const t = await backend.makeApp()
+      const lines: string[] = []
+      const { server } = serve(t.app, { port: 0, host: '127.0.0.1', log: (line) => lines.push(line), logFormat: 'json' })
+      const url = `http://127.0.0.1:${server.port}`
+      const post = (path: string, body: string, contentType = 'application/json') =>
+        fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body })
+      try {
+        const statuses = []
+        statuses.push((await post('/-/insert/data/dogs?pk=id', JSON.stringify([{ id: 1, name: 'x' }, { id: 2 }, { id: 3 }]))).status)
+        statuses.push(
+          (
+            await post(
+              '/data/dogs/-/upsert',
+              JSON.stringify({
+                rows: [
+                  { id: 1, name: 'a' },
+                  { id: 2, name: 'b' },
+                ],
+              }),
+            )
+          ).status,
+        )
+        statuses.push((await post('/data/dogs/-/insert', JSON.stringify({ rows: [{ id: 9 }, { id: 1 }] }))).status)
+        statuses.push((await post('/-/insert/data/dogs?pk=id', 'id,name\n4,d\n5,e\n6,f\n7,g\n', 'text/csv')).status)
+        statuses.push((await post('/data/dogs/4/-/delete', '')).status)
+        expect(statuses).toEqual([200, 200, 400, 200, 200])
+        await Bun.sleep(10)
+        const logged = lines.map((line) => JSON.parse(line)).map(({ path, status, rows_written }) => ({ path, status, rows_written }))
+        expect(logged).toEqual([
+          { path: '/-/insert/data/dogs', status: 200, rows_written: 3 },
+          { path: '/data/dogs/-/upsert', status: 200, rows_written: 2 },
+          { path: '/data/dogs/-/insert', status: 400, rows_written: 0 },
+          { path: '/-/insert/data/dogs', status: 200, rows_written: 4 },
+          { path: '/data/dogs/4/-/delete', status: 200, rows_written: 1 },
+        ])
+        expect((await t.rows('dogs')).map((row) => row.id)).toEqual([1, 2, 3, 5, 6, 7])
+      } finally {
+        server.stop(true)
+      }
+    })
   })
 })

@@ -16,8 +16,8 @@ import { createWriteResponder } from './write-once'
 import { createRequestGuard } from './request-guard'
 import { renderError, serverError, toApiError } from './respond'
 import { ClientDisconnected } from '../errors'
-import { Metrics, sqliteGroupCommit } from '../ops/metrics'
-import { currentRequestRecord, rowsToRequestRecord } from '../ops/request-record'
+import { Metrics } from '../ops/metrics'
+import { requestRecordOf } from '../ops/request-record'
 import { opsRoutes } from './ops'
 import { openApiRoutes } from './openapi'
 import type { RouteLike } from '../openapi/document'
@@ -39,7 +39,6 @@ export function createApp(options: AppOptions) {
   const feeds = new FeedHub()
   const metrics = new Metrics(context.databases.values())
   const pages = createPages(context)
-  for (const database of context.databases.values()) sqliteGroupCommit(database)?.observers.add(rowsToRequestRecord)
   // The OpenAPI document describes the finished app: its route list exists only once `app` does.
   let described: () => readonly RouteLike[] = () => []
   // Elysia's default (standardHostname) looks for the path from the 11th character on, past hosts such as `db` or `x`
@@ -52,14 +51,14 @@ export function createApp(options: AppOptions) {
       if (request.method === 'OPTIONS') return new Response('ok', { headers: { 'content-type': 'text/plain; charset=utf-8' } })
       context.actorOf(request)
     })
-    .onTransform({ as: 'global' }, function recordRoute({ route }) {
-      const record = currentRequestRecord()
+    .onTransform({ as: 'global' }, function recordRoute({ route, request }) {
+      const record = requestRecordOf(request)
       if (record) record.route = route
     })
     .onError(function renderErrors({ code, error, request }) {
       const path = pathOf(request.url)
       const apiError = toApiError(code, error, request.method, path)
-      const record = currentRequestRecord()
+      const record = requestRecordOf(request)
       if (record) record.errorCode = apiError?.code ?? 'internal_error'
       if (apiError) return renderError(apiError, path)
       // A body read cut short by the client (or by Bun's idle timeout) is the client's doing, not a fault to trace.

@@ -1,7 +1,7 @@
 /** Serves the app on a socket: one request id, one log line (never a token) and one metrics entry per request. */
 import { formatLogLine, type LogFormat } from '../ops/log-line'
 import { requestIdOf } from '../ops/request-id'
-import { withRequestRecord, type RequestRecord } from '../ops/request-record'
+import { recordRequest, type RequestRecord } from '../ops/request-record'
 import type { RowpostApp } from './app'
 import { pathOf } from './app'
 import { streamFormat } from './stream'
@@ -54,10 +54,11 @@ export function serve(app: RowpostApp, options: ServeOptions) {
       // A streamed upload is paced by its own rate rule (lib/spool.ts) instead; the timer is back for the idle connection.
       const streamed = streamFormat(request) !== null
       if (streamed) server.timeout(request, 0)
+      recordRequest(request, record)
       metrics.inFlight++
       let response: Response
       try {
-        response = await withRequestRecord(record, () => app.handle(request))
+        response = await app.handle(request)
       } finally {
         metrics.inFlight--
       }

@@ -5,6 +5,7 @@ import { spoolBody } from '../spool'
 import { StreamWriter, type StreamTarget } from '../stream-writer'
 import { countRows, table as lookUp } from '../store/path'
 import type { Store } from '../store/store'
+import { requestRecordOf } from '../ops/request-record'
 import type { AppContext } from './context'
 
 export type StreamFormat = 'ndjson' | 'csv' | 'tsv'
@@ -61,7 +62,7 @@ export async function ingestStream(context: AppContext, request: Request, databa
         const table = (yield* stream.finishPath(s)) ?? (yield* lookUp(target.table))
         return { rows: stream.rows, tableName: table?.name ?? target.table, tableCount: table ? yield* countRows(table.name) : 0 }
       })
-    })
+    }, requestRecordOf(request))
   } finally {
     spooled.close()
   }

@@ -7,6 +7,7 @@ import { SqliteConnection } from '../store/sqlite/connection'
 import type { Store } from '../store/store'
 import type { AppContext } from './context'
 import { jsonTextResponse } from './respond'
+import { requestRecordOf } from '../ops/request-record'
 
 /**
  * Whose keys these are: the actor's id, and a signed token's restrictions too, so a token restricted to less than its
@@ -60,7 +61,7 @@ export function createWriteResponder(context: AppContext) {
     const idempotent = describe(request, bodyText)
     if (!idempotent) {
       // No answer to store: the work runs as the path itself, one generator fewer on every write.
-      const { status, body } = await database.writePath(work)
+      const { status, body } = await database.writePath(work, requestRecordOf(request))
       return jsonTextResponse(stringifyJson(body), status)
     }
     const outcome = await database.writePath(function* (s) {
@@ -70,7 +71,7 @@ export function createWriteResponder(context: AppContext) {
       const text = stringifyJson(body)
       yield* store.storePath(s, idempotent, { status, body: text })
       return { status, body: text, replayed: false }
-    })
+    }, requestRecordOf(request))
     if (outcome.replayed) return replay(outcome.body, outcome.status)
     return jsonTextResponse(outcome.body, outcome.status)
   }

@@ -37,6 +37,11 @@ export interface SchemaFacts {
 }
 
 /** Whether a database can take writes now, for /-/health. */
+/** Credited with the rows a write changed once its work has succeeded: the request log's and metrics' `rows_written`. */
+export interface RowTally {
+  rowsWritten: number
+}
+
 export interface StoreHealth {
   ok: boolean
   /** Why the database is not ready. */
@@ -66,14 +71,14 @@ export interface Store {
    * only once its data is durable. A store answers the path's requests however suits it: SQLite synchronously inside
    * a SAVEPOINT, a networked engine by sending them (and pipelining) asynchronously.
    */
-  writePath<T>(path: (session: Session) => Path<T>): Promise<T>
+  writePath<T>(path: (session: Session) => Path<T>, tally?: RowTally): Promise<T>
   /** Runs a path that only reads, on committed data. */
   readPath<T>(path: (session: Session) => Path<T>): Promise<T>
   /**
    * Runs async `work` as one all-or-nothing unit of its own, for a body written in batches as it is read: `run` drives
    * each batch's path inside it.
    */
-  writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>): Promise<T>
+  writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>, tally?: RowTally): Promise<T>
   /** Whether a write could start now, and no commit has been pending longer than `stuckAfterMs`; never waits for a lock. */
   health(stuckAfterMs: number): Promise<StoreHealth>
   schemaFacts(): Promise<SchemaFacts>

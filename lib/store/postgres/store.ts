@@ -21,7 +21,7 @@ import {
   type StatementRef,
   type StatementRequest,
 } from '../path'
-import type { Capability, SchemaFacts, SchemaStatement, Store, StoreHealth } from '../store'
+import type { Capability, RowTally, SchemaFacts, SchemaStatement, Store, StoreHealth } from '../store'
 import type { TableInfo, TableListing } from '../table'
 import { ALL_TABLES_SQL, createStatement, NAMED_TABLE_SQL, tablesFrom, type CatalogRow, type CatalogTable } from './catalog'
 import { COUNTS_TABLE, postgresDialect, STORE_TABLES } from './dialect'
@@ -217,6 +217,8 @@ interface RequestSession extends Session {
   changes: PendingChanges[]
   /** Tables whose counts row this request was first to update (and lock) in the transaction: undone if it fails. */
   locked: string[]
+  /** Rows its statements changed, for its RowTally. */
+  rowsChanged: number
 }
 
 /**
@@ -244,7 +246,7 @@ class WriteTransaction {
 
   /** A session for one request of this transaction. */
   session(): RequestSession {
-    return { dialect: postgresDialect, counts: new RequestCounts(this.pendingCounts), cachedSchema: false, changes: [], locked: [] }
+    return { dialect: postgresDialect, counts: new RequestCounts(this.pendingCounts), cachedSchema: false, changes: [], locked: [], rowsChanged: 0 }
   }
 
   /** The group's deltas, in name order so that two transactions lock counts rows in one order. */
@@ -257,9 +259,16 @@ class WriteTransaction {
 
 interface Job {
   path: (session: Session) => Path<unknown>
+  tally: RowTally | undefined
   resolve(value: unknown): void
   reject(error: unknown): void
   attempts: number
+}
+
+/** Answers a job whose request has committed, crediting its rows. */
+function settle(job: Job, ran: { value: unknown; rows: number }): void {
+  if (job.tally) job.tally.rowsWritten += ran.rows
+  job.resolve(ran.value)
 }
 
 export class PostgresStore implements Store {
@@ -384,8 +393,11 @@ export class PostgresStore implements Store {
       }
       case 'count':
         return transaction && session ? this.countInTransaction(transaction, session, request.name) : this.countCommitted(request.name)
-      case 'runEach':
-        return this.runEach(runner, request, transaction?.together ?? false)
+      case 'runEach': {
+        const result = await this.runEach(runner, request, transaction?.together ?? false)
+        if (session) session.rowsChanged += result.changes
+        return result
+      }
       case 'feed':
         // Whether the table is followed is asked of the database once per table and group, just before COMMIT.
         if (session) {
@@ -398,7 +410,9 @@ export class PostgresStore implements Store {
         return undefined
       case 'run': {
         const prepared = this.statement(request.statement)
-        return runResult(prepared, await runner(prepared.template, ...request.params.map(toParameter)).values())
+        const result = runResult(prepared, await runner(prepared.template, ...request.params.map(toParameter)).values())
+        if (session) session.rowsChanged += result.changes
+        return result
       }
       case 'values': {
         const prepared = this.statement(request.statement)
@@ -569,7 +583,7 @@ export class PostgresStore implements Store {
   }
 
   /** Runs one request's path in `transaction`; a table it dropped takes its counts row with it. */
-  private async runRequest<T>(transaction: WriteTransaction, path: (session: Session) => Path<T>): Promise<T> {
+  private async runRequest<T>(transaction: WriteTransaction, path: (session: Session) => Path<T>): Promise<{ value: T; rows: number }> {
     const session = transaction.session()
     const { connection } = transaction
     try {
@@ -577,7 +591,7 @@ export class PostgresStore implements Store {
       for (const table of session.counts.dropped) await connection(COUNT_DELETE, table)
       session.counts.succeeded()
       transaction.changes.push(...session.changes)
-      return value
+      return { value, rows: session.rowsChanged }
     } catch (error) {
       session.counts.failed()
       // Its savepoint undoes its update of these counts rows: the next request to ask updates them again.
@@ -586,9 +600,9 @@ export class PostgresStore implements Store {
     }
   }
 
-  writePath<T>(path: (session: Session) => Path<T>): Promise<T> {
+  writePath<T>(path: (session: Session) => Path<T>, tally?: RowTally): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ path, resolve: resolve as (value: unknown) => void, reject, attempts: 0 })
+      this.queue.push({ path, tally, resolve: resolve as (value: unknown) => void, reject, attempts: 0 })
       this.schedule()
     })
   }
@@ -601,14 +615,20 @@ export class PostgresStore implements Store {
    * Runs async `work` in a transaction of its own, for a body that arrives in batches: `run` drives each batch's path
    * in it. Everything commits at the end, or nothing.
    */
-  async writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>): Promise<T> {
+  async writeStream<T>(work: (run: <U>(path: (session: Session) => Path<U>) => Promise<U>) => Promise<T>, tally?: RowTally): Promise<T> {
     const connection = await this.writer.reserve()
     const transaction = new WriteTransaction(connection)
     try {
       await connection`BEGIN`
-      const value = await work((path) => this.runRequest(transaction, path))
+      let rows = 0
+      const value = await work(async (path) => {
+        const ran = await this.runRequest(transaction, path)
+        rows += ran.rows
+        return ran.value
+      })
       await this.beforeCommit(transaction)
       await this.commit(connection)
+      if (tally) tally.rowsWritten += rows
       return value
     } catch (error) {
       await connection`ROLLBACK`.catch(() => {})
@@ -669,7 +689,7 @@ export class PostgresStore implements Store {
   private async runTogether(group: Job[]): Promise<boolean> {
     const connection = await this.writer.reserve()
     const transaction = new WriteTransaction(connection, true)
-    let outcomes: PromiseSettledResult<unknown>[]
+    let outcomes: PromiseSettledResult<{ value: unknown; rows: number }>[]
     try {
       try {
         pipelined(connection`BEGIN`)
@@ -691,7 +711,7 @@ export class PostgresStore implements Store {
       connection.release()
       if (transaction.schemaChanged) this.forgetSchema()
     }
-    group.forEach((job, index) => job.resolve((outcomes[index] as PromiseFulfilledResult<unknown>).value))
+    group.forEach((job, index) => settle(job, (outcomes[index] as PromiseFulfilledResult<{ value: unknown; rows: number }>).value))
     return true
   }
 
@@ -701,7 +721,7 @@ export class PostgresStore implements Store {
    * answered with its error; one that lost a race runs again in a later group. Answers go out after COMMIT.
    */
   private async runInTurn(group: Job[]): Promise<void> {
-    const done: Array<{ job: Job; value?: unknown; error?: unknown }> = []
+    const done: Array<{ job: Job; ran?: { value: unknown; rows: number }; error?: unknown }> = []
     const again: Job[] = []
     let connection: ReservedSQL | undefined
     let transaction: WriteTransaction | undefined
@@ -712,9 +732,9 @@ export class PostgresStore implements Store {
       for (const job of group) {
         pipelined(connection`SAVEPOINT rowpost_request`)
         try {
-          const value = await this.runRequest(transaction, job.path)
+          const ran = await this.runRequest(transaction, job.path)
           pipelined(connection`RELEASE SAVEPOINT rowpost_request`)
-          done.push({ job, value })
+          done.push({ job, ran })
         } catch (error) {
           await connection`ROLLBACK TO SAVEPOINT rowpost_request`
           pipelined(connection`RELEASE SAVEPOINT rowpost_request`)
@@ -749,8 +769,8 @@ export class PostgresStore implements Store {
       connection?.release()
       if (transaction?.schemaChanged) this.forgetSchema()
     }
-    for (const { job, value, error } of done) {
-      if (error === undefined) job.resolve(value)
+    for (const { job, ran, error } of done) {
+      if (ran) settle(job, ran)
       else job.reject(error)
     }
     if (again.length) {
