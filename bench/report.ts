@@ -105,3 +105,40 @@ export function goalsTable(goals: Goal[]): string {
   })
   return markdownTable(['target from the issue', 'actual', 'goal', 'verdict'], [false, true, true, false], rows)
 }
+
+/** A ratio of two cells' medians against its goal; `≤` for a ratio that must stay small (a latency). */
+export function ratioGoal(
+  name: string,
+  numerator: Cell | undefined,
+  denominator: Cell | undefined,
+  metric: Metric,
+  goal: number,
+  comparison: '≥' | '≤' = '≥',
+): Goal {
+  const top = medianOf(numerator, metric)
+  const bottom = medianOf(denominator, metric)
+  const missing = [numerator, denominator]
+    .filter((cell) => medianOf(cell, metric) === undefined)
+    .map((cell) => (cell ? `${cell.workload} ${cell.failures.length ? 'failed' : 'not run'}` : 'not run'))
+  return {
+    name,
+    actual: top !== undefined && bottom ? top / bottom : undefined,
+    show: (value) => `${value.toFixed(2)}×`,
+    comparison,
+    goal,
+    missing: missing.join(', '),
+  }
+}
+
+export function limitGoal(name: string, cell: Cell | undefined, metric: Metric, goal: number, unit: 'MB' | 'ms'): Goal {
+  const scale = unit === 'MB' ? 1e6 : 1
+  const actual = medianOf(cell, metric)
+  return {
+    name,
+    actual: actual === undefined ? undefined : actual / scale,
+    show: (value) => `${value.toFixed(unit === 'MB' ? 1 : 0)} ${unit}`,
+    comparison: '≤',
+    goal,
+    missing: cell?.failures.length ? 'failed' : 'not run',
+  }
+}

@@ -6,11 +6,12 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chooseLoadGenerator, type LoadGenerator } from './load'
 import { accepts, exitedWithin, freePort, killAll, memoryOf, sleep, spawnTracked, startServer, type Server } from './processes'
-import { goalsTable, medianOf, megabytes, ms, resultsTable, type Cell, type Goal, type Metric, type Sample } from './report'
+import { goalsTable, limitGoal, megabytes, ms, ratioGoal, resultsTable, type Cell, type Goal, type Sample } from './report'
 import { jsonBody } from './rows'
 import { envInt } from './env'
+import { READ_WORKLOADS, readBench } from './reads'
 
-const ALL_WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5']
+const ALL_WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', ...READ_WORKLOADS]
 const config = {
   /** Seconds of each wrk run. */
   seconds: envInt('BENCH_SECONDS', 6),
@@ -25,6 +26,8 @@ const config = {
   w4TimeoutSeconds: envInt('BENCH_W4_TIMEOUT', 600),
   /** Rows already in the table for W5. */
   w5Rows: envInt('BENCH_W5_ROWS', 10_000_000),
+  /** Rows in the table the read workloads (R1–R4) read. */
+  readRows: envInt('BENCH_R_ROWS', 1_000_000),
   /** Rows ceiling (c) inserts, in transactions of 1000. */
   ceilingRows: envInt('BENCH_C_ROWS', 1_000_000),
   /** Starts measured for start-to-listen and idle RSS (at least 5). */
@@ -149,6 +152,18 @@ if (wants('W5')) {
     for (const target of [UNSAFE_FULL, UNSAFE_NORMAL]) httpPlan.push({ target, workload, cell: addCell(target.label, workload.name) })
   }
 }
+const reads = readBench({
+  workloads: config.workloads,
+  runs: config.runs,
+  seconds: config.seconds,
+  connections: config.connections,
+  threads: config.threads,
+  rows: config.readRows,
+  tmpRoot,
+  freshDir,
+  addCell,
+  log,
+})
 const ceilingCell = addCell(CEILING_INPROCESS, `${shortCount(config.ceilingRows)} rows, tx of 1000`)
 const startCells = {
   rowpost: addCell('rowpost --unsafe', 'startup', config.startRuns),
@@ -368,35 +383,6 @@ function prepareBigFile(): string {
   return path
 }
 
-function ratioGoal(name: string, numerator: Cell | undefined, denominator: Cell | undefined, metric: Metric, goal: number): Goal {
-  const top = medianOf(numerator, metric)
-  const bottom = medianOf(denominator, metric)
-  const missing = [numerator, denominator]
-    .filter((cell) => medianOf(cell, metric) === undefined)
-    .map((cell) => (cell ? `${cell.workload} ${cell.failures.length ? 'failed' : 'not run'}` : 'not run'))
-  return {
-    name,
-    actual: top !== undefined && bottom ? top / bottom : undefined,
-    show: (value) => `${value.toFixed(2)}×`,
-    comparison: '≥',
-    goal,
-    missing: missing.join(', '),
-  }
-}
-
-function limitGoal(name: string, cell: Cell | undefined, metric: Metric, goal: number, unit: 'MB' | 'ms'): Goal {
-  const scale = unit === 'MB' ? 1e6 : 1
-  const actual = medianOf(cell, metric)
-  return {
-    name,
-    actual: actual === undefined ? undefined : actual / scale,
-    show: (value) => `${value.toFixed(unit === 'MB' ? 1 : 0)} ${unit}`,
-    comparison: '≤',
-    goal,
-    missing: cell?.failures.length ? 'failed' : 'not run',
-  }
-}
-
 function goals(): Goal[] {
   const list: Goal[] = []
   const w1 = (target: HttpTarget) => find(target.label, 'W1')
@@ -432,6 +418,7 @@ function goals(): Goal[] {
       ),
     )
   }
+  list.push(...reads.goals(ceilingCell))
   list.push(limitGoal('rowpost idle RSS', startCells.rowpost, 'peakRss', 60, 'MB'))
   list.push(limitGoal('rowpost start → listening (median)', startCells.rowpost, 'p50Ms', 150, 'ms'))
   return list.filter((goal) => !(goal.actual === undefined && goal.missing?.split(', ').every((why) => why.endsWith('not run'))))
@@ -461,8 +448,10 @@ const loadAverage = () =>
 
 async function main(): Promise<void> {
   writeFileSync(join(tmpRoot, 'metadata.json'), JSON.stringify(METADATA))
-  const generator = httpPlan.length ? await chooseLoadGenerator(process.env.BENCH_LOADGEN, log) : undefined
+  const readsWanted = READ_WORKLOADS.some(wants)
+  const generator = httpPlan.length || readsWanted ? await chooseLoadGenerator(process.env.BENCH_LOADGEN, log) : undefined
   const bigFile = wants('W5') ? prepareBigFile() : undefined
+  reads.prepare()
   const started = performance.now()
   const loadBefore = loadAverage()
   for (let run = 1; run <= config.runs; run++) {
@@ -473,8 +462,10 @@ async function main(): Promise<void> {
       if (cell.failures.length && !cell.samples.length) continue
       await runUploadCell(format, cell)
     }
+    await reads.runOnce(generator)
     await runCeilingC()
   }
+  reads.finish()
   log(`startup: ${config.startRuns} starts each`)
   for (let start = 0; start < config.startRuns; start++) {
     await measureStartup(startCells.rowpost, (dir, port) => ['bun', ROWPOST, join(dir, 'data.db'), '--create', '--unsafe', '-p', `${port}`])
