@@ -4,10 +4,12 @@
  *   git worktree add /tmp/rowpost-before <commit> && ln -s "$PWD/node_modules" /tmp/rowpost-before/node_modules
  *   BENCH_A=/tmp/rowpost-before BENCH_B=. bun bench/ab.ts
  * Each run: a fresh data.db, `--unsafe`, durability full, group commit on, wrk with 32 connections for BENCH_SECONDS.
+ * BENCH_A_AUTH / BENCH_B_AUTH=token serve that side with bench/run.ts's metadata.json instead of `--unsafe`, every
+ * request sending its bearer token: `BENCH_A=. BENCH_B=. BENCH_B_AUTH=token bun bench/ab.ts` is a token's cost.
  * Besides req/s it reports the server's CPU time per request (user + system, from /proc), which a busy shared machine
  * disturbs far less than throughput.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { envInt } from './env'
@@ -17,6 +19,15 @@ import { median } from './report'
 
 const checkouts = { A: process.env.BENCH_A, B: process.env.BENCH_B }
 if (!checkouts.A || !checkouts.B) throw new Error('Set BENCH_A and BENCH_B to the two checkouts to compare')
+const TOKEN = 'secret-token'
+const METADATA = {
+  plugins: {
+    'datasette-insert': { allow: { id: 'bench' } },
+    'datasette-auth-tokens': { tokens: [{ token: TOKEN, actor: { id: 'bench' } }] },
+  },
+}
+const auth: Record<string, string> = { A: process.env.BENCH_A_AUTH ?? 'unsafe', B: process.env.BENCH_B_AUTH ?? 'unsafe' }
+for (const mode of Object.values(auth)) if (mode !== 'unsafe' && mode !== 'token') throw new Error(`BENCH_A_AUTH/BENCH_B_AUTH: unsafe or token, not ${mode}`)
 const runs = envInt('BENCH_RUNS', 5)
 const seconds = envInt('BENCH_SECONDS', 6)
 const rowsPerRequest = envInt('BENCH_BATCH', 1)
@@ -29,10 +40,21 @@ try {
   for (let run = 0; run < runs; run++) {
     for (const [label, checkout] of Object.entries(checkouts)) {
       const dir = mkdtempSync(join(tmpdir(), 'rowpost-ab-'))
-      const server = await startServer(label, ['bun', join(resolve(checkout!), 'index.ts'), join(dir, 'data.db'), '--create', '--unsafe', '-p', '0'], dir)
+      const token = auth[label] === 'token'
+      if (token) writeFileSync(join(dir, 'metadata.json'), JSON.stringify(METADATA))
+      const authArgs = token ? ['-m', join(dir, 'metadata.json')] : ['--unsafe']
+      const server = await startServer(label, ['bun', join(resolve(checkout!), 'index.ts'), join(dir, 'data.db'), '--create', ...authArgs, '-p', '0'], dir)
       try {
         const cpuBefore = cpuSeconds(server.pid)
-        const result = await wrk.run({ url: `${server.url}/-/insert/data/items?pk=id`, rowsPerRequest, seconds, connections: 32, threads: 1, idBase })
+        const result = await wrk.run({
+          url: `${server.url}/-/insert/data/items?pk=id`,
+          rowsPerRequest,
+          seconds,
+          connections: 32,
+          threads: 1,
+          idBase,
+          token: token ? TOKEN : undefined,
+        })
         const cpuUs = ((cpuSeconds(server.pid) - cpuBefore) / result.okRequests) * 1e6
         cpuPerRequest[label]!.push(cpuUs)
         idBase += 1e9
@@ -57,7 +79,7 @@ console.log(`W${rowsPerRequest === 1 ? 1 : `(${rowsPerRequest} rows)`}, medians 
 for (const label of ['A', 'B']) {
   const cpu = median(cpuPerRequest[label]!)!.toFixed(1)
   console.log(
-    `${label} ${checkouts[label as 'A']}: ${Math.round(median(rps[label]!)!)} req/s (p50 ${median(p50[label]!)!.toFixed(2)} ms), ${cpu} µs CPU/request; runs ${rps[label]!.map(Math.round).join(', ')}`,
+    `${label} ${checkouts[label as 'A']} (${auth[label]}): ${Math.round(median(rps[label]!)!)} req/s (p50 ${median(p50[label]!)!.toFixed(2)} ms), ${cpu} µs CPU/request; runs ${rps[label]!.map(Math.round).join(', ')}`,
   )
 }
 const cpuRatio = median(cpuPerRequest.B!)! / median(cpuPerRequest.A!)!

@@ -9,6 +9,32 @@ const digest = (token: string) => createHash('sha256').update(token).digest()
 
 export type Authenticator = (authorization: string | null) => Actor
 
+/** Authorization headers remembered with the configured token's actor they resolved to; past this many, the oldest goes. */
+const REMEMBERED_HEADERS = 1024
+
+/**
+ * The actors of Authorization headers seen before, so that a client sending the same token on every request pays the
+ * digest and the table scan once. Entries are found by a hash seeded afresh per process (so no caller can aim at a
+ * bucket) and confirmed by a constant-time comparison of the whole header; only headers that named a configured
+ * token are kept, so refused guesses cannot fill it.
+ */
+class RememberedHeaders {
+  private readonly seed = crypto.getRandomValues(new BigUint64Array(1))[0]!
+  private readonly entries = new Map<bigint | number, { header: Buffer; actor: Actor }>()
+
+  find(authorization: string): { actor: Actor } | undefined {
+    const entry = this.entries.get(Bun.hash(authorization, this.seed))
+    if (!entry) return undefined
+    const presented = Buffer.from(authorization)
+    return presented.length === entry.header.length && timingSafeEqual(presented, entry.header) ? entry : undefined
+  }
+
+  remember(authorization: string, actor: Actor): void {
+    if (this.entries.size >= REMEMBERED_HEADERS) this.entries.delete(this.entries.keys().next().value!)
+    this.entries.set(Bun.hash(authorization, this.seed), { header: Buffer.from(authorization), actor })
+  }
+}
+
 /**
  * Builds the lookup once per config: each configured token is kept only as its SHA-256 digest. `dstok_` tokens are
  * verified with `secret`; without one they are refused rather than treated as unknown configured tokens.
@@ -17,8 +43,11 @@ export function createAuthenticator(grants: TokenGrant[], secret?: string): Auth
   // The CLI refuses an empty secret at startup; this keeps any other caller from verifying tokens anyone can forge.
   if (secret === '') throw new RangeError('An empty secret would let anyone forge dstok_ tokens; pass none to refuse them')
   const table = grants.map(({ token, actor }) => ({ digest: digest(token), actor }))
+  const remembered = new RememberedHeaders()
   return function authenticate(authorization) {
     if (authorization === null) return null
+    const seen = remembered.find(authorization)
+    if (seen) return seen.actor
     const match = /^bearer[ \t]+(.*)$/is.exec(authorization.trim())
     if (!match) return null
     const token = match[1]!.trim()
@@ -32,6 +61,7 @@ export function createAuthenticator(grants: TokenGrant[], secret?: string): Auth
       if (timingSafeEqual(entry.digest, presented) && found === null) found = entry.actor
     }
     if (found === null) throw new InvalidToken()
+    remembered.remember(authorization, found)
     return found
   }
 }

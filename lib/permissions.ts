@@ -50,16 +50,22 @@ export function actorMatches(actor: Actor, allow: AllowBlock): boolean {
   if (allow === true) return true
   if (allow === false) return false
   if (actor === null && allow.unauthenticated === true) return true
-  const actorFields = actor ?? {}
-  for (const [key, wanted] of Object.entries(allow)) {
-    if (!Object.hasOwn(actorFields, key)) continue
+  if (actor === null) return false
+  // Checked on every request, so without the arrays Object.entries and wrapping single values would allocate.
+  for (const key in allow) {
+    if (!Object.hasOwn(allow, key) || !Object.hasOwn(actor, key)) continue
+    const wanted = allow[key]
     if (wanted === '*') return true
-    const actorValue = actorFields[key]
-    const actorValues = Array.isArray(actorValue) ? actorValue : [actorValue]
-    const wantedValues = Array.isArray(wanted) ? wanted : [wanted]
-    if (wantedValues.some((value) => isScalar(value) && actorValues.includes(value))) return true
+    const actorValue = actor[key]
+    if (Array.isArray(wanted) ? wanted.some((value) => actorHas(actorValue, value)) : actorHas(actorValue, wanted)) return true
   }
   return false
+}
+
+/** Whether an actor's value (one, or a list) holds `wanted`, a scalar of an allow block. */
+function actorHas(actorValue: unknown, wanted: unknown): boolean {
+  if (!isScalar(wanted)) return false
+  return Array.isArray(actorValue) ? actorValue.includes(wanted) : actorValue === wanted
 }
 
 /**

@@ -392,6 +392,20 @@ describe('createAuthenticator', () => {
     ])
   })
 
+  test('a header seen before resolves to the same actor again, and one differing from it by a character is still refused', () => {
+    const first = authenticate('Bearer abc123')
+    expect(authenticate('Bearer abc123')).toBe(first!)
+    expect(thrown(() => authenticate('Bearer abc124'))).toEqual(['InvalidToken', 'Invalid token'])
+    expect(thrown(() => authenticate('Bearer abc123x'))).toEqual(['InvalidToken', 'Invalid token'])
+  })
+
+  test('past the number of headers it remembers, old and new headers all still resolve', () => {
+    const fresh = createAuthenticator([{ token: 'abc123', actor: { id: 'bot' } }])
+    const headers = Array.from({ length: 1100 }, (_, index) => `Bearer${' '.repeat(index + 1)}abc123`)
+    for (let round = 0; round < 2; round++) expect(headers.filter((header) => fresh(header)?.id === 'bot')).toHaveLength(headers.length)
+    expect(thrown(() => fresh(`Bearer${' '.repeat(5)}abc12`))).toEqual(['InvalidToken', 'Invalid token'])
+  })
+
   test('with no tokens configured any bearer value is invalid, and no header is anonymous', () => {
     const none = createAuthenticator([])
     expect([thrown(() => none('Bearer anything')), none(null)]).toEqual([['InvalidToken', 'Invalid token'], null])

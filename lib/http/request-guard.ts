@@ -11,6 +11,9 @@ export interface RequestGuardOptions {
   origins: readonly string[]
 }
 
+/** An Authorization header whose scheme is Bearer (the word alone, or followed by white space). */
+const BEARER_SCHEME = /^\s*bearer(?:\s|$)/i
+
 /** Datasette's safe methods; every other method gets the cross-site check. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -56,8 +59,7 @@ function crossSiteReason(request: Request, origins: ReadonlySet<string>): string
   const headers = request.headers
   const authorization = headers.get('authorization')
   // A bearer token is no ambient credential a page could borrow, unless a cookie comes along (then cookie auth may be in play).
-  const scheme = authorization?.trim().split(/\s+/, 1)[0]!.toLowerCase()
-  if (scheme === 'bearer' && !headers.get('cookie')) return undefined
+  if (authorization !== null && BEARER_SCHEME.test(authorization) && !headers.get('cookie')) return undefined
   const origin = headers.get('origin') || null
   // A listed origin may call with its own credentials; the visitor's login cookie is for rowpost's own pages only.
   if (origin !== null && origins.has(origin) && !authenticatesByCookie(request)) return undefined
