@@ -144,7 +144,8 @@ class NdjsonParser implements RowParser {
 
   // Placed before the generator methods: right after a field, `*feed(...)` would read as `#rows = 0 * feed(...)`.
   #row(text: string): IngestRow | undefined {
-    if (JSON_BLANK.test(text)) return undefined
+    // A row's line starts with its brace, so only the rare other lines need the blank-line pattern.
+    if (text.charCodeAt(0) !== 0x7b && JSON_BLANK.test(text)) return undefined
     const line = this.line
     let value: JsonValue
     try {
@@ -210,6 +211,7 @@ class DelimitedParser implements RowParser {
   line = 1
   consumed = 0
   readonly #delimiter: number
+  readonly #separator: string
   #state: FieldState = 'start'
   #field = ''
   #fieldQuoted = false
@@ -222,14 +224,31 @@ class DelimitedParser implements RowParser {
 
   constructor(delimiter: ',' | '\t') {
     this.#delimiter = delimiter.charCodeAt(0)
+    this.#separator = delimiter
   }
 
   *feed(text: string): Generator<IngestRow> {
     const offset = this.#offset
     this.#offset += text.length
     const delimiter = this.#delimiter
+    // The next newline and quote at or after i, kept rather than searched again, so each is found once per chunk.
+    let newline = text.indexOf('\n')
+    let quote = text.indexOf('"')
     let i = 0
     while (i < text.length) {
+      if (this.#state === 'start' && this.#fields.length === 0) {
+        // At a record's start, a whole line without a quote is split natively instead of character by character.
+        if (newline !== -1 && newline < i) newline = text.indexOf('\n', i)
+        if (quote !== -1 && quote < i) quote = text.indexOf('"', i)
+        if (newline !== -1 && (quote === -1 || quote > newline)) {
+          const end = newline > i && text.charCodeAt(newline - 1) === CR ? newline - 1 : newline
+          const line = text.slice(i, end)
+          i = newline + 1
+          const row = this.#plainRecord(line, offset + i)
+          if (row) yield row
+          continue
+        }
+      }
       switch (this.#state) {
         case 'start':
           if (text.charCodeAt(i) === QUOTE) {
@@ -259,11 +278,11 @@ class DelimitedParser implements RowParser {
           break
         }
         case 'quoted': {
-          const quote = text.indexOf('"', i)
-          const end = quote === -1 ? text.length : quote
+          const closing = text.indexOf('"', i)
+          const end = closing === -1 ? text.length : closing
           this.line += countNewlines(text, i, end)
           this.#field += text.slice(i, end)
-          if (quote !== -1) this.#state = 'quote'
+          if (closing !== -1) this.#state = 'quote'
           i = end + 1
           break
         }
@@ -328,11 +347,35 @@ class DelimitedParser implements RowParser {
     this.#recordLine = this.line
     this.consumed = end
     if (fields.length === 1 && fields[0] === '' && !quoted[0]) return undefined
-    if (!this.#header) {
+    return this.#row(fields, quoted, line)
+  }
+
+  /** A record without a quote, given as its line without the line end, closed at `end`; its row, as #endRecord's. */
+  #plainRecord(text: string, end: number): IngestRow | undefined {
+    const line = this.#recordLine
+    this.line++
+    this.#recordLine = this.line
+    this.consumed = end
+    if (text === '') return undefined
+    const fields = text.split(this.#separator)
+    const header = this.#header
+    if (header && fields.length > header.length) {
+      throw new InvalidLine(line, `the record has more fields than the ${header.length} columns of the header`)
+    }
+    return this.#row(fields, undefined, line)
+  }
+
+  /** The row of a record's fields (`quoted` says which were quoted; none when absent), or nothing for the header. */
+  #row(fields: string[], quoted: boolean[] | undefined, line: number): IngestRow | undefined {
+    const header = this.#header
+    if (!header) {
       this.#header = headerNames(fields, line)
       return undefined
     }
-    const entries: RowEntries = this.#header.map((name, index) => [name, index < fields.length ? fieldValue(fields[index]!, quoted[index]!) : null] as const)
+    const entries: RowEntries = []
+    for (let index = 0; index < header.length; index++) {
+      entries.push([header[index]!, index < fields.length ? fieldValue(fields[index]!, quoted !== undefined && quoted[index]!) : null])
+    }
     return { line, entries }
   }
 }
@@ -375,6 +418,9 @@ const INT64_MAX = 2n ** 63n - 1n
  */
 function fieldValue(text: string, quoted: boolean): JsonValue {
   if (text === '') return quoted ? '' : null
+  // A number starts with a digit, a minus or a point; most text fails this one comparison and skips both patterns.
+  const first = text.charCodeAt(0)
+  if (first !== 0x2d && first !== 0x2e && (first < 0x30 || first > 0x39)) return text
   if (INTEGER.test(text)) {
     // Up to 15 digits is always a safe integer; `|| 0` turns "-0" into 0.
     if (text.length < 16) return Number(text) || 0

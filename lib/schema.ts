@@ -26,6 +26,16 @@ function kindOf(value: JsonValue): ValueKind | null {
   return 'text'
 }
 
+interface SeenColumn {
+  name: string
+  kinds: Set<ValueKind>
+}
+
+function addKind(column: SeenColumn, value: JsonValue): void {
+  const kind = kindOf(value)
+  if (kind) column.kinds.add(kind)
+}
+
 /** One column's type from the kinds of value seen in it: integers and floats make REAL, other mixes TEXT. */
 function typeOfKinds(kinds: Set<ValueKind>): ColumnType {
   if (kinds.size === 0) return 'TEXT'
@@ -39,18 +49,29 @@ function typeOfKinds(kinds: Set<ValueKind>): ColumnType {
 
 /** The kinds of value seen in each column, fed row by row: inferColumns over any number of rows, without keeping them. */
 export class ColumnKinds {
-  private readonly seen = new Map<string, { name: string; kinds: Set<ValueKind> }>()
+  private readonly seen = new Map<string, SeenColumn>()
+  /** The names of the last row added without `only`, and their columns: rows usually repeat them, so a cell costs one kind check. */
+  private lastNames: string[] = []
+  private lastColumns: SeenColumn[] = []
 
   /** Keys are matched ignoring ASCII case, as SQLite does; the first spelling seen names the column. */
   add(row: ReadonlyArray<readonly [string, JsonValue]>, only?: (key: string) => boolean): void {
+    if (!only && row.length === this.lastNames.length && row.every(([name], i) => name === this.lastNames[i])) {
+      for (let i = 0; i < row.length; i++) addKind(this.lastColumns[i]!, row[i]![1])
+      return
+    }
+    const columns: SeenColumn[] = []
     for (const [name, value] of row) {
       if (only && !only(name)) continue
       const key = identifierKey(name)
       let column = this.seen.get(key)
       if (!column) this.seen.set(key, (column = { name, kinds: new Set() }))
-      const kind = kindOf(value)
-      if (kind) column.kinds.add(kind)
+      addKind(column, value)
+      columns.push(column)
     }
+    if (only) return
+    this.lastNames = row.map(([name]) => name)
+    this.lastColumns = columns
   }
 
   /** Whether some value of the column was a number: turning the column to TEXT or REAL then changes stored values. */
