@@ -41,8 +41,10 @@ export function onSqlite(work: (writer: SqliteConnection) => WriteOutcome): (s: 
 export function createWriteResponder(context: AppContext) {
   const store = new IdempotencyStore(context.settings.idempotency_key_ttl)
   const describe = (request: Request, bodyText: string) => {
+    const header = request.headers.get('idempotency-key')
+    if (header === null) return null
     const target = request.url.slice(request.url.indexOf('/', request.url.indexOf('//') + 2))
-    return idempotentRequest(request.headers.get('idempotency-key'), keyScope(context.actorOf(request)), request.method, target, bodyText)
+    return idempotentRequest(header, keyScope(context.actorOf(request)), request.method, target, bodyText)
   }
   const replay = (body: string, status: number) => jsonTextResponse(body, status, { 'idempotent-replayed': 'true' })
 
