@@ -140,7 +140,18 @@ function* addMissingColumns(s: Session, table: TableInfo, rows: RowEntries[], al
   return (yield* lookUp(table.name))!
 }
 
-const lacksColumns = (table: TableInfo, rows: RowEntries[]) => rows.some((row) => row.some(([name]) => columnFor(table, name) === undefined))
+/** Whether some row names a column the table lacks; a row with the same keys as the row before it is not looked at again. */
+function lacksColumns(table: TableInfo, rows: RowEntries[]): boolean {
+  let checked: RowEntries | undefined
+  for (const row of rows) {
+    if (checked && sameKeys(row, checked)) continue
+    if (row.some(([name]) => columnFor(table, name) === undefined)) return true
+    checked = row
+  }
+  return false
+}
+
+const sameKeys = (row: RowEntries, other: RowEntries) => row.length === other.length && row.every(([name], i) => name === other[i]![0])
 
 /** The table `existing` describes, created or altered as the request allows. Runs inside the write transaction. */
 function* prepareTable(s: Session, write: RowsWrite, existing: TableInfo | undefined): Path<TableInfo> {
@@ -247,10 +258,20 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   // First every row's values and key, so a replace or upsert batch can learn which keys exist in one query.
   const prepared: Array<{ shape: RowShape; values: SqlValue[]; key: SqlValue[] | null }> = []
   let shape: RowShape | undefined
+  // One describer for every cell (read only when a cell is refused), rather than a closure made for each cell.
+  let cellRow = 0
+  let cellName = ''
+  const describeCell = () => `${label(cellRow)} column ${JSON.stringify(cellName)}`
   write.rows.forEach((row, index) => {
     if (!shape || !sameNames(row, shape.names)) shape = shapeFor(row)
     const numericAt = shape.numericAt
-    const values = row.map(([name, value], i) => cellValue(value, numericAt[i]!, () => `${label(index)} column ${JSON.stringify(name)}`))
+    const values: SqlValue[] = []
+    cellRow = index
+    for (let i = 0; i < row.length; i++) {
+      const [name, value] = row[i]!
+      cellName = name
+      values.push(cellValue(value, numericAt[i]!, describeCell))
+    }
     const key = shape.keyAt.map((at, i) => (at === -1 ? null : realKeys[i] ? asStoredReal(values[at]!) : values[at]!))
     prepared.push({ shape, values, key: key.every((value) => value !== null) ? key : null })
   })
