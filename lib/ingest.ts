@@ -406,7 +406,6 @@ function headerNames(names: string[], line: number): string[] {
   return names
 }
 
-const INTEGER = /^-?\d+$/
 const FLOAT = /^-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?$/
 const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
@@ -418,20 +417,30 @@ const INT64_MAX = 2n ** 63n - 1n
  */
 function fieldValue(text: string, quoted: boolean): JsonValue {
   if (text === '') return quoted ? '' : null
-  // A number starts with a digit, a minus or a point; most text fails this one comparison and skips both patterns.
+  const length = text.length
+  // A number starts with a digit, a minus or a point: most text is known as text after this one comparison.
   const first = text.charCodeAt(0)
   if (first !== 0x2d && first !== 0x2e && (first < 0x30 || first > 0x39)) return text
-  if (INTEGER.test(text)) {
-    // Up to 15 digits is always a safe integer; `|| 0` turns "-0" into 0.
-    if (text.length < 16) return Number(text) || 0
-    const value = BigInt(text)
-    if (value < INT64_MIN || value > INT64_MAX) return text
-    return Number.isSafeInteger(Number(value)) ? Number(value) : value
+  // Digits after an optional minus are an integer, added up here (exact below 16 characters) rather than matched.
+  const start = first === 0x2d ? 1 : 0
+  let i = start
+  let value = 0
+  for (; i < length; i++) {
+    const digit = text.charCodeAt(i) - 0x30
+    if (digit < 0 || digit > 9) break
+    value = value * 10 + digit
+  }
+  if (i === length && length > start) {
+    // `|| 0` turns "-0" into 0.
+    if (length < 16) return start === 1 ? -value || 0 : value
+    const exact = BigInt(text)
+    if (exact < INT64_MIN || exact > INT64_MAX) return text
+    return Number.isSafeInteger(Number(exact)) ? Number(exact) : exact
   }
   if (FLOAT.test(text)) {
-    const value = Number(text)
-    if (!Number.isFinite(value)) return text
-    return Number.isInteger(value) ? new FloatLiteral(value) : value
+    const float = Number(text)
+    if (!Number.isFinite(float)) return text
+    return Number.isInteger(float) ? new FloatLiteral(float) : float
   }
   return text
 }

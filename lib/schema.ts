@@ -29,11 +29,15 @@ function kindOf(value: JsonValue): ValueKind | null {
 interface SeenColumn {
   name: string
   kinds: Set<ValueKind>
+  /** The kind added last: a column's values are mostly of one kind, which then skips the set. */
+  last?: ValueKind
 }
 
 function addKind(column: SeenColumn, value: JsonValue): void {
   const kind = kindOf(value)
-  if (kind) column.kinds.add(kind)
+  if (kind === null || kind === column.last) return
+  column.kinds.add(kind)
+  column.last = kind
 }
 
 /** One column's type from the kinds of value seen in it: integers and floats make REAL, other mixes TEXT. */
