@@ -35,6 +35,12 @@ const PAGE = 100
 /** R2 reads page 5,000 of its filter and sort: the token is that of the last row of page 4,999. */
 const DEEP_PAGE = 5000
 const R3_SQL = `select id, name, score, active from items limit ${PAGE}`
+export const READ_PATHS = {
+  R1: `/data/items.json?_size=${PAGE}`,
+  R3: `/data/-/query.json?sql=${encodeURIComponent(R3_SQL)}`,
+  NDJSON: '/data/items.json?_shape=array&_nl=on&_stream=on',
+  CSV: '/data/items.csv?_stream=on',
+}
 
 /** A read target: the command that serves dir/data.db. */
 interface ReadTarget {
@@ -65,48 +71,28 @@ export function readBench(options: ReadBenchOptions) {
   const file = join(options.tmpRoot, 'reads.db')
   const pages: Array<{ target: ReadTarget; workload: PageWorkload; cell: Cell }> = []
   const downloads: Array<{ workload: DownloadWorkload; cell: Cell }> = []
-  const r1: PageWorkload = { name: 'R1', path: `/data/items.json?_size=${PAGE}`, expectRows: PAGE }
+  const r1: PageWorkload = { name: 'R1', path: READ_PATHS.R1, expectRows: PAGE }
   // Its path holds a token from the file, set by prepare().
   const r2: PageWorkload = { name: `R2: page ${DEEP_PAGE.toLocaleString('en-US')}, filter + sort`, path: '', expectRows: PAGE }
-  const r3: PageWorkload = { name: 'R3: /-/query', path: `/data/-/query.json?sql=${encodeURIComponent(R3_SQL)}`, expectRows: PAGE }
+  const r3: PageWorkload = { name: 'R3: /-/query', path: READ_PATHS.R3, expectRows: PAGE }
   if (wants('R1')) for (const target of [CEILING, ROWPOST]) pages.push({ target, workload: r1, cell: options.addCell(target.label, r1.name) })
   if (wants('R2')) for (const target of [CEILING, ROWPOST]) pages.push({ target, workload: r2, cell: options.addCell(target.label, r2.name) })
   if (wants('R3')) pages.push({ target: ROWPOST, workload: r3, cell: options.addCell(ROWPOST.label, r3.name) })
   const rows = options.rows
   if (wants('R4')) {
     for (const workload of [
-      { format: 'NDJSON', path: '/data/items.json?_shape=array&_nl=on&_stream=on', headerLines: 0 },
-      { format: 'CSV', path: '/data/items.csv?_stream=on', headerLines: 1 },
+      { format: 'NDJSON', path: READ_PATHS.NDJSON, headerLines: 0 },
+      { format: 'CSV', path: READ_PATHS.CSV, headerLines: 1 },
     ] as const) {
       downloads.push({ workload, cell: options.addCell(ROWPOST.label, `R4: ${shortRows(rows)} rows ${workload.format}`) })
     }
   }
   const cpuPerUnit = new Map<Cell, number[]>()
 
-  /**
-   * items (id, name, score, active) like the write workloads', with scores in a scrambled order (indexed, for R2's
-   * sort) and one row in ten inactive (R2's filter keeps 90 %, so page 5,000 is mid-table). One statement.
-   */
   function prepare(): void {
     if (!pages.length && !downloads.length) return
     const started = performance.now()
-    const db = new Database(file, { create: true })
-    db.run('PRAGMA journal_mode = OFF')
-    db.run('PRAGMA synchronous = OFF')
-    db.run('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, score REAL, active INTEGER)')
-    db.run(
-      `WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < ${rows}) ` +
-        `INSERT INTO items SELECT id, 'n' || id, (id * 7919 % 1000) + 0.5, id % 10 != 0 FROM n`,
-    )
-    db.run('CREATE INDEX items_score ON items (score)')
-    const last = db.query('SELECT score, id FROM items WHERE active = 1 ORDER BY score, id LIMIT 1 OFFSET ?').get(PAGE * (DEEP_PAGE - 1) - 1) as {
-      score: number
-      id: number
-    } | null
-    db.close()
-    if (!last) throw new Error(`BENCH_R_ROWS=${rows} is too few rows for page ${DEEP_PAGE} of R2`)
-    const token = `${encodeKeyValue(last.score, 'REAL')},${encodeKeyValue(BigInt(last.id), 'INTEGER')}`
-    r2.path = `/data/items.json?_size=${PAGE}&active=1&_sort=score&_next=${encodeURIComponent(token)}`
+    r2.path = buildReadTable(file, rows)
     options.log(`read file: ${rows} rows in ${((performance.now() - started) / 1000).toFixed(1)} s; R2 is ${r2.path}`)
   }
 
@@ -172,21 +158,7 @@ export function readBench(options: ReadBenchOptions) {
       const sampler = setInterval(() => (peak = Math.max(peak, memoryOf(pid)?.rss ?? 0)), 100)
       try {
         const cpuBefore = cpuSeconds(pid)
-        const response = await fetch(`${server.url}${workload.path}`)
-        if (!response.ok || !response.body) throw new Error(`${response.status} ${(await response.text()).slice(0, 200)}`)
-        let lines = 0
-        let bytes = 0
-        let first: number | undefined
-        let rssAtFirst = 0
-        for await (const chunk of response.body) {
-          if (first === undefined) {
-            first = performance.now()
-            rssAtFirst = memoryOf(pid)?.rss ?? 0
-          }
-          bytes += chunk.length
-          for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++
-        }
-        const seconds = (performance.now() - first!) / 1000
+        const { lines, bytes, seconds, rssAtFirst } = await timedDownload(`${server.url}${workload.path}`, () => memoryOf(pid)?.rss ?? 0)
         const cpu = cpuSeconds(pid) - cpuBefore
         const sent = lines - workload.headerLines
         if (sent !== rows) throw new Error(`received ${sent} rows of ${rows}`)
@@ -236,6 +208,53 @@ export function readBench(options: ReadBenchOptions) {
   }
 
   return { prepare, runOnce, finish, goals }
+}
+
+/** Reads one streamed answer to its end, counting its lines; `seconds` runs from the first byte to the last. */
+export async function timedDownload(url: string, rssNow: () => number): Promise<{ lines: number; bytes: number; seconds: number; rssAtFirst: number }> {
+  const response = await fetch(url)
+  if (!response.ok || !response.body) throw new Error(`${response.status} ${(await response.text()).slice(0, 200)}`)
+  let lines = 0
+  let bytes = 0
+  let first: number | undefined
+  let rssAtFirst = 0
+  for await (const chunk of response.body) {
+    if (first === undefined) {
+      first = performance.now()
+      rssAtFirst = rssNow()
+    }
+    bytes += chunk.length
+    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++
+  }
+  return { lines, bytes, seconds: (performance.now() - (first ?? performance.now())) / 1000, rssAtFirst }
+}
+
+/**
+ * Builds the read table in `file`: items (id, name, score, active) like the write workloads', with scores in a
+ * scrambled order (indexed, for R2's sort) and one row in ten inactive (R2's filter keeps 90 %, so page 5,000 is
+ * mid-table). Returns R2's path: its `_next` is the token of the last row of page 4,999, as rowpost would write it.
+ */
+export function buildReadTable(file: string, rows: number): string {
+  const db = new Database(file, { create: true })
+  try {
+    db.run('PRAGMA journal_mode = OFF')
+    db.run('PRAGMA synchronous = OFF')
+    db.run('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, score REAL, active INTEGER)')
+    db.run(
+      `WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < ${rows}) ` +
+        `INSERT INTO items SELECT id, 'n' || id, (id * 7919 % 1000) + 0.5, id % 10 != 0 FROM n`,
+    )
+    db.run('CREATE INDEX items_score ON items (score)')
+    const last = db.query('SELECT score, id FROM items WHERE active = 1 ORDER BY score, id LIMIT 1 OFFSET ?').get(PAGE * (DEEP_PAGE - 1) - 1) as {
+      score: number
+      id: number
+    } | null
+    if (!last) throw new Error(`BENCH_R_ROWS=${rows} is too few rows for page ${DEEP_PAGE} of R2`)
+    const token = `${encodeKeyValue(last.score, 'REAL')},${encodeKeyValue(BigInt(last.id), 'INTEGER')}`
+    return `/data/items.json?_size=${PAGE}&active=1&_sort=score&_next=${encodeURIComponent(token)}`
+  } finally {
+    db.close()
+  }
 }
 
 function shortRows(value: number): string {

@@ -331,21 +331,10 @@ function* readValues(s: Session, sql: string, params: SqlValue[]): Path<SqlValue
   }
 }
 
-/** One page of a table, after the `next` token's row: keyset pagination, so concurrent inserts never shift a page. */
-export async function readTablePage(db: Store, table: TableInfo, options: PageRequest): Promise<Page> {
-  const page = await readTableValues(db, table, options)
-  // Not a spread: that would read `keys`, which is worked out only when needed.
-  return {
-    columns: page.columns,
-    rows: page.rows.map((row) => row.map(fromSqlValue)),
-    get keys() {
-      return page.keys
-    },
-    next: page.next,
-  }
-}
-
-/** readTablePage with the values as the store holds them (every INTEGER a bigint), for CSV and other renderers. */
+/**
+ * One page of a table, after the `next` token's row: keyset pagination, so concurrent inserts never shift a page. The
+ * values are as the store holds them (every INTEGER a bigint); renderers write them (sqlValueJson, CSV, HTML).
+ */
 export function readTableValues(db: Store, table: TableInfo, options: PageRequest): Promise<Page<SqlValue[]>> {
   return db.readPath((s) => readTableValuesPath(s, table, options))
 }
@@ -402,16 +391,22 @@ export function parseRowIdentifier(table: TableInfo, identifier: string): SqlVal
   return values as SqlValue[]
 }
 
-/** The row a row URL names, or undefined when there is none. */
-export function readRow(db: Store, table: TableInfo, identifier: string): Promise<{ columns: string[]; row: unknown[] } | undefined> {
+/** The row a row URL names, its values as the store holds them, or undefined when there is none. */
+export function readRowValues(db: Store, table: TableInfo, identifier: string): Promise<{ columns: string[]; row: SqlValue[] } | undefined> {
   return db.readPath((s) => readRowPath(s, table, identifier))
 }
 
-export function* readRowPath(s: Session, table: TableInfo, identifier: string): Path<{ columns: string[]; row: unknown[] } | undefined> {
+/** readRowValues with the values ready for JSON (fromSqlValue). */
+export async function readRow(db: Store, table: TableInfo, identifier: string): Promise<{ columns: string[]; row: unknown[] } | undefined> {
+  const found = await readRowValues(db, table, identifier)
+  return found && { columns: found.columns, row: found.row.map(fromSqlValue) }
+}
+
+function* readRowPath(s: Session, table: TableInfo, identifier: string): Path<{ columns: string[]; row: SqlValue[] } | undefined> {
   const columns = visibleColumns(table)
   const { sql, params } = selectRowSql(table.name, columns, keyColumns(table), parseRowIdentifier(table, identifier))
   const row = (yield* rowsByKey(s, sql, params))[0]
-  return row && { columns, row: row.map(fromSqlValue) }
+  return row && { columns, row }
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Converts JSON values to what SQLite stores, and stored values back to JSON. */
 import { InvalidValue } from './errors'
-import { FloatLiteral, storedJson, type JsonValue } from './json'
+import { FloatLiteral, formatFloat, storedJson, stringifyJson, type JsonValue } from './json'
 
 export type SqlValue = null | number | bigint | string | Uint8Array
 
@@ -108,6 +108,87 @@ export function fromSqlValue(value: unknown): unknown {
   if (typeof value === 'number' && Number.isInteger(value)) return new FloatLiteral(value)
   if (value instanceof Uint8Array) return { $base64: true, encoded: Buffer.from(value).toString('base64') }
   return value
+}
+
+/** What JSON.stringify escapes in a string (quote, backslash, control characters, lone surrogates), or a surrogate half of a pair. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON.stringify escapes
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER)
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
+
+/**
+ * `stringifyJson(fromSqlValue(value))` without building the value: the read path writes every cell of a page with
+ * it. A bigint's digits are its JSON whether or not it fits a double (through a double where it does: JSC writes
+ * those faster); a REAL is written as fromSqlValue's FloatLiteral or number would be (±Infinity as null); a string
+ * with nothing to escape is only quoted; anything rarer (a BLOB, a driver's own type) takes the general route.
+ */
+export function sqlValueJson(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`
+    case 'bigint':
+      return value >= SAFE_MIN && value <= SAFE_MAX ? String(Number(value)) : value.toString()
+    case 'number':
+      if (Number.isInteger(value)) return formatFloat(value)
+      return Number.isFinite(value) ? String(value) : 'null'
+  }
+  if (value === null) return 'null'
+  return stringifyJson(fromSqlValue(value))
+}
+
+/** Writes one stored row as JSON text. */
+export type RowJson = (row: readonly unknown[]) => string
+
+const objectWriters = new Map<string, RowJson>()
+const WRITER_CACHE_SIZE = 256
+
+/**
+ * Writes stored rows as the JSON text of `rowFromValues` objects, keys in the order such an object has them (names
+ * that are array indexes first, ascending, as JavaScript orders them). Worked out once per list of columns and kept
+ * (a bounded cache, like the statements'), so a page pays only for its values.
+ */
+export function rowObjectsJson(columns: string[]): RowJson {
+  const key = JSON.stringify(columns)
+  let writer = objectWriters.get(key)
+  if (writer) return writer
+  writer = objectWriter(columns)
+  if (objectWriters.size >= WRITER_CACHE_SIZE) objectWriters.delete(objectWriters.keys().next().value!)
+  objectWriters.set(key, writer)
+  return writer
+}
+
+function objectWriter(columns: string[]): RowJson {
+  const order = Object.entries(Object.fromEntries(columns.map((column, index) => [column, index])))
+  if (order.length === 0) return () => '{}'
+  const prefixes = order.map(([column], k) => `${k === 0 ? '{' : ','}${JSON.stringify(column)}:`)
+  const indexes = order.map(([, index]) => index)
+  const count = order.length
+  return (row) => {
+    let text = ''
+    for (let k = 0; k < count; k++) text += prefixes[k]! + sqlValueJson(row[indexes[k]!])
+    return `${text}}`
+  }
+}
+
+/** `rows` written with `write` as a JSON array. */
+export function rowsJson(rows: readonly (readonly unknown[])[], write: RowJson): string {
+  let text = '['
+  for (let i = 0; i < rows.length; i++) text += (i === 0 ? '' : ',') + write(rows[i]!)
+  return `${text}]`
+}
+
+/** `rows` written with `write` as NDJSON: one line each. */
+export function rowsNdjson(rows: readonly (readonly unknown[])[], write: RowJson): string {
+  let text = ''
+  for (const row of rows) text += `${write(row)}\n`
+  return text
+}
+
+/** A stored row as the JSON text of the array `row.map(fromSqlValue)`. */
+export function rowArrayJson(row: readonly unknown[]): string {
+  let text = '['
+  for (let i = 0; i < row.length; i++) text += (i === 0 ? '' : ',') + sqlValueJson(row[i])
+  return `${text}]`
 }
 
 /** A row object from column names and stored values; Object.fromEntries keeps a column named `__proto__` as data. */

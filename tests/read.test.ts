@@ -1,5 +1,6 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import fc from 'fast-check'
 import { interpretMetadata } from '../lib/config'
 import { RowpostDatabase } from '../lib/database'
 import { quoteIdentifier, tildeEncode } from '../lib/identifiers'
@@ -8,6 +9,8 @@ import { DEFAULT_SETTINGS } from '../lib/settings'
 import type { ColumnType } from '../lib/schema'
 import { postgresDialect } from '../lib/store/postgres/dialect'
 import { sqliteDialect } from '../lib/store/sqlite/dialect'
+import { stringifyJson } from '../lib/json'
+import { fromSqlValue, rowArrayJson, rowFromValues, rowObjectsJson, rowsJson, rowsNdjson, sqlValueJson } from '../lib/values'
 import { eachBackend, type BackendApp } from './backends'
 import { makeApp, type TestApp } from './helpers'
 
@@ -897,6 +900,37 @@ eachBackend((backend) => {
       expect((await getJson(t, '/data/files/1.json')).body.rows).toEqual([{ id: 1, data: { $base64: true, encoded: 'aGVsbG8=' } }])
     })
 
+    test('every shape writes odd names and values byte for byte: integer-like names first, 64-bit extremes, integral and huge floats, escapes, BLOBs', async () => {
+      const t = await backend.makeApp({})
+      await sql(t, 'CREATE TABLE odd (id INTEGER PRIMARY KEY, b TEXT, "10" REAL, "2" INTEGER, "__proto__" TEXT, "q""x" BLOB)')
+      await sql(t, 'INSERT INTO odd VALUES (1, ?, ?, ?, ?, ?)', 'é "x"\n\t\\', 1, 9223372036854775807n, 'p', new Uint8Array([104, 105]))
+      await sql(t, 'INSERT INTO odd VALUES (2, ?, ?, ?, ?, ?)', null, 2.5, -9223372036854775808n, null, null)
+      await sql(t, 'INSERT INTO odd VALUES (3, ?, ?, ?, ?, ?)', '', 1e300, 0, '\u2028', null)
+      const objects = [
+        '{"2":9223372036854775807,"10":1.0,"id":1,"b":"é \\"x\\"\\n\\t\\\\","__proto__":"p","q\\"x":{"$base64":true,"encoded":"aGk="}}',
+        '{"2":-9223372036854775808,"10":2.5,"id":2,"b":null,"__proto__":null,"q\\"x":null}',
+        '{"2":0,"10":1e+300,"id":3,"b":"","__proto__":"\u2028","q\\"x":null}',
+      ]
+      const arrays = [
+        '[1,"é \\"x\\"\\n\\t\\\\",1.0,9223372036854775807,"p",{"$base64":true,"encoded":"aGk="}]',
+        '[2,null,2.5,-9223372036854775808,null,null]',
+        '[3,"",1e+300,0,"\u2028",null]',
+      ]
+      const text = async (path: string) => (await t.get(path)).text()
+      expect(await text('/data/odd.json?_size=2')).toBe(
+        `{"ok":true,"next":"2","next_url":"http://localhost/data/odd.json?_size=2&_next=2","rows":[${objects.slice(0, 2).join(',')}],"truncated":false}`,
+      )
+      expect(await text('/data/odd.json?_shape=arrays')).toBe(
+        `{"ok":true,"next":null,"next_url":null,"columns":["id","b","10","2","__proto__","q\\"x"],"rows":[${arrays.join(',')}],"truncated":false}`,
+      )
+      expect(await text('/data/odd.json?_shape=array')).toBe(`[${objects.join(',')}]`)
+      expect(await text('/data/odd.json?_shape=array&_nl=on')).toBe(objects.map((row) => `${row}\n`).join(''))
+      expect(await text('/data/odd.json?_shape=array&_nl=on&_stream=on')).toBe(objects.map((row) => `${row}\n`).join(''))
+      expect(await text('/data/odd.json?_shape=object')).toBe(`{${objects.map((row, i) => `"${i + 1}":${row}`).join(',')}}`)
+      expect(await text('/data/odd/1.json?_shape=array')).toBe(`[${objects[0]}]`)
+      expect(await text('/data/odd/3.json?_shape=arrays')).toContain(`"rows":[${arrays[2]}]`)
+    })
+
     test('the integer 9007199254740993 round-trips exactly in the JSON text', async () => {
       const t = await backend.makeApp({ unsafe: true })
       expect((await t.post('/-/insert/data/big?pk=id', '{"id": 1, "n": 9007199254740993}')).status).toBe(200)
@@ -992,6 +1026,48 @@ describe('sqlite only: several databases', () => {
 })
 
 // Pure SQL builders, no storage: run once.
+describe('page JSON written from stored values', () => {
+  const storedValue = fc.oneof(
+    fc.constant(null),
+    fc.string({ unit: 'binary' }),
+    fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)) }),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n }),
+    fc.double(),
+    fc.integer().map((n) => n * 1.0),
+    fc.constantFrom(-0, 1e21, 1e-7, 2 ** 53, -(2 ** 53) - 2, Number.MAX_VALUE, Number.MIN_VALUE, Infinity, -Infinity, Number.NaN),
+    fc.uint8Array({ maxLength: 8 }),
+  )
+
+  test('a value is written as JSON.stringify writes its fromSqlValue', () => {
+    fc.assert(
+      fc.property(storedValue, (value) => {
+        expect(sqlValueJson(value)).toBe(stringifyJson(fromSqlValue(value)))
+      }),
+      { numRuns: 5000 },
+    )
+  })
+
+  test('a row is written as JSON.stringify writes its rowFromValues object, whatever the column names', () => {
+    const names = fc.uniqueArray(fc.oneof(fc.string({ maxLength: 4 }), fc.nat(20).map(String), fc.constantFrom('__proto__', 'constructor', '-1', '01')), {
+      minLength: 0,
+      maxLength: 6,
+    })
+    fc.assert(
+      fc.property(
+        names.chain((columns) => fc.tuple(fc.constant(columns), fc.array(fc.array(storedValue, { minLength: columns.length, maxLength: columns.length })))),
+        ([columns, rows]) => {
+          const write = rowObjectsJson(columns)
+          expect(rowsJson(rows, write)).toBe(stringifyJson(rows.map((row) => rowFromValues(columns, row))))
+          expect(rowsJson(rows, rowArrayJson)).toBe(stringifyJson(rows.map((row) => row.map(fromSqlValue))))
+          expect(rowsNdjson(rows, write)).toBe(rows.map((row) => `${stringifyJson(rowFromValues(columns, row))}\n`).join(''))
+        },
+      ),
+      { numRuns: 1000 },
+    )
+  })
+})
+
 describe('SQL builders', () => {
   test('keyset conditions use a row-value comparison for ascending non-null keys', () => {
     expect(

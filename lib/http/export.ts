@@ -5,9 +5,8 @@ import type { Store } from '../store/store'
 import { InvalidQuery } from '../errors'
 import { tableBatches } from '../export'
 import { queryFlag } from '../flags'
-import { stringifyJson } from '../json'
 import { readTableValues, type PageRequest } from '../reader'
-import { fromSqlValue, type SqlValue } from '../values'
+import { rowObjectsJson, rowsNdjson, type SqlValue } from '../values'
 
 export type ExportFormat = 'csv' | 'tsv' | 'ndjson'
 
@@ -37,12 +36,8 @@ export function contentDisposition(table: string, extension: string): string {
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(file)}`
 }
 
-/** One NDJSON line per row, values as the JSON API writes them; Object.fromEntries keeps `__proto__` as data. */
-function ndjsonLines(columns: string[], rows: readonly SqlValue[][]): string {
-  let text = ''
-  for (const row of rows) text += `${stringifyJson(Object.fromEntries(columns.map((column, i) => [column, fromSqlValue(row[i])])))}\n`
-  return text
-}
+/** One NDJSON line per row, each the JSON API's object for it. */
+const ndjsonLines = (columns: string[], rows: readonly SqlValue[][]) => rowsNdjson(rows, rowObjectsJson(columns))
 
 async function* ndjsonChunks(columns: string[], batches: AsyncIterable<SqlValue[][]>): AsyncGenerator<string> {
   for await (const batch of batches) if (batch.length > 0) yield ndjsonLines(columns, batch)

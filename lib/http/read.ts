@@ -6,14 +6,15 @@ import { InvalidQuery, PermissionDenied, RowNotFound } from '../errors'
 import { tildeDecode } from '../identifiers'
 import { stringifyJson } from '../json'
 import { canView, type Resource } from '../permissions'
-import { parseFilters, parseSort, readRow, readTablePage, sqliteVersion, tableSummaries, type Page, type PageRequest } from '../reader'
+import { parseFilters, parseSort, readRowValues, readTableValues, sqliteVersion, tableSummaries, type Page, type PageRequest } from '../reader'
 import { tableNamed } from './tables'
 import type { Settings } from '../settings'
 import type { AppContext } from './context'
 import { queryFlag } from '../flags'
 import { exportSegment, tableExport } from './export'
 import { queryRedirect } from './query'
-import { jsonResponse } from './respond'
+import { jsonResponse, jsonTextResponse } from './respond'
+import { fromSqlValue, rowArrayJson, rowObjectsJson, rowsJson, rowsNdjson, type SqlValue } from '../values'
 
 const SHAPES = ['objects', 'arrays', 'array', 'object'] as const
 type Shape = (typeof SHAPES)[number]
@@ -53,27 +54,32 @@ function nextUrl(requestUrl: string, token: string): string {
 /** Object.fromEntries defines `__proto__` as an ordinary key, so any column name is safe here. */
 const rowObject = (columns: string[], row: unknown[]) => Object.fromEntries(columns.map((column, i) => [column, row[i]]))
 
-function pageResponse(page: Page, shape: Shape, newlines: boolean, requestUrl: string): Response {
+/**
+ * A page in any shape. The JSON text of its rows is written straight from the stored values (sqlValueJson), byte for
+ * byte what JSON.stringify of the fromSqlValue objects gives, without building them: on a 100-row page those objects
+ * and the stringify replacer were a third of the server's time.
+ */
+function pageResponse(page: Page<SqlValue[]>, shape: Shape, newlines: boolean, requestUrl: string): Response {
   const next_url = page.next === null ? null : nextUrl(requestUrl, page.next)
   const headers: Record<string, string> = next_url === null ? {} : { link: `<${next_url}>; rel="next"` }
-  const objects = () => page.rows.map((row) => rowObject(page.columns, row))
+  const objects = () => rowsJson(page.rows, rowObjectsJson(page.columns))
   switch (shape) {
-    case 'arrays':
-      return jsonResponse({ ok: true, next: page.next, next_url, columns: page.columns, rows: page.rows, truncated: false }, 200, headers)
+    case 'arrays': {
+      const start = `{"ok":true,"next":${stringifyJson(page.next)},"next_url":${stringifyJson(next_url)},"columns":${stringifyJson(page.columns)}`
+      return jsonTextResponse(`${start},"rows":${rowsJson(page.rows, rowArrayJson)},"truncated":false}`, 200, headers)
+    }
     case 'array':
-      if (!newlines) return jsonResponse(objects(), 200, headers)
-      return new Response(
-        objects()
-          .map((row) => `${stringifyJson(row)}\n`)
-          .join(''),
-        {
-          headers: { 'content-type': 'application/x-ndjson; charset=utf-8', ...headers },
-        },
-      )
+      if (!newlines) return jsonTextResponse(objects(), 200, headers)
+      return new Response(rowsNdjson(page.rows, rowObjectsJson(page.columns)), {
+        headers: { 'content-type': 'application/x-ndjson; charset=utf-8', ...headers },
+      })
     case 'object':
-      return jsonResponse(Object.fromEntries(page.keys.map((key, i) => [key, rowObject(page.columns, page.rows[i]!)])), 200, headers)
-    case 'objects':
-      return jsonResponse({ ok: true, next: page.next, next_url, rows: objects(), truncated: false }, 200, headers)
+      // Keyed by row: JavaScript's own key order (integer-like keys first) is the order this shape has always had.
+      return jsonResponse(Object.fromEntries(page.keys.map((key, i) => [key, rowObject(page.columns, page.rows[i]!.map(fromSqlValue))])), 200, headers)
+    case 'objects': {
+      const start = `{"ok":true,"next":${stringifyJson(page.next)},"next_url":${stringifyJson(next_url)}`
+      return jsonTextResponse(`${start},"rows":${objects()},"truncated":false}`, 200, headers)
+    }
   }
 }
 
@@ -87,9 +93,10 @@ interface RowFacts {
 }
 
 /** A row page: `_shape=array` and `object` as for a table; the default and `arrays` bodies in row.py's key order. */
-function rowResponse(page: Page, shape: Shape, newlines: boolean, facts: RowFacts): Response {
+function rowResponse(page: Page<SqlValue[]>, shape: Shape, newlines: boolean, facts: RowFacts): Response {
   if (shape === 'array' || shape === 'object') return pageResponse(page, shape, newlines, '')
-  const rows = shape === 'arrays' ? page.rows : page.rows.map((row) => rowObject(page.columns, row))
+  const values = page.rows.map((row) => row.map(fromSqlValue))
+  const rows = shape === 'arrays' ? values : values.map((row) => rowObject(page.columns, row))
   const { database, table, primary_keys, primary_key_values, query_ms } = facts
   return jsonResponse({ ok: true, database, table, rows, primary_keys, primary_key_values, query_ms, truncated: false })
 }
@@ -244,7 +251,7 @@ export function readRoutes(context: AppContext, pages?: PageHandlers) {
         if (shape === 'array' && newlines && queryFlag(query.get('_stream'))) {
           return tableExport(request, database, table, 'ndjson', pageRequest, batchSize)
         }
-        return pageResponse(await readTablePage(database, table, pageRequest), shape, newlines, request.url)
+        return pageResponse(await readTableValues(database, table, pageRequest), shape, newlines, request.url)
       },
       {
         params: tableParams,
@@ -265,9 +272,9 @@ export function readRoutes(context: AppContext, pages?: PageHandlers) {
         const query = new URL(request.url).searchParams
         const shape = shapeOf(query.get('_shape'))
         const started = performance.now()
-        const found = await readRow(database, table, identifier)
+        const found = await readRowValues(database, table, identifier)
         if (!found) throw new RowNotFound()
-        const page: Page = { columns: found.columns, rows: [found.row], keys: [identifier], next: null }
+        const page: Page<SqlValue[]> = { columns: found.columns, rows: [found.row], keys: [identifier], next: null }
         return rowResponse(page, shape, queryFlag(query.get('_nl')), {
           database: database.name,
           table: table.name,
