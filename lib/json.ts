@@ -22,14 +22,60 @@ function reviveNumber(this: unknown, _key: string, value: unknown, context?: { s
   return Number.isSafeInteger(value) ? value : BigInt(source)
 }
 
-/**
- * Only literals like `1.0`, `2e3` or 16+ digit integers need their source text; text without any parses with the
- * native fast path (a match inside a string merely takes the slow path).
- */
-const NEEDS_SOURCE_TEXT = /\d\.0+(?!\d)|\d[eE]|\d{16}/
-
 /** Deeper documents are refused outright, so every path (fast or exact parse, storing, echoing back) treats them alike. */
 export const MAX_JSON_DEPTH = 1000
+
+const isDigit = (code: number) => code >= 0x30 && code <= 0x39
+
+/**
+ * Whether the text may hold a float literal with an integral value (`1.0`, `2e3`, or so many digits that the value
+ * rounds to an integer), which only the source text tells apart from an integer. A match inside a string merely costs
+ * a second parse. indexOf finds the few candidates; a regular expression visiting every character cost more than the
+ * parse itself on 1000-row bodies.
+ */
+function mayHoldIntegralFloat(text: string): boolean {
+  for (let dot = text.indexOf('.'); dot !== -1; dot = text.indexOf('.', dot + 1)) {
+    if (!isDigit(text.charCodeAt(dot - 1))) continue
+    let end = dot + 1
+    while (text.charCodeAt(end) === 0x30) end++
+    if (end > dot + 1 && !isDigit(text.charCodeAt(end))) return true
+    while (isDigit(text.charCodeAt(end))) end++
+    let start = dot - 1
+    while (start >= 0 && isDigit(text.charCodeAt(start))) start--
+    // A double holds 15 significant decimal digits exactly: with fewer, a fraction never rounds to an integer.
+    if (end - start - 2 >= 16) return true
+  }
+  return DIGIT_EXPONENT.test(text)
+}
+
+const DIGIT_EXPONENT = /\d[eE]/
+
+/** What a natively parsed document still needs: bits of REVIEW_TOO_DEEP and REVIEW_INEXACT. */
+const REVIEW_TOO_DEEP = 1
+const REVIEW_INEXACT = 2
+
+/** A number the native parse cannot have kept exact: an integer beyond 2^53, or one too large for a double. */
+const inexact = (value: number) => (Number.isInteger(value) ? !Number.isSafeInteger(value) : !Number.isFinite(value))
+
+/**
+ * Walks a parsed container (at nesting `depth`) for containers nested deeper than MAX_JSON_DEPTH and numbers that need
+ * their source text; visiting the values costs far less than scanning every character of the text.
+ */
+function reviewParsed(container: object, depth: number): number {
+  if (depth > MAX_JSON_DEPTH) return REVIEW_TOO_DEEP
+  const values: ArrayLike<unknown> = Array.isArray(container) ? container : Object.values(container)
+  let found = 0
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]
+    if (typeof value === 'number') {
+      if (inexact(value)) found |= REVIEW_INEXACT
+    } else if (typeof value === 'object' && value !== null) {
+      found |= reviewParsed(value, depth + 1)
+      if (found & REVIEW_TOO_DEEP) return found
+    }
+  }
+  return found
+}
 
 /** True when brackets outside strings nest deeper than MAX_JSON_DEPTH; one pass over the text. */
 function nestsTooDeep(text: string): boolean {
@@ -54,14 +100,17 @@ export function parseJson(text: string): JsonValue {
   const tooDeep = () => new InvalidJson(`nesting is deeper than ${MAX_JSON_DEPTH} levels`)
   let value: JsonValue
   try {
-    value = JSON.parse(text, NEEDS_SOURCE_TEXT.test(text) ? (reviveNumber as never) : undefined) as JsonValue
+    value = JSON.parse(text) as JsonValue
   } catch (error) {
     const located = locateJsonError(text)
     if (located) throw new InvalidJson(`${located.message} at line ${located.line} column ${located.column}`)
     if (nestsTooDeep(text)) throw tooDeep()
     throw new InvalidJson(error instanceof Error ? error.message : String(error))
   }
-  if (text.length > 2 * MAX_JSON_DEPTH && nestsTooDeep(text)) throw tooDeep()
+  const review = typeof value === 'object' && value !== null ? reviewParsed(value, 1) : typeof value === 'number' && inexact(value) ? REVIEW_INEXACT : 0
+  if (review & REVIEW_TOO_DEEP) throw tooDeep()
+  // Parsed again, numbers with their source text, only when some number needs it.
+  if (review & REVIEW_INEXACT || mayHoldIntegralFloat(text)) return JSON.parse(text, reviveNumber as never) as JsonValue
   return value
 }
 

@@ -46,6 +46,26 @@ describe('parseJson', () => {
     ])
   })
 
+  test.each([
+    ['a fraction of zeros', '[10.000]', [new FloatLiteral(10)]],
+    ['a fraction rounding to an integer', '[1.0000000000000001, 4503599627370496.5]', [new FloatLiteral(1), new FloatLiteral(4503599627370496)]],
+    ['an integer beyond 2^53 in an object beside text', '{"n": "1.0 is text", "id": 9007199254740993}', { n: '1.0 is text', id: 9007199254740993n }],
+    ['an integer too long for a double', `[${'9'.repeat(400)}]`, [BigInt('9'.repeat(400))]],
+    ['a top-level integer beyond 2^53', '12345678901234567890', 12345678901234567890n],
+    ['short fractions and exponent-free text', '[0.5, 123456789012345.6, "2e3", -0]', [0.5, 123456789012345.6, '2e3', -0]],
+    ['an exponent with a sign', '[1E+2, 1.5e300]', [new FloatLiteral(100), new FloatLiteral(1.5e300)]],
+  ])('numbers that need their source text are found without scanning for them: %s', (_, text, expected) => {
+    expect(parseJson(text)).toEqual(expected as JsonValue)
+  })
+
+  test('nesting is measured inside objects too', () => {
+    const nested = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
+    expect([thrown(() => parseJson(nested(1000))), thrown(() => parseJson(nested(1001)))]).toEqual([
+      null,
+      ['InvalidJson', 'Invalid JSON: nesting is deeper than 1000 levels'],
+    ])
+  })
+
   test('revives numbers at every depth', () => {
     expect(parseJson('{"a": {"b": [1.0, 12345678901234567890]}}')).toEqual({ a: { b: [new FloatLiteral(1), 12345678901234567890n] } })
   })
