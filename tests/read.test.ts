@@ -1048,8 +1048,8 @@ describe('page JSON written from stored values', () => {
     )
   })
 
-  test('a row is written as JSON.stringify writes its rowFromValues object, whatever the column names', () => {
-    const names = fc.uniqueArray(fc.oneof(fc.string({ maxLength: 4 }), fc.nat(20).map(String), fc.constantFrom('__proto__', 'constructor', '-1', '01')), {
+  test('a row is written as JSON.stringify writes its rowFromValues object, whatever the column names (a query may repeat one)', () => {
+    const names = fc.array(fc.oneof(fc.string({ maxLength: 4 }), fc.nat(20).map(String), fc.constantFrom('__proto__', 'constructor', '-1', '01')), {
       minLength: 0,
       maxLength: 6,
     })

@@ -10,9 +10,9 @@ import { queryFlag } from '../flags'
 import { runQuery, type Privacy, type QueryJob, type QueryOutcome } from '../query/execute'
 import { sharedQueryPool } from '../query/shared-pool'
 import { validateSelect } from '../query/validate'
-import { fromSqlValue, type SqlValue } from '../values'
+import { fromSqlValue, rowArrayJson, rowObjectsJson, rowsJson, rowsNdjson } from '../values'
 import type { AppContext } from './context'
-import { jsonResponse } from './respond'
+import { jsonResponse, jsonTextResponse } from './respond'
 
 const SHAPES = ['objects', 'arrays', 'array', 'arrayfirst', 'object'] as const
 type Shape = (typeof SHAPES)[number]
@@ -46,26 +46,20 @@ function timeLimitOf(value: string | null, limit: number): number {
   return Math.min(Number(value), limit)
 }
 
-const rowObject = (columns: string[], row: SqlValue[]) => Object.fromEntries(columns.map((column, i) => [column, fromSqlValue(row[i])]))
-
-/** The query's rows in the asked shape, as Datasette's json_renderer lays them out. */
+/** The query's rows in the asked shape, as Datasette's json_renderer lays them out; rows written from the stored values (sqlValueJson). */
 function queryResponse(outcome: Extract<QueryOutcome, { ok: true }>, shape: Shape, extras: Set<string>, newlines: boolean): Response {
   const { columns, rows, truncated } = outcome
-  const withColumns = extras.has('columns') ? { columns } : {}
+  const end = `${extras.has('columns') ? `,"columns":${stringifyJson(columns)}` : ''},"truncated":${truncated}}`
   switch (shape) {
     case 'arrays':
-      return jsonResponse({ ok: true, rows: rows.map((row) => row.map(fromSqlValue)), ...withColumns, truncated })
+      return jsonTextResponse(`{"ok":true,"rows":${rowsJson(rows, rowArrayJson)}${end}`)
     case 'arrayfirst':
       return jsonResponse(rows.map((row) => fromSqlValue(row[0])))
-    case 'array': {
-      const objects = rows.map((row) => rowObject(columns, row))
-      if (!newlines) return jsonResponse(objects)
-      return new Response(objects.map((row) => `${stringifyJson(row)}\n`).join(''), {
-        headers: { 'content-type': 'application/x-ndjson; charset=utf-8' },
-      })
-    }
+    case 'array':
+      if (!newlines) return jsonTextResponse(rowsJson(rows, rowObjectsJson(columns)))
+      return new Response(rowsNdjson(rows, rowObjectsJson(columns)), { headers: { 'content-type': 'application/x-ndjson; charset=utf-8' } })
     default:
-      return jsonResponse({ ok: true, rows: rows.map((row) => rowObject(columns, row)), ...withColumns, truncated })
+      return jsonTextResponse(`{"ok":true,"rows":${rowsJson(rows, rowObjectsJson(columns))}${end}`)
   }
 }
 
