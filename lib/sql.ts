@@ -92,6 +92,10 @@ export function countExistingKeysSql(table: string, column: string): string {
   return `SELECT count(*) AS n FROM ${q(table)} WHERE ${q(column)} IN (SELECT +value FROM json_each(?))`
 }
 
+export function maxRowidSql(table: string): string {
+  return `SELECT max(rowid) AS m FROM ${q(table)}`
+}
+
 export function updateByKeySql(table: string, columns: string[], keyColumns: string[]): string {
   return `UPDATE ${q(table)} SET ${columns.map((column) => `${q(column)} = ?`).join(', ')} WHERE ${keyWhere(keyColumns)}`
 }

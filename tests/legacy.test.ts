@@ -450,6 +450,26 @@ eachBackend((backend) => {
       expect(await t.rows('dogs')).toEqual([CLEOPAWS, { id: 2, name: 'Pancakes', age: 6 }, { id: 7, name: 'Rex', age: 1 }])
     })
 
+    // Batches whose keys all lie above the largest key are counted from their keys alone; the others by lookups.
+    test.each([
+      ['appended batches', ['[{"id":1},{"id":2},{"id":3}]', '[{"id":4},{"id":5}]'], [3, 5]],
+      ['a batch reaching below the largest key', ['[{"id":1},{"id":2},{"id":3}]', '[{"id":3},{"id":10}]'], [3, 4]],
+      ['a batch above it repeating a key', ['[{"id":1},{"id":2}]', '[{"id":5},{"id":5},{"id":6}]'], [2, 4]],
+      ['a negative key below it', ['[{"id":5},{"id":6}]', '[{"id":-1},{"id":7}]'], [2, 4]],
+      [
+        'keys beyond 2^53, compared exactly',
+        ['[{"id":9007199254740991},{"id":9007199254740993}]', '[{"id":9007199254740993},{"id":9007199254740997}]'],
+        [2, 3],
+      ],
+      ...(backend.name === 'sqlite' ? [['keys sent as text', ['[{"id":1},{"id":2}]', '[{"id":"3"},{"id":"2"}]'], [2, 3]] as const] : []),
+    ])('table_count stays exact for %s', async (_, bodies, counts) => {
+      const t = await backend.makeApp()
+      const answered = []
+      for (const body of bodies) answered.push(await (await t.post('/-/insert/data/items?pk=id', body)).json())
+      expect(answered).toEqual(counts.map((count) => ({ table_count: count })))
+      expect(await t.query('SELECT count(*) AS n FROM items')).toEqual([{ n: counts.at(-1) }])
+    })
+
     test('rows sent to a rowid table are appended, never replaced', async () => {
       const t = await backend.makeApp()
       await expectJson(await t.post('/-/insert/data/log', { event: 'start' }), 200, { table_count: 1 })

@@ -84,6 +84,8 @@ export interface Dialect {
   existsByKey(table: string, keyColumns: string[]): string
   /** How many rows hold one of the key values of a JSON array bound as the one parameter, compared as the column compares. */
   countExistingKeys(table: TableInfo, column: string): string
+  /** The largest rowid of a rowid table (NULL when empty), where the engine has rowids: new keys above it need no lookup. */
+  maxRowid?(table: string): string
   updateByKey(table: string, columns: string[], keyColumns: string[]): string
   deleteByKey(table: string, keyColumns: string[]): string
   dropTable(table: string): string
