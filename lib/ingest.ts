@@ -357,12 +357,20 @@ class DelimitedParser implements RowParser {
     this.#recordLine = this.line
     this.consumed = end
     if (text === '') return undefined
-    const fields = text.split(this.#separator)
+    const separator = this.#separator
     const header = this.#header
-    if (header && fields.length > header.length) {
-      throw new InvalidLine(line, `the record has more fields than the ${header.length} columns of the header`)
+    if (!header) return this.#row(text.split(separator), undefined, line)
+    // Each field goes straight into its entry, without an array of the fields first.
+    const entries: RowEntries = []
+    for (let start = 0; ; ) {
+      if (entries.length === header.length) throw new InvalidLine(line, `the record has more fields than the ${header.length} columns of the header`)
+      const stop = text.indexOf(separator, start)
+      entries.push([header[entries.length]!, fieldValue(stop === -1 ? text.slice(start) : text.slice(start, stop), false)])
+      if (stop === -1) break
+      start = stop + 1
     }
-    return this.#row(fields, undefined, line)
+    while (entries.length < header.length) entries.push([header[entries.length]!, null])
+    return { line, entries }
   }
 
   /** The row of a record's fields (`quoted` says which were quoted; none when absent), or nothing for the header. */
