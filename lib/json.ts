@@ -63,18 +63,25 @@ const inexact = (value: number) => (Number.isInteger(value) ? !Number.isSafeInte
  */
 function reviewParsed(container: object, depth: number): number {
   if (depth > MAX_JSON_DEPTH) return REVIEW_TOO_DEEP
-  const values: ArrayLike<unknown> = Array.isArray(container) ? container : Object.values(container)
   let found = 0
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i]
-    if (typeof value === 'number') {
-      if (inexact(value)) found |= REVIEW_INEXACT
-    } else if (typeof value === 'object' && value !== null) {
-      found |= reviewParsed(value, depth + 1)
+  if (Array.isArray(container)) {
+    for (let i = 0; i < container.length; i++) {
+      found |= reviewValue(container[i], depth)
+      if (found & REVIEW_TOO_DEEP) return found
+    }
+  } else {
+    for (const key in container) {
+      found |= reviewValue((container as Record<string, unknown>)[key], depth)
       if (found & REVIEW_TOO_DEEP) return found
     }
   }
   return found
+}
+
+/** reviewParsed for one value inside a container at nesting `depth`. */
+function reviewValue(value: unknown, depth: number): number {
+  if (typeof value === 'number') return inexact(value) ? REVIEW_INEXACT : 0
+  return typeof value === 'object' && value !== null ? reviewParsed(value, depth + 1) : 0
 }
 
 /** True when brackets outside strings nest deeper than MAX_JSON_DEPTH; one pass over the text. */

@@ -225,18 +225,22 @@ function* countExisting(s: Session, table: TableInfo, column: string, keys: stri
  */
 function* appendedKeys(s: Session, table: TableInfo, prepared: Array<{ key: SqlValue[] | null }>): Path<number | undefined> {
   if (!s.dialect.maxRowid || !keyIsRowid(table)) return undefined
-  const distinct = new Set<number | bigint>()
   let lowest: number | bigint | undefined
-  for (const { key } of prepared) {
-    const value = key![0]!
+  let previous: number | bigint | undefined
+  // Keys that only ever grow are all distinct: the set is made only for a batch whose keys do not.
+  let distinct: Set<number | bigint> | undefined
+  for (let index = 0; index < prepared.length; index++) {
+    const value = prepared[index]!.key![0]!
     if (typeof value !== 'bigint' && !Number.isSafeInteger(value)) return undefined
     const integer = value as number | bigint
     if (lowest === undefined || integer < lowest) lowest = integer
-    distinct.add(integer)
+    if (distinct) distinct.add(integer)
+    else if (previous !== undefined && integer <= previous) distinct = new Set(prepared.slice(0, index + 1).map(({ key }) => key![0] as number | bigint))
+    previous = integer
   }
   const statement = statementOf(s.dialect.maxRowid(table.name), true)
   const largest = (yield* get<{ m: bigint | null }>(statement))!.m
-  return largest === null || lowest! > largest ? distinct.size : undefined
+  return largest === null || lowest! > largest ? (distinct?.size ?? prepared.length) : undefined
 }
 
 /** Writes every row of the request; call inside RowpostDatabase.write. */
@@ -283,19 +287,30 @@ export function* writeRowsPath(s: Session, write: RowsWrite): Path<RowsWritten> 
   let cellRow = 0
   let cellName = ''
   const describeCell = () => `${label(cellRow)} column ${JSON.stringify(cellName)}`
-  write.rows.forEach((row, index) => {
+  // Plain loops: this runs once per row of batches of thousands.
+  for (let index = 0; index < write.rows.length; index++) {
+    const row = write.rows[index]!
     if (!shape || !sameNames(row, shape.names)) shape = shapeFor(row)
-    const numericAt = shape.numericAt
-    const values: SqlValue[] = []
+    const { numericAt, keyAt } = shape
+    const values: SqlValue[] = new Array(row.length)
     cellRow = index
     for (let i = 0; i < row.length; i++) {
       const [name, value] = row[i]!
       cellName = name
-      values.push(cellValue(value, numericAt[i]!, describeCell))
+      values[i] = cellValue(value, numericAt[i]!, describeCell)
     }
-    const key = shape.keyAt.map((at, i) => (at === -1 ? null : realKeys[i] ? asStoredReal(values[at]!) : values[at]!))
-    prepared.push({ shape, values, key: key.every((value) => value !== null) ? key : null })
-  })
+    let key: SqlValue[] | null = []
+    for (let i = 0; i < keyAt.length; i++) {
+      const at = keyAt[i]!
+      const value = at === -1 ? null : values[at]!
+      if (value === null) {
+        key = null
+        break
+      }
+      key.push(realKeys[i] ? asStoredReal(value) : value)
+    }
+    prepared.push({ shape, values, key })
+  }
 
   // A replace or upsert adds only the rows whose key is new. A batch of one-column keys counts the rows holding its
   // keys before and after writing; otherwise each key is looked up before its row is written (a row without a key
