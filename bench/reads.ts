@@ -88,6 +88,8 @@ export function readBench(options: ReadBenchOptions) {
     }
   }
   const cpuPerUnit = new Map<Cell, number[]>()
+  /** R4's megabytes per second and resident memory at the first byte, per run: noted as medians. */
+  const downloadFacts = new Map<Cell, { mbPerSecond: number[]; rssAtFirst: number[] }>()
 
   function prepare(): void {
     if (!pages.length && !downloads.length) return
@@ -165,9 +167,13 @@ export function readBench(options: ReadBenchOptions) {
         const peakRss = Math.max(peak, memoryOf(pid)?.rss ?? 0)
         const cpuUs = (cpu / rows) * 1e6
         cpuPerUnit.set(cell, [...(cpuPerUnit.get(cell) ?? []), cpuUs])
-        const notes = [`${(bytes / 1e6 / seconds).toFixed(0)} MB/s`, `RSS at first byte ${megabytes(rssAtFirst)} MB`]
+        const facts = downloadFacts.get(cell) ?? { mbPerSecond: [], rssAtFirst: [] }
+        facts.mbPerSecond.push(bytes / 1e6 / seconds)
+        facts.rssAtFirst.push(rssAtFirst)
+        downloadFacts.set(cell, facts)
+        const notes: string[] = []
         options.log(
-          `  R4 ${workload.format}: ${Math.round(rows / seconds)} rows/s, ${notes.join(', ')}, peak ${megabytes(peakRss)} MB, ${cpuUs.toFixed(2)} µs CPU/row`,
+          `  R4 ${workload.format}: ${Math.round(rows / seconds)} rows/s, ${(bytes / 1e6 / seconds).toFixed(0)} MB/s, RSS at first byte ${megabytes(rssAtFirst)} MB, peak ${megabytes(peakRss)} MB, ${cpuUs.toFixed(2)} µs CPU/row`,
         )
         return { rowsPerSecond: rows / seconds, peakRss, notes }
       } finally {
@@ -185,8 +191,14 @@ export function readBench(options: ReadBenchOptions) {
     for (const { workload, cell } of downloads) await runDownload(workload, cell)
   }
 
-  /** The server's CPU per request (per row for R4), median over the runs, as a note: far steadier than req/s on a shared machine. */
+  /**
+   * Notes of medians over the runs: R4's MB/s and resident memory at the first byte (the peak beside it shows what the
+   * stream added), and the server's CPU per request (per row for R4), far steadier than req/s on a shared machine.
+   */
   function finish(): void {
+    for (const [cell, facts] of downloadFacts) {
+      cell.samples[0]?.notes.push(`${median(facts.mbPerSecond)!.toFixed(0)} MB/s`, `RSS at first byte ${megabytes(median(facts.rssAtFirst))} MB`)
+    }
     for (const [cell, values] of cpuPerUnit) {
       const unit = cell.workload.startsWith('R4') ? 'row' : 'request'
       const value = median(values)!
