@@ -1049,10 +1049,17 @@ describe('page JSON written from stored values', () => {
   })
 
   test('a row is written as JSON.stringify writes its rowFromValues object, whatever the column names (a query may repeat one)', () => {
-    const names = fc.array(fc.oneof(fc.string({ maxLength: 4 }), fc.nat(20).map(String), fc.constantFrom('__proto__', 'constructor', '-1', '01')), {
-      minLength: 0,
-      maxLength: 6,
-    })
+    const names = fc.array(
+      fc.oneof(
+        fc.string({ maxLength: 4 }),
+        fc.nat(20).map(String),
+        fc.constantFrom('__proto__', 'constructor', '-1', '01', '" + v(row[0]) + "', '\\', '\u2028'),
+      ),
+      {
+        minLength: 0,
+        maxLength: 6,
+      },
+    )
     fc.assert(
       fc.property(
         names.chain((columns) => fc.tuple(fc.constant(columns), fc.array(fc.array(storedValue, { minLength: columns.length, maxLength: columns.length })))),
@@ -1064,6 +1071,17 @@ describe('page JSON written from stored values', () => {
         },
       ),
       { numRuns: 1000 },
+    )
+  })
+
+  test('a row wider than the compiled writers (over 64 columns) is written the same way', () => {
+    const columns = Array.from({ length: 70 }, (_, i) => (i % 7 === 0 ? String(70 - i) : `c${i}\`"\${}`))
+    const write = rowObjectsJson(columns)
+    fc.assert(
+      fc.property(fc.array(storedValue, { minLength: 70, maxLength: 70 }), (row) => {
+        expect(write(row)).toBe(stringifyJson(rowFromValues(columns, row)))
+      }),
+      { numRuns: 200 },
     )
   })
 })
