@@ -293,24 +293,24 @@ describe('CSV and TSV', () => {
 })
 
 describe('batches', () => {
-  test('2500 rows come in batches of 1000, 1000 and 500 with the right line numbers', async () => {
-    const body = Array.from({ length: 2500 }, (_, index) => `{"n": ${index}}\n`).join('')
+  test('625 rows come in batches of 250, 250 and 125 with the right line numbers', async () => {
+    const body = Array.from({ length: 625 }, (_, index) => `{"n": ${index}}\n`).join('')
     const batches = batchesOf(ndjsonRows(chunksOf(body, () => 4096)))
-    expect(batches.map((batch) => batch.rows.length)).toEqual([1000, 1000, 500])
+    expect(batches.map((batch) => batch.rows.length)).toEqual([250, 250, 125])
     expect(batches.map((batch) => [batch.rows[0]!.line, batch.rows.at(-1)!.line])).toEqual([
-      [1, 1000],
-      [1001, 2000],
-      [2001, 2500],
+      [1, 250],
+      [251, 500],
+      [501, 625],
     ])
-    expect(batches[2]!.rows[499]).toStrictEqual({ line: 2500, entries: [['n', 2499]] })
+    expect(batches[2]!.rows[124]).toStrictEqual({ line: 625, entries: [['n', 624]] })
   })
 
   test('CSV batches count rows, not the header', async () => {
-    const body = 'n\n' + Array.from({ length: 1001 }, (_, index) => `${index}\n`).join('')
+    const body = 'n\n' + Array.from({ length: 251 }, (_, index) => `${index}\n`).join('')
     const batches = batchesOf(delimitedRows(chunksOf(body), ','))
     expect(batches.map((batch) => [batch.rows.length, batch.rows[0]!.line])).toEqual([
-      [1000, 2],
-      [1, 1002],
+      [250, 2],
+      [1, 252],
     ])
   })
 
@@ -416,7 +416,7 @@ describe('the body', () => {
         () => (closed = true),
       ),
     )) {
-      expect(batch.rows.length).toBe(1000)
+      expect(batch.rows.length).toBe(250)
       break
     }
     expect(closed).toBe(true)
@@ -443,7 +443,7 @@ describe('the body', () => {
     expect(() => {
       for (const batch of ndjsonRows(body())) seen.push(batch.rows.length)
     }).toThrow(broken)
-    expect(seen).toEqual([1000])
+    expect(seen).toEqual([250, 250, 250, 250])
   })
 })
 
