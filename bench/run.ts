@@ -276,7 +276,8 @@ async function runUploadCell(format: 'ndjson' | 'csv', cell: Cell): Promise<void
   const dir = freshDir(`w4-${format}`)
   let server: Server | undefined
   try {
-    server = await startServer(W4_TARGET.label, W4_TARGET.command(dir), dir)
+    // The default max_stream_bytes (256 MiB) would refuse the 1 GB upload with a 413.
+    server = await startServer(W4_TARGET.label, [...W4_TARGET.command(dir), '--setting', 'max_stream_bytes', '0'], dir)
     const pid = server.pid
     let sampledPeak = 0
     const sampler = setInterval(() => (sampledPeak = Math.max(sampledPeak, memoryOf(pid)?.rss ?? 0)), 100)

@@ -1,15 +1,24 @@
 /** Test helpers: a fresh temporary database per test, an in-process app, and direct reads of the SQLite file. */
 import { Database } from 'bun:sqlite'
 import { expect } from 'bun:test'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RowpostDatabase } from '../lib/database'
 import { createApp } from '../lib/http/app'
 import type { AppOptions } from '../lib/http/context'
 
+/** Every folder tempDir made: a full run makes thousands, which left behind pile up in /tmp (tests/setup.ts removes them). */
+const madeDirs: string[] = []
+
+export function removeTempDirs(): void {
+  for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+}
+
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'rowpost-test-'))
+  const dir = mkdtempSync(join(tmpdir(), 'rowpost-test-'))
+  madeDirs.push(dir)
+  return dir
 }
 
 /** Path of a not-yet-existing database file named `<name>.db` in a fresh temporary folder. */
