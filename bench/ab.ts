@@ -3,7 +3,8 @@
  * against the code before it under the same machine load:
  *   git worktree add /tmp/rowpost-before <commit> && ln -s "$PWD/node_modules" /tmp/rowpost-before/node_modules
  *   BENCH_A=/tmp/rowpost-before BENCH_B=. bun bench/ab.ts
- * Each run: a fresh data.db, `--unsafe`, durability full, group commit on, wrk with 32 connections for BENCH_SECONDS.
+ * Each run: a fresh data.db, `--unsafe`, durability full (BENCH_DURABILITY=normal for normal), group commit on, wrk
+ * with 32 connections for BENCH_SECONDS.
  * BENCH_A_AUTH / BENCH_B_AUTH=token serve that side with bench/run.ts's metadata.json instead of `--unsafe`, every
  * request sending its bearer token: `BENCH_A=. BENCH_B=. BENCH_B_AUTH=token bun bench/ab.ts` is a token's cost.
  * Besides req/s it reports the server's CPU time per request (user + system, from /proc), which a busy shared machine
@@ -31,6 +32,8 @@ for (const mode of Object.values(auth)) if (mode !== 'unsafe' && mode !== 'token
 const runs = envInt('BENCH_RUNS', 5)
 const seconds = envInt('BENCH_SECONDS', 6)
 const rowsPerRequest = envInt('BENCH_BATCH', 1)
+const durability = process.env.BENCH_DURABILITY ?? 'full'
+if (durability !== 'full' && durability !== 'normal') throw new Error(`BENCH_DURABILITY: full or normal, not ${durability}`)
 
 const rps: Record<string, number[]> = { A: [], B: [] }
 const cpuPerRequest: Record<string, number[]> = { A: [], B: [] }
@@ -43,7 +46,11 @@ try {
       const token = auth[label] === 'token'
       if (token) writeFileSync(join(dir, 'metadata.json'), JSON.stringify(METADATA))
       const authArgs = token ? ['-m', join(dir, 'metadata.json')] : ['--unsafe']
-      const server = await startServer(label, ['bun', join(resolve(checkout!), 'index.ts'), join(dir, 'data.db'), '--create', ...authArgs, '-p', '0'], dir)
+      const server = await startServer(
+        label,
+        ['bun', join(resolve(checkout!), 'index.ts'), join(dir, 'data.db'), '--create', ...authArgs, '--setting', 'durability', durability, '-p', '0'],
+        dir,
+      )
       try {
         const cpuBefore = cpuSeconds(server.pid)
         const result = await wrk.run({
@@ -75,7 +82,7 @@ try {
 }
 const a = median(rps.A!)!
 const b = median(rps.B!)!
-console.log(`W${rowsPerRequest === 1 ? 1 : `(${rowsPerRequest} rows)`}, medians of ${runs} interleaved runs of ${seconds} s:`)
+console.log(`W${rowsPerRequest === 1 ? 1 : `(${rowsPerRequest} rows)`}, durability ${durability}, medians of ${runs} interleaved runs of ${seconds} s:`)
 for (const label of ['A', 'B']) {
   const cpu = median(cpuPerRequest[label]!)!.toFixed(1)
   console.log(
