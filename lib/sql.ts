@@ -56,18 +56,20 @@ export function addColumnSql(table: string, column: { name: string; type: Column
 
 export type ConflictMode = 'abort' | 'replace' | 'ignore'
 
-export function insertSql(table: string, columns: string[], conflict: ConflictMode): string {
+/** Inserts `rows` rows (one VALUES tuple each) of the given columns. */
+export function insertSql(table: string, columns: string[], conflict: ConflictMode, rows = 1): string {
   const verb = conflict === 'abort' ? 'INSERT' : `INSERT OR ${conflict.toUpperCase()}`
   if (columns.length === 0) return `${verb} INTO ${q(table)} DEFAULT VALUES`
-  return `${verb} INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
+  const tuple = `(${columns.map(() => '?').join(', ')})`
+  return `${verb} INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES ${Array(rows).fill(tuple).join(', ')}`
 }
 
 /** Inserts a row, or updates only the given non-key columns of the row with the same key. */
-export function upsertSql(table: string, columns: string[], pks: string[]): string {
+export function upsertSql(table: string, columns: string[], pks: string[], rows = 1): string {
   const pkKeys = new Set(pks.map(identifierKey))
   const updates = columns.filter((column) => !pkKeys.has(identifierKey(column)))
   const action = updates.length ? `DO UPDATE SET ${updates.map((c) => `${q(c)} = excluded.${q(c)}`).join(', ')}` : 'DO NOTHING'
-  return `${insertSql(table, columns, 'abort')} ON CONFLICT (${pks.map(q).join(', ')}) ${action}`
+  return `${insertSql(table, columns, 'abort', rows)} ON CONFLICT (${pks.map(q).join(', ')}) ${action}`
 }
 
 export function countSql(table: string): string {

@@ -107,6 +107,34 @@ describe('streamed uploads on the legacy route', () => {
     expect(t.rows('docs')).toEqual([{ id: 0 }])
   })
 
+  // Keyed rows go as statements of up to 64 rows each: a failing row deep in a batch is still named by its own line.
+  test('a duplicate key deep in a long stream names its line and keeps nothing', async () => {
+    const t = makeApp({ unsafe: true })
+    await upload(t, '/data/-/create', 'application/json', JSON.stringify({ table: 'docs', row: { id: -1 }, pk: 'id' }))
+    const ids = Array.from({ length: 300 }, (_, i) => (i === 201 ? 5 : i))
+    const failed = await upload(t, '/data/docs/-/insert', 'application/x-ndjson', ids.map((id) => `{"id": ${id}}\n`).join(''))
+    expect(await failed.json()).toEqual({
+      ok: false,
+      error: 'Line 202: UNIQUE constraint failed: docs.id',
+      errors: ['Line 202: UNIQUE constraint failed: docs.id'],
+      status: 400,
+    })
+    expect(t.rows('docs')).toEqual([{ id: -1 }])
+  })
+
+  test('repeated keys in one long batch are written in order, the last one kept, and counted once', async () => {
+    const t = makeApp({ unsafe: true })
+    const rows = Array.from({ length: 300 }, (_, i) => ({ id: i % 100, v: `r${i}` }))
+    const response = await t.post('/-/insert/data/docs?pk=id', rows)
+    expect(await response.json()).toEqual({ table_count: 100 })
+    expect(t.rows('docs')).toEqual(Array.from({ length: 100 }, (_, i) => ({ id: i, v: `r${i + 200}` })))
+    // The 1.0 API takes at most 100 rows a request: half update, half insert.
+    const upserted = await t.post('/data/docs/-/upsert', { rows: Array.from({ length: 100 }, (_, i) => ({ id: i + 50, v: `u${i + 50}` })) })
+    expect(upserted.status).toBe(200)
+    expect(t.rows('docs')).toHaveLength(150)
+    expect(t.rows('docs').at(-1)).toEqual({ id: 149, v: 'u149' })
+  })
+
   test('a streamed body over max_stream_bytes is a 413 and nothing is kept', async () => {
     const t = makeApp({ unsafe: true, settings: { max_stream_bytes: 2000 } })
     const lines = Array.from({ length: 200 }, (_, i) => `{"id": ${i}, "pad": "${'x'.repeat(20)}"}\n`)

@@ -49,6 +49,20 @@ export interface EachResult {
   changed?: boolean[]
 }
 
+/**
+ * [from, to) as runs whose lengths are powers of two, longest first: a table then needs at most a dozen multi-row
+ * statements per row shape, whatever the batch sizes clients send, so the prepared statements stay few.
+ */
+export function powerOfTwoRuns(from: number, to: number): Array<[number, number]> {
+  const runs: Array<[number, number]> = []
+  while (from < to) {
+    const length = 2 ** Math.floor(Math.log2(to - from))
+    runs.push([from, from + length])
+    from += length
+  }
+  return runs
+}
+
 /** A row of a `runEach` failed: `index` says which, `cause` is the engine's error. */
 export class RowFailure extends Error {
   constructor(

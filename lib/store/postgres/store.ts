@@ -10,6 +10,7 @@ import type { SqlValue } from '../../values'
 import { changeRows, pruneThrough, type Change } from '../../feed'
 import {
   driveAsync,
+  powerOfTwoRuns,
   RowFailure,
   RunAgain,
   type Answer,
@@ -112,20 +113,6 @@ const MAX_PARAMETERS = 65535
 const MAX_ROWS_PER_STATEMENT = 512
 /** Statements kept prepared; the oldest is dropped past this (a connection re-prepares it if it comes back). */
 const STATEMENT_CACHE_SIZE = 512
-
-/**
- * [from, to) as runs whose lengths are powers of two, longest first: a table then needs at most a dozen multi-row
- * statements per row shape, whatever the batch sizes clients send, so the prepared statements stay few.
- */
-function powerOfTwoRuns(from: number, to: number): Array<[number, number]> {
-  const runs: Array<[number, number]> = []
-  while (from < to) {
-    const length = 2 ** Math.floor(Math.log2(to - from))
-    runs.push([from, from + length])
-    from += length
-  }
-  return runs
-}
 
 /** Sends a statement without waiting for its answer; its failure shows in the next statement awaited. */
 const pipelined = (query: Promise<unknown>) => void query.catch(() => {})

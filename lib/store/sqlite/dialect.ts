@@ -71,6 +71,9 @@ export const sqliteDialect: Dialect = {
   },
   insert: (table, columns, conflict) => insertSql(table.name, columns, conflict),
   upsert: (table, columns) => upsertSql(table.name, columns, keyColumns(table)),
+  // SQLite runs a multi-row VALUES row after row, exactly as it runs one statement per row, repeated keys included.
+  insertRows: (table, columns, mode, count) =>
+    mode === 'upsert' ? upsertSql(table.name, columns, keyColumns(table), count) : insertSql(table.name, columns, mode, count),
   count: countSql,
   existsByKey: existsByKeySql,
   countExistingKeys: (table, column) => countExistingKeysSql(table.name, column),
