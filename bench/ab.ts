@@ -17,16 +17,10 @@ import { envInt } from './env'
 import { wrk } from './load'
 import { cpuSeconds, killAll, startServer } from './processes'
 import { median } from './report'
+import { BENCH_METADATA, BENCH_TOKEN } from './metadata'
 
 const checkouts = { A: process.env.BENCH_A, B: process.env.BENCH_B }
 if (!checkouts.A || !checkouts.B) throw new Error('Set BENCH_A and BENCH_B to the two checkouts to compare')
-const TOKEN = 'secret-token'
-const METADATA = {
-  plugins: {
-    'datasette-insert': { allow: { id: 'bench' } },
-    'datasette-auth-tokens': { tokens: [{ token: TOKEN, actor: { id: 'bench' } }] },
-  },
-}
 const auth: Record<string, string> = { A: process.env.BENCH_A_AUTH ?? 'unsafe', B: process.env.BENCH_B_AUTH ?? 'unsafe' }
 for (const mode of Object.values(auth)) if (mode !== 'unsafe' && mode !== 'token') throw new Error(`BENCH_A_AUTH/BENCH_B_AUTH: unsafe or token, not ${mode}`)
 const runs = envInt('BENCH_RUNS', 5)
@@ -44,7 +38,7 @@ try {
     for (const [label, checkout] of Object.entries(checkouts)) {
       const dir = mkdtempSync(join(tmpdir(), 'rowpost-ab-'))
       const token = auth[label] === 'token'
-      if (token) writeFileSync(join(dir, 'metadata.json'), JSON.stringify(METADATA))
+      if (token) writeFileSync(join(dir, 'metadata.json'), JSON.stringify(BENCH_METADATA))
       const authArgs = token ? ['-m', join(dir, 'metadata.json')] : ['--unsafe']
       const server = await startServer(
         label,
@@ -60,7 +54,7 @@ try {
           connections: 32,
           threads: 1,
           idBase,
-          token: token ? TOKEN : undefined,
+          token: token ? BENCH_TOKEN : undefined,
         })
         const cpuUs = ((cpuSeconds(server.pid) - cpuBefore) / result.okRequests) * 1e6
         cpuPerRequest[label]!.push(cpuUs)

@@ -10,6 +10,7 @@ import { goalsTable, limitGoal, megabytes, ms, ratioGoal, resultsTable, type Cel
 import { jsonBody } from './rows'
 import { envInt } from './env'
 import { READ_WORKLOADS, readBench } from './reads'
+import { BENCH_METADATA, BENCH_TOKEN } from './metadata'
 
 const ALL_WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', ...READ_WORKLOADS]
 const config = {
@@ -45,13 +46,6 @@ const CEILING_A = join(import.meta.dir, 'ceilings', 'json-server.ts')
 const CEILING_B = join(import.meta.dir, 'ceilings', 'sqlite-server.ts')
 const CEILING_C = join(import.meta.dir, 'ceilings', 'sqlite-inprocess.ts')
 const UPLOADER = join(import.meta.dir, 'upload.ts')
-const TOKEN = 'secret-token'
-const METADATA = {
-  plugins: {
-    'datasette-insert': { allow: { id: 'bench' } },
-    'datasette-auth-tokens': { tokens: [{ token: TOKEN, actor: { id: 'bench' } }] },
-  },
-}
 /** Ids of probe rows, far from wrk's (from 1e13) and W5's (1..w5Rows), and still exact as doubles. */
 const PROBE_ID_BASE = 8e15
 const WRK_ID_BASE = 1e13
@@ -78,7 +72,7 @@ function rowpost(label: string, auth: 'unsafe' | 'token', durability: 'full' | '
   const authArgs = auth === 'unsafe' ? ['--unsafe'] : ['-m', join(tmpRoot, 'metadata.json')]
   return {
     label,
-    token: auth === 'token' ? TOKEN : undefined,
+    token: auth === 'token' ? BENCH_TOKEN : undefined,
     stores: true,
     command: (dir) => [
       'bun',
@@ -454,7 +448,7 @@ const loadAverage = () =>
     .join(' ')
 
 async function main(): Promise<void> {
-  writeFileSync(join(tmpRoot, 'metadata.json'), JSON.stringify(METADATA))
+  writeFileSync(join(tmpRoot, 'metadata.json'), JSON.stringify(BENCH_METADATA))
   const readsWanted = READ_WORKLOADS.some(wants)
   const generator = httpPlan.length || readsWanted ? await chooseLoadGenerator(process.env.BENCH_LOADGEN, log) : undefined
   const bigFile = wants('W5') ? prepareBigFile() : undefined

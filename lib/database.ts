@@ -163,11 +163,10 @@ export class RowpostDatabase implements Store {
   /** Runs a path as one all-or-nothing unit on the writer, synchronously inside its SAVEPOINT; resolves after the commit. */
   writePath<T>(path: (session: Session) => Path<T>, tally?: RowTally): Promise<T> {
     const writer = this.requireWriter()
-    if (!tally) return this.commits!.run(() => writer.drive(path(writer)))
     return this.commits!.run(() => {
       const before = writer.changeCount
       const value = writer.drive(path(writer))
-      tally.rowsWritten += writer.changeCount - before
+      if (tally) tally.rowsWritten += writer.changeCount - before
       return value
     })
   }
